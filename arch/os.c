@@ -1,0 +1,104 @@
+/* arch/os.c - raw kernel access for the runtime (see os.h).  Everything
+ * here is allocation-free and safe to call from any thread, including an M
+ * between G's; only os_thread_start goes through libc (to give the new M a
+ * TCB of its own). */
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "os.h"
+#include "real.h"
+#include "arch.h"
+
+int os_futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns)
+{
+	struct timespec ts, *tsp = NULL;
+	long r;
+
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		tsp = &ts;
+	}
+	r = arch_syscall6(SYS_futex, (long)addr, FUTEX_WAIT_PRIVATE, val,
+	                  (long)tsp, 0, 0);
+	return (int)r;
+}
+
+int os_futex_wake(uint32_t *addr, int n)
+{
+	return (int)arch_syscall6(SYS_futex, (long)addr, FUTEX_WAKE_PRIVATE, n,
+	                          0, 0, 0);
+}
+
+pid_t os_gettid(void)
+{
+	return (pid_t)arch_syscall(SYS_gettid, 0, 0, 0);
+}
+
+int64_t os_nanotime(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t os_clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	if (clock_gettime(clk, &ts) != 0)
+		return -1;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void os_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		long n = arch_syscall(SYS_write, fd, buf, len);
+		if (n < 0) {
+			if (n == -EINTR)
+				continue;
+			return;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void os_sched_yield(void)
+{
+	arch_syscall(SYS_sched_yield, 0, 0, 0);
+}
+
+int os_ncpu(void)
+{
+	cpu_set_t set;
+	int n;
+
+	memset(&set, 0, sizeof set);
+	if (arch_syscall(SYS_sched_getaffinity, 0, sizeof set, &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n > 0 ? n : 1;
+}
+
+int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	real_init();
+	if (!real_pthread_create)
+		return ENOSYS;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, stack_size ? stack_size : 256 * 1024);
+	err = real_pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return err;
+}

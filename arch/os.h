@@ -1,0 +1,27 @@
+/* arch/os.h - thin, allocation-free access to the kernel and to libc's
+ * thread creation for M's.  Nothing here knows about G's. */
+#ifndef GSHIM_ARCH_OS_H
+#define GSHIM_ARCH_OS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+#include <sys/types.h>
+
+/* futex on a private 32-bit word.  timeout_ns < 0: forever.  Returns 0 on
+ * wake-up, or -errno (EAGAIN, ETIMEDOUT, EINTR). */
+int os_futex_wait(uint32_t *addr, uint32_t val, int64_t timeout_ns);
+int os_futex_wake(uint32_t *addr, int n);
+
+pid_t os_gettid(void);
+int64_t os_nanotime(void);            /* CLOCK_MONOTONIC, ns */
+int64_t os_clock_ns(clockid_t clk);   /* any clock, ns; -1 on error */
+void os_write_all(int fd, const char *buf, size_t len);  /* raw write(2) */
+void os_sched_yield(void);            /* the real syscall */
+int os_ncpu(void);                    /* CPUs in the affinity mask, >= 1 */
+
+/* Start an OS thread (a glibc thread, so it has a TCB of its own) running
+ * fn(arg).  stack_size 0 means a small default.  Returns 0 or an errno. */
+int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
+
+#endif

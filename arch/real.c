@@ -1,0 +1,22 @@
+/* arch/real.c - resolve libc's originals once (see real.h). */
+#include <dlfcn.h>
+#include "real.h"
+
+#define REAL_DEF(ret, name, args) ret (*real_##name) args;
+REAL_SYMBOLS(REAL_DEF)
+#undef REAL_DEF
+
+void real_init(void)
+{
+	static int done;
+
+	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+		return;
+	/* RTLD_NEXT from libgshim finds libc's default version of each
+	 * symbol.  dlsym allocates only for dlerror state on failure. */
+#define REAL_GET(ret, name, args) \
+	real_##name = (ret (*) args)dlsym(RTLD_NEXT, #name);
+	REAL_SYMBOLS(REAL_GET)
+#undef REAL_GET
+	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+}

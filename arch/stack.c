@@ -1,0 +1,608 @@
+/* arch/stack.c - G stacks: allocation, guard pages, cache.
+ *
+ * Why this file exists
+ * --------------------
+ * A G runs C code, and C stacks cannot grow or move: the runtime must hand
+ * every G a stack as large as the thread it impersonates would have had
+ * (pthread_attr_setstacksize, or glibc's default derived from
+ * RLIMIT_STACK, typically 8 MiB).  Virtual space for that is cheap on
+ * x86_64 (MAP_NORESERVE; only touched pages cost memory), but mappings are
+ * not: the kernel caps a process at vm.max_map_count VMAs (65530 by
+ * default), and a stack with a guard page costs two (the PROT_NONE guard
+ * and the stack itself).  glibc therefore tops out at ~32k threads with
+ * default attributes; gshim must run 100k (ARCHITECTURE.md, hazard 3).
+ *
+ * Policy
+ * ------
+ * Guards are a budget, not a rule.  stack_sys_init reads max_map_count once
+ * and allows max_map_count/4 guarded stacks (16382 by default), i.e. half
+ * of the VMA limit, leaving the other half to the program and its
+ * libraries.  While under budget, a request with guard > 0 gets a mapping
+ * of its own, guard mprotect'ed at the bottom (STACK_OWNED|STACK_GUARDED):
+ * exactly what glibc would give, so ordinary programs see ordinary
+ * overflow behaviour (SIGSEGV in the guard).  Past the budget, and for
+ * every guard == 0 request, stacks are carved from chunks: one mmap
+ * holding several same-size stacks back to back (STACK_OWNED|STACK_CHUNK,
+ * guard 0).  Adjacent anonymous mappings with identical protection and
+ * flags merge, so thousands of chunk stacks cost a handful of VMAs.
+ *
+ * A chunk is ceil(64 MiB / size) stacks, at least 4 (1024 stacks of 64 KiB,
+ * 8 of 8 MiB): small stacks amortise the mmap, big ones do not reserve
+ * absurd ranges.  If the chunk cannot be mapped (RLIMIT_AS, say) we retry
+ * with one stack before giving up with EAGAIN.  Chunk stacks are never
+ * unmapped: a freed one goes back to its size's free list.  Slots of a
+ * fresh chunk are handed out by bumping a cursor (bucket.carve_*), so
+ * mapping a chunk touches none of its pages.
+ *
+ * Unguarded stacks overflow silently into their neighbour.  The canary
+ * (STACK_CANARY_BYTES of a fixed pattern at lo, checked by the scheduler
+ * when a G switches out) turns that into a fatal error at the next switch
+ * rather than a mystery later; it cannot undo the damage.  That is the
+ * price of 100k threads; a program that wants guards everywhere should
+ * create fewer threads.
+ *
+ * Cache
+ * -----
+ * Freed owned stacks go to a LIFO per exact (usable size, guard) bucket,
+ * so create/exit/create costs no system call and reuses warm pages (LIFO:
+ * the most recently used stack is the most likely to still be in cache
+ * and TLB).  The free-list link lives in the idle stack itself, in its top
+ * 16 bytes, which the previous G certainly touched: pushing faults nothing
+ * in and needs no malloc.  No madvise(MADV_DONTNEED) on free: that is a
+ * syscall plus refaults on the next create, the exact cost the cache is
+ * there to avoid.
+ *
+ * Guarded stacks are capped: at most STACK_CACHE_MAX (64) cached in total
+ * and at most STACK_CACHE_BYTES (512 MiB = 64 default 8 MiB stacks) of
+ * virtual space; a guarded stack freed beyond that is munmap'ed, which
+ * also returns its slot in the guard budget.  Chunk stacks are uncapped
+ * (they cannot be unmapped individually without splitting the chunk's
+ * VMA, which is the thing we are avoiding).
+ *
+ * Buckets live in a fixed open-addressing table (STACK_NBUCKET slots, at
+ * most STACK_NBUCKET/2 used, never deleted), so lookup is O(1) expected
+ * without allocation.  A program with more distinct size classes than
+ * that still works: guarded stacks of a new class are simply not cached,
+ * and guard == 0 stacks of a new class get a single, unchunked mapping
+ * (STACK_OWNED only) that is unmapped on free.
+ *
+ * Statistics count stack slots: a chunk slot not yet handed out is both
+ * "mapped" and "cached" (idle, reusable without a system call).
+ *
+ * Locking
+ * -------
+ * One test-and-test-and-set spinlock (stack_lock) protects every global
+ * below.  It is held only for list and counter updates -- never across
+ * mmap/mprotect/munmap -- so spinning is cheaper than a futex round trip;
+ * after a short spin it yields with the raw sched_yield syscall in case
+ * the holder's M was descheduled.  No pthread_* calls: this is below the
+ * layer that implements them.  Not async-signal-safe (a handler that
+ * interrupts a holder would spin forever); nobody calls it from one.
+ *
+ * Rejected alternatives
+ * ---------------------
+ *  - A guard page per stack always: 2 VMAs per thread, ~32k threads max.
+ *  - Chunks with a guard between every stack: still 2 VMAs per stack
+ *    (the guards split the chunk), no gain.
+ *  - MAP_GROWSDOWN: one VMA each anyway, and the kernel's guard gap does
+ *    not protect against large frames; glibc abandoned it for threads.
+ *  - Split/segmented or copied stacks (Go's answer): needs every frame,
+ *    including libc's, compiled for it, and C keeps pointers into stacks.
+ *  - Raising vm.max_map_count: not ours to change.
+ *  - Caching by size class (powers of two): pthread_getattr_np must
+ *    report what the program asked for, and a rounded-up 8 MiB class
+ *    would double the reservation.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "arch/stack.h"
+#include "arch.h"
+
+#ifndef MAP_STACK
+#define MAP_STACK 0
+#endif
+
+#define STACK_MIN           16384u              /* glibc's PTHREAD_STACK_MIN */
+#define STACK_DEFAULT_INF   (2u << 20)          /* glibc x86_64 ARCH_STACK_DEFAULT_SIZE */
+#define STACK_MAP_COUNT_DEF 65530u              /* kernel default max_map_count */
+#define STACK_CHUNK_BYTES   ((size_t)64 << 20)  /* virtual space per chunk (target) */
+#define STACK_CHUNK_MIN     4u                  /* stacks per chunk, at least */
+#define STACK_CACHE_MAX     64u                 /* guarded stacks cached, total */
+#define STACK_CACHE_BYTES   ((size_t)512 << 20) /* and their virtual space */
+#define STACK_NBUCKET       128u                /* power of two; half may be used */
+#define STACK_CANARY        0x6773686d43616eaaull /* "gshmCan" + 0xaa: no zero byte */
+
+#define STACK_MAP_PROT  (PROT_READ | PROT_WRITE)
+#define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+
+/* Link stored in the top bytes of an idle stack (see "Cache" above). */
+struct stack_node {
+	struct stack_node *next;
+	uintptr_t pad;           /* keeps hi = node + sizeof 16-byte aligned */
+};
+
+/* One (usable size, guard) class.  All fields: stack_lock. */
+struct stack_bucket {
+	size_t size;               /* 0: slot unused */
+	size_t guard;              /* > 0: guarded cache; 0: chunk free list */
+	struct stack_node *free;   /* LIFO of idle stacks */
+	size_t nfree;
+	uintptr_t carve_lo;        /* guard == 0: unused part of the newest */
+	uintptr_t carve_hi;        /* chunk, [carve_lo, carve_hi), top first */
+};
+
+static _Atomic uint32_t stack_lock_word;
+
+/* Everything below: stack_lock, except where noted. */
+static struct stack_bucket stack_buckets[STACK_NBUCKET];
+static size_t stack_nbuckets;
+static size_t stack_cached_guarded;        /* stacks in guarded buckets */
+static size_t stack_cached_guarded_bytes;  /* their size + guard */
+static struct stack_stats stack_st;
+
+/* Written once by stack_init_once (published by stack_inited, release). */
+static size_t stack_pagesz;
+static _Atomic int stack_inited;   /* 0 no, 1 in progress, 2 done */
+
+/* Written by stack_default_compute / stack_set_default; relaxed atomics:
+ * a reader racing with stack_set_default gets the old or the new value. */
+static _Atomic size_t stack_default;
+
+static void stack_lock(void)
+{
+	unsigned spins = 0;
+
+	for (;;) {
+		/* Test before test-and-set: spinning on a shared line keeps
+		 * the holder's release store from bouncing it around. */
+		if (!atomic_load_explicit(&stack_lock_word, memory_order_relaxed) &&
+		    !atomic_exchange_explicit(&stack_lock_word, 1,
+		                              memory_order_acquire))
+			return;
+		/* ~100 pauses cover any critical section here; past that the
+		 * holder's M is probably off CPU, so give it ours. */
+		if (++spins < 100)
+			arch_relax();
+		else
+			arch_syscall(SYS_sched_yield, 0, 0, 0);
+	}
+}
+
+static void stack_unlock(void)
+{
+	/* Pairs with the acquire exchange in stack_lock. */
+	atomic_store_explicit(&stack_lock_word, 0, memory_order_release);
+}
+
+static _Noreturn void stack_fatal(const char *msg, size_t len)
+{
+	arch_syscall(SYS_write, 2, "gshim: fatal: ", 14);
+	arch_syscall(SYS_write, 2, msg, len);
+	abort();
+}
+#define STACK_FATAL(s) stack_fatal(s "\n", sizeof(s))
+
+/* Read a small decimal from a /proc file without stdio or malloc. */
+static size_t stack_read_proc_ulong(const char *path, size_t dflt)
+{
+	char buf[32];
+	long fd, n;
+	size_t v = 0;
+	int digits = 0;
+
+	fd = arch_syscall6(SYS_openat, AT_FDCWD, (long)path,
+	                   O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return dflt;
+	n = arch_syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	arch_syscall(SYS_close, fd, 0, 0);
+	for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) {
+		if (v > (SIZE_MAX - 9) / 10)
+			return dflt;
+		v = v * 10 + (size_t)(buf[i] - '0');
+		digits++;
+	}
+	return digits ? v : dflt;
+}
+
+/* Round x up to a page; 0 on overflow (callers treat 0 as "absurd"). */
+static size_t stack_round(size_t x)
+{
+	size_t m = stack_pagesz - 1;
+
+	if (x > SIZE_MAX - m)
+		return 0;
+	return (x + m) & ~m;
+}
+
+/* glibc's rule (nptl/nptl-stack.c, __pthread_initialize_minimal): the soft
+ * RLIMIT_STACK if finite, else ARCH_STACK_DEFAULT_SIZE; at least
+ * PTHREAD_STACK_MIN; page-rounded.  Read once, like glibc: a program that
+ * lowers RLIMIT_STACK later does not change its threads' default. */
+static size_t stack_default_compute(void)
+{
+	struct rlimit rl;
+	size_t sz;
+
+	if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		sz = STACK_DEFAULT_INF;
+	else if (rl.rlim_cur > SIZE_MAX / 2)
+		sz = STACK_DEFAULT_INF;
+	else
+		sz = (size_t)rl.rlim_cur;
+	if (sz < STACK_MIN)
+		sz = STACK_MIN;
+	return stack_round(sz);
+}
+
+static void stack_init_once(void)
+{
+	int want = 0;
+
+	/* Fast path: already done.  Acquire pairs with the release below so
+	 * stack_pagesz, the budget and the default are visible. */
+	if (atomic_load_explicit(&stack_inited, memory_order_acquire) == 2)
+		return;
+	if (!atomic_compare_exchange_strong_explicit(&stack_inited, &want, 1,
+	                memory_order_acquire, memory_order_acquire)) {
+		while (atomic_load_explicit(&stack_inited,
+		                            memory_order_acquire) != 2)
+			arch_relax();
+		return;
+	}
+	long ps = sysconf(_SC_PAGESIZE);
+	stack_pagesz = ps > 0 ? (size_t)ps : 4096;
+	size_t maps = stack_read_proc_ulong("/proc/sys/vm/max_map_count",
+	                                    STACK_MAP_COUNT_DEF);
+	size_t dflt = stack_default_compute();
+	size_t expect = 0;
+	/* stack_set_default may have run first (GSHIM_STACK_SIZE parsed
+	 * before anything else): keep its value. */
+	atomic_compare_exchange_strong_explicit(&stack_default, &expect, dflt,
+	                memory_order_relaxed, memory_order_relaxed);
+	stack_lock();
+	stack_st.guard_budget = maps / 4;
+	stack_unlock();
+	atomic_store_explicit(&stack_inited, 2, memory_order_release);
+}
+
+void stack_sys_init(void)
+{
+	stack_init_once();
+}
+
+size_t stack_page_size(void)
+{
+	stack_init_once();
+	return stack_pagesz;
+}
+
+size_t stack_default_size(void)
+{
+	stack_init_once();
+	return atomic_load_explicit(&stack_default, memory_order_relaxed);
+}
+
+/* Override the default (GSHIM_STACK_SIZE).  Rounded up to a page and to at
+ * least PTHREAD_STACK_MIN; 0 or an unroundable size is ignored. */
+void stack_set_default(size_t size)
+{
+	size_t sz;
+
+	stack_init_once();
+	if (size == 0)
+		return;
+	if (size < STACK_MIN)
+		size = STACK_MIN;
+	sz = stack_round(size);
+	if (sz)
+		atomic_store_explicit(&stack_default, sz, memory_order_relaxed);
+}
+
+/* Find or create the bucket for (size, guard).  stack_lock must be held.
+ * NULL when the table is full (see "Buckets" above). */
+static struct stack_bucket *stack_bucket(size_t size, size_t guard, bool create)
+{
+	size_t h = (size / stack_pagesz) * 0x9e3779b97f4a7c15ull ^
+	           (guard / stack_pagesz) * 0xc2b2ae3d27d4eb4full;
+	size_t i = (h ^ (h >> 29)) & (STACK_NBUCKET - 1);
+
+	/* Terminates: at most half the slots are ever used. */
+	for (;; i = (i + 1) & (STACK_NBUCKET - 1)) {
+		struct stack_bucket *b = &stack_buckets[i];
+		if (b->size == size && b->guard == guard)
+			return b;
+		if (b->size == 0) {
+			if (!create || stack_nbuckets >= STACK_NBUCKET / 2)
+				return NULL;
+			stack_nbuckets++;
+			b->size = size;
+			b->guard = guard;
+			return b;
+		}
+	}
+}
+
+/* Pop an idle stack.  stack_lock must be held.  O(1). */
+static bool stack_bucket_pop(struct stack_bucket *b, gstack_t *s)
+{
+	struct stack_node *n = b->free;
+	uintptr_t hi;
+
+	if (n) {
+		b->free = n->next;
+		b->nfree--;
+		hi = (uintptr_t)(n + 1);
+	} else if (b->carve_hi > b->carve_lo) {
+		hi = b->carve_hi;
+		b->carve_hi -= b->size;
+	} else {
+		return false;
+	}
+	s->hi = hi;
+	s->lo = hi - b->size;
+	s->guard = b->guard;
+	s->flags = STACK_OWNED | (b->guard ? STACK_GUARDED : STACK_CHUNK);
+	stack_st.cached--;
+	if (b->guard) {
+		stack_cached_guarded--;
+		stack_cached_guarded_bytes -= b->size + b->guard;
+	}
+	return true;
+}
+
+/* Push an idle stack.  stack_lock must be held.  Writes its top 16 bytes. */
+static void stack_bucket_push(struct stack_bucket *b, const gstack_t *s)
+{
+	struct stack_node *n = (struct stack_node *)s->hi - 1;
+
+	n->next = b->free;
+	b->free = n;
+	b->nfree++;
+	stack_st.cached++;
+	if (b->guard) {
+		stack_cached_guarded++;
+		stack_cached_guarded_bytes += b->size + b->guard;
+	}
+}
+
+static void *stack_mmap(size_t len)
+{
+	void *p = mmap(NULL, len, STACK_MAP_PROT, STACK_MAP_FLAGS, -1, 0);
+
+	stack_lock();
+	stack_st.mmaps++;
+	stack_unlock();
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Slow path: a fresh guarded mapping.  The caller has reserved a slot in
+ * the guard budget (stack_st.guarded_live).  Returns 0, or EAGAIN after
+ * giving the slot back; on mprotect failure (the VMA limit reached earlier
+ * than max_map_count/4 predicted: the program maps a lot itself) it also
+ * shrinks the budget so the next requests go straight to chunks. */
+static int stack_alloc_guarded(gstack_t *s, size_t size, size_t guard)
+{
+	char *p = stack_mmap(size + guard);
+
+	if (p && mprotect(p, guard, PROT_NONE) == 0) {
+		stack_lock();
+		stack_st.mapped++;
+		stack_unlock();
+		s->lo = (uintptr_t)p + guard;
+		s->hi = s->lo + size;
+		s->guard = guard;
+		s->flags = STACK_OWNED | STACK_GUARDED;
+		return 0;
+	}
+	stack_lock();
+	stack_st.guarded_live--;
+	if (p)
+		stack_st.guard_budget = stack_st.guarded_live;
+	stack_unlock();
+	if (p)
+		munmap(p, size + guard);
+	return EAGAIN;
+}
+
+/* Slow path: map a chunk for bucket b's size and take its top stack.
+ * Called without stack_lock; b may be NULL (table full): then a single,
+ * unchunked stack that stack_free will unmap. */
+static int stack_alloc_chunk(gstack_t *s, struct stack_bucket *b, size_t size)
+{
+	size_t n = STACK_CHUNK_MIN, len;
+	char *p = NULL;
+
+	if (b && size < STACK_CHUNK_BYTES / STACK_CHUNK_MIN)
+		n = (STACK_CHUNK_BYTES + size - 1) / size;
+	if (!b || __builtin_mul_overflow(n, size, &len))
+		n = 1;
+	if (n > 1) {
+		len = n * size;
+		p = stack_mmap(len);
+	}
+	if (!p) {
+		/* Maybe only the chunk did not fit (RLIMIT_AS, a huge size):
+		 * the thread asked for one stack, try for one. */
+		n = 1;
+		p = stack_mmap(size);
+	}
+	if (!p)
+		return EAGAIN;
+
+	uintptr_t lo = (uintptr_t)p, hi = lo + n * size;
+	uintptr_t old_lo = 0, old_hi = 0;
+
+	s->hi = hi;
+	s->lo = hi - size;
+	s->guard = 0;
+	s->flags = STACK_OWNED | (b ? STACK_CHUNK : 0);
+	stack_lock();
+	stack_st.mapped += n;
+	if (b) {
+		/* Another thread may have installed a chunk while we mapped
+		 * ours: keep whichever has more left, unmap the other's
+		 * untouched remainder (never handed out, so no one holds it). */
+		size_t ours = n - 1;
+		size_t theirs = (b->carve_hi - b->carve_lo) / size;
+		if (theirs < ours) {
+			old_lo = b->carve_lo;
+			old_hi = b->carve_hi;
+			b->carve_lo = lo;
+			b->carve_hi = s->lo;
+			stack_st.cached += ours - theirs;
+			stack_st.mapped -= theirs;
+		} else {
+			old_lo = lo;
+			old_hi = s->lo;
+			stack_st.mapped -= ours;
+		}
+	}
+	stack_unlock();
+	if (old_hi > old_lo)
+		munmap((void *)old_lo, old_hi - old_lo);
+	return 0;
+}
+
+/* Context: any thread, not a signal handler.  Blocks: the M, in mmap, on
+ * the slow paths only. */
+int stack_alloc(gstack_t *s, size_t size, size_t guard)
+{
+	struct stack_bucket *b;
+
+	stack_init_once();
+	if (size == 0)
+		size = stack_default_size();
+	/* An unroundable size or guard, or a sum that wraps, can only be a
+	 * garbage attr: EINVAL.  A merely huge one is for mmap to refuse. */
+	size_t rsize = stack_round(size), rguard = stack_round(guard);
+	if (rsize == 0 || (guard && rguard == 0) || rsize > SIZE_MAX - rguard)
+		return EINVAL;
+	size = rsize;
+	guard = rguard;
+
+	stack_lock();
+	if (guard) {
+		/* Fast path: a cached guarded stack of this class. */
+		b = stack_bucket(size, guard, false);
+		if (b && stack_bucket_pop(b, s)) {
+			stack_unlock();
+			return 0;
+		}
+		/* Slow path: a new guarded mapping, while the budget lasts. */
+		if (stack_st.guarded_live < stack_st.guard_budget) {
+			stack_st.guarded_live++;
+			stack_unlock();
+			if (stack_alloc_guarded(s, size, guard) == 0)
+				return 0;
+			stack_lock();
+		}
+	}
+	/* Degraded or unguarded: a chunk stack. */
+	b = stack_bucket(size, 0, true);
+	if (b && stack_bucket_pop(b, s)) {
+		stack_unlock();
+		return 0;
+	}
+	stack_unlock();
+	return stack_alloc_chunk(s, b, size);
+}
+
+/* Context: any thread, not a signal handler.  s must come from stack_alloc
+ * (or stack_user: then a no-op) and no G may be running on it. */
+void stack_free(gstack_t *s)
+{
+	size_t size = s->hi - s->lo;
+	struct stack_bucket *b;
+
+	if (!(s->flags & STACK_OWNED))
+		return;
+	stack_lock();
+	if (s->flags & STACK_CHUNK) {
+		b = stack_bucket(size, 0, false);
+		if (!b) {
+			stack_unlock();
+			STACK_FATAL("stack_free: chunk stack of unknown size");
+		}
+		stack_bucket_push(b, s);
+		stack_unlock();
+	} else if (s->flags & STACK_GUARDED) {
+		b = NULL;
+		if (stack_cached_guarded < STACK_CACHE_MAX &&
+		    stack_cached_guarded_bytes + size + s->guard <= STACK_CACHE_BYTES)
+			b = stack_bucket(size, s->guard, true);
+		if (b) {
+			stack_bucket_push(b, s);
+			stack_unlock();
+		} else {
+			stack_st.guarded_live--;
+			stack_st.mapped--;
+			stack_unlock();
+			munmap((void *)(s->lo - s->guard), size + s->guard);
+		}
+	} else {
+		/* Unchunked fallback (bucket table was full). */
+		stack_st.mapped--;
+		stack_unlock();
+		munmap((void *)s->lo, size);
+	}
+	s->lo = s->hi = 0;
+	s->guard = 0;
+	s->flags = 0;
+}
+
+void stack_user(gstack_t *s, void *addr, size_t size)
+{
+	s->lo = (uintptr_t)addr;
+	s->hi = (uintptr_t)addr + size;
+	s->guard = 0;
+	s->flags = 0;
+}
+
+/* Only chunk stacks.  A guarded stack has a real guard, and writing its
+ * canary would make its bottom page resident: 4 KiB of RSS per thread for
+ * nothing.  A user stack's bottom is the program's memory, and it may
+ * legitimately be using it. */
+void stack_canary_set(const gstack_t *s)
+{
+	uint64_t *w = (uint64_t *)s->lo;
+
+	if (!(s->flags & STACK_CHUNK))
+		return;
+	for (size_t i = 0; i < STACK_CANARY_BYTES / sizeof(*w); i++)
+		w[i] = STACK_CANARY;
+}
+
+bool stack_canary_ok(const gstack_t *s)
+{
+	const volatile uint64_t *w = (const volatile uint64_t *)s->lo;
+
+	if (!(s->flags & STACK_CHUNK))
+		return true;
+	for (size_t i = 0; i < STACK_CANARY_BYTES / sizeof(*w); i++)
+		if (w[i] != STACK_CANARY)
+			return false;
+	return true;
+}
+
+void stack_get_stats(struct stack_stats *st)
+{
+	stack_init_once();
+	stack_lock();
+	*st = stack_st;
+	stack_unlock();
+}
+
+/* In the child of fork(): only the forking thread survives; if another
+ * held stack_lock at the fork, nobody will release it. */
+void stack_fork_child(void)
+{
+	atomic_store_explicit(&stack_lock_word, 0, memory_order_relaxed);
+}

@@ -1,0 +1,81 @@
+/* arch/stack.h - G stacks: allocation, guard pages, cache.
+ *
+ * A stack is [lo, hi) usable memory, growing down from hi.  Below lo lies
+ * `guard` bytes of PROT_NONE (0 for unguarded or user-supplied stacks).
+ * The lowest STACK_CANARY_BYTES of every owned stack hold a canary pattern
+ * that the scheduler checks when a G switches out (see stack_canary_ok):
+ * this catches overflows on stacks that have no guard page.
+ *
+ * Context: any thread; internally locked.  Never touches TLS-cached state
+ * and never calls an interposed symbol.
+ */
+#ifndef GSHIM_ARCH_STACK_H
+#define GSHIM_ARCH_STACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define STACK_CANARY_BYTES 64
+
+enum {
+	STACK_OWNED   = 1u << 0,   /* gshim mapped it and may cache/unmap it */
+	STACK_GUARDED = 1u << 1,   /* has its own PROT_NONE guard mapping */
+	STACK_CHUNK   = 1u << 2,   /* carved from a shared chunk mapping */
+};
+
+typedef struct gstack {
+	uintptr_t lo;        /* lowest usable byte */
+	uintptr_t hi;        /* one past the highest usable byte */
+	size_t    guard;     /* PROT_NONE bytes directly below lo */
+	unsigned  flags;
+} gstack_t;
+
+/* One-time set-up: page size, vm.max_map_count -> guard budget. */
+void stack_sys_init(void);
+
+/* Allocate a stack of at least `size` usable bytes with at least `guard`
+ * guard bytes (rounded up to pages); size 0 means stack_default_size().
+ * Served from the cache when possible.
+ * Returns 0, or EAGAIN when the memory cannot be had (what pthread_create
+ * returns).  May degrade `guard` to 0 once the guard budget is spent. */
+int stack_alloc(gstack_t *s, size_t size, size_t guard);
+
+/* Give back a stack from stack_alloc (to the cache, or unmap). */
+void stack_free(gstack_t *s);
+
+/* Describe a user-supplied stack (pthread_attr_setstack): not owned. */
+void stack_user(gstack_t *s, void *addr, size_t size);
+
+/* Write / check the canary at the bottom of an owned stack. */
+void stack_canary_set(const gstack_t *s);
+bool stack_canary_ok(const gstack_t *s);
+
+/* Is addr inside the guard area of s? (for the SIGSEGV handler) */
+static inline bool stack_in_guard(const gstack_t *s, uintptr_t addr)
+{
+	return s->guard && addr < s->lo && addr >= s->lo - s->guard;
+}
+
+/* Default stack size: glibc's rule (RLIMIT_STACK if finite, else 2 MiB,
+ * at least PTHREAD_STACK_MIN), unless GSHIM_STACK_SIZE overrides it via
+ * stack_set_default. */
+size_t stack_default_size(void);
+void stack_set_default(size_t size);
+size_t stack_page_size(void);
+
+/* In a fork() child: release the allocator lock, which a thread that no
+ * longer exists may have held at the fork. */
+void stack_fork_child(void);
+
+/* Statistics for tests and schedtrace. */
+struct stack_stats {
+	size_t mapped;        /* stacks currently mapped (live + cached) */
+	size_t cached;        /* stacks in the cache */
+	size_t guarded_live;  /* guarded stacks mapped */
+	size_t guard_budget;  /* max guarded stacks (from vm.max_map_count) */
+	size_t mmaps;         /* mmap calls made for stacks so far */
+};
+void stack_get_stats(struct stack_stats *st);
+
+#endif

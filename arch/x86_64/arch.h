@@ -1,0 +1,80 @@
+/* arch/x86_64/arch.h - what the scheduler needs from the CPU.
+ *
+ * A context is just a saved stack pointer: arch_switch pushes the
+ * callee-saved registers, MXCSR and the x87 control word on the current
+ * stack, stores %rsp, loads the other context's %rsp and pops.  No signal
+ * mask is touched (swapcontext's rt_sigprocmask costs a syscall per switch).
+ *
+ * The thread-pointer helpers read the runtime's one TLS slot with a fresh
+ * %fs-relative load every time, never through a cached address: after a
+ * switch the same G may be on another M (see ../shared/design/TLS.md).
+ */
+#ifndef GSHIM_ARCH_H
+#define GSHIM_ARCH_H
+
+#include <stdint.h>
+
+typedef struct arch_ctx {
+	uintptr_t sp;   /* saved stack pointer; read by switch.S, do not move */
+} arch_ctx_t;
+
+/* Save the current context in *from, resume *to.  The value returned is the
+ * `arg` passed by whoever switches back to us later.  A fresh context
+ * (arch_ctx_make) receives that arg as the first argument of its entry. */
+void *arch_switch(arch_ctx_t *from, arch_ctx_t *to, void *arg);
+
+/* Prepare ctx to start entry(arg_from_switch, data) on [.., top).  The
+ * entry must never return.  MXCSR and the x87 control word are inherited
+ * from the caller, as a new kernel thread inherits its creator's. */
+void arch_ctx_make(arch_ctx_t *ctx, uintptr_t top,
+                   void (*entry)(void *from_switch, void *data), void *data);
+
+static inline void arch_relax(void) { __asm__ volatile("pause" ::: "memory"); }
+
+static inline uintptr_t arch_sp(void)
+{
+	uintptr_t sp;
+	__asm__ volatile("movq %%rsp, %0" : "=r"(sp));
+	return sp;
+}
+
+/* The runtime's TLS slot (one pointer in the static TLS of libgshim).  In
+ * shared-TLS mode it lives in the M's TCB and the scheduler rewrites it on
+ * every switch; with a TCB per G it would be set once per TCB. */
+#define ARCH_TLS_SLOT_DECL(name) \
+	extern __thread void *name __attribute__((tls_model("initial-exec")))
+
+#define ARCH_TLS_LOAD(name) ({                                          \
+	void *v__;                                                      \
+	__asm__ volatile("movq " #name "@gottpoff(%%rip), %0\n\t"      \
+	                 "movq %%fs:(%0), %0" : "=r"(v__));             \
+	v__; })
+
+#define ARCH_TLS_STORE(name, val) do {                                  \
+	void *v__ = (val); uintptr_t off__;                             \
+	__asm__ volatile("movq " #name "@gottpoff(%%rip), %0\n\t"      \
+	                 "movq %1, %%fs:(%0)"                           \
+	                 : "=&r"(off__) : "r"(v__) : "memory");         \
+	} while (0)
+
+
+/* Raw system call: returns the kernel's value (-errno on failure).  Never
+ * touches errno and never goes through libc's syscall(), which gshim may
+ * interpose. */
+static inline long arch_syscall6(long n, long a, long b, long c, long d,
+                                 long e, long f)
+{
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
+	return ret;
+}
+#define arch_syscall(n, a, b, c) arch_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
+
+#endif

@@ -1,0 +1,77 @@
+/* core/fatal.c - dying loudly.
+ *
+ * A broken invariant must never turn into silent corruption: the runtime
+ * prints one line and aborts.  Everything here writes with the raw write
+ * syscall from a stack buffer, so it works with the heap corrupted, inside
+ * a signal handler, or with any runtime lock held.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include "rt.h"
+
+size_t rt_fmt_u64(char *buf, unsigned long long n)
+{
+	char tmp[24];
+	size_t i = 0, len;
+
+	do {
+		tmp[i++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	len = i;
+	while (i)
+		*buf++ = tmp[--i];
+	return len;
+}
+
+static void write_line(const char *prefix, const char *msg, bool num,
+                       unsigned long long n)
+{
+	char buf[512];
+	size_t len = 0, l;
+
+	l = strlen(prefix);
+	memcpy(buf, prefix, l);
+	len = l;
+	l = strnlen(msg, sizeof buf - 40 - len);
+	memcpy(buf + len, msg, l);
+	len += l;
+	if (num)
+		len += rt_fmt_u64(buf + len, n);
+	buf[len++] = '\n';
+	os_write_all(2, buf, len);
+}
+
+_Noreturn static void die(void)
+{
+	/* The program may handle SIGABRT (and gshim may interpose sigaction),
+	 * so reset it to the default action with raw syscalls and raise it. */
+	struct { void *handler; unsigned long flags; void *restorer;
+	         uint64_t mask; } ksa = { SIG_DFL, 0, NULL, 0 };
+	uint64_t unblock = 1ull << (SIGABRT - 1);
+
+	arch_syscall6(SYS_rt_sigaction, SIGABRT, (long)&ksa, 0, 8, 0, 0);
+	arch_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
+	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0),
+	             arch_syscall(SYS_gettid, 0, 0, 0), SIGABRT);
+	abort();
+}
+
+_Noreturn void rt_fatal(const char *msg)
+{
+	write_line("gshim: fatal: ", msg, false, 0);
+	die();
+}
+
+_Noreturn void rt_fatal_num(const char *msg, unsigned long long n)
+{
+	write_line("gshim: fatal: ", msg, true, n);
+	die();
+}
+
+void rt_warn(const char *msg)
+{
+	write_line("gshim: ", msg, false, 0);
+}

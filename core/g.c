@@ -1,0 +1,364 @@
+/* core/g.c - G allocation, reuse, validation and the join protocol.
+ *
+ * Memory.  G's are carved from slabs mapped with MAP_NORESERVE and are
+ * never returned to the system: a dead G goes to a free list (per P, then
+ * global, Go's gfput/gfget) with its stack still attached, so creating a
+ * thread after one exited costs no mmap, and a stale pthread_t always
+ * points at G-shaped memory.  Slabs double in size (64 .. 65536 G's), so
+ * 100,000 G's take a dozen slabs and g_valid is a short scan.
+ *
+ * Identity.  `gen` is odd while a G is allocated and even while free;
+ * g_valid accepts a pointer only if it is the start of a G in some slab
+ * and that G is allocated.  pthread_join on a handle whose thread was
+ * already joined therefore gets ESRCH instead of a crash (until the G is
+ * reused, which native glibc has the same problem with).
+ *
+ * Join protocol.  refs counts the owners of a G's memory: the thread
+ * itself, plus one for the eventual joiner while it is joinable.  Exit
+ * publishes retval and sets `exited` (a gfutex address) while still on its
+ * own stack, then drops its ref in switch_finish once it is off that stack;
+ * a joiner waits for `exited`, reads retval and drops the other ref;
+ * detach drops the joiner's ref.  Whoever drops the last ref frees the G:
+ * "the loser frees" (musl).  This lets the exiting G switch straight to
+ * its joiner, which is usually in runnext, without a pass through g0.
+ *
+ * joinstate serialises join against join and detach: JOINABLE -> DETACHED
+ * (pthread_detach), JOINABLE -> JOINING (a joiner is waiting; back to
+ * JOINABLE on timeout).  glibc returns EINVAL for a second joiner or for
+ * detaching a thread somebody joins.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "rt.h"
+
+enum { GJ_JOINING = 3 };
+
+#define MAX_SLABS 48
+#define GFREE_LOCAL_MAX 64
+
+static struct {
+	lock_t lock;
+	uintptr_t lo[MAX_SLABS];
+	uintptr_t hi[MAX_SLABS];
+	_Atomic int nslabs;
+	uintptr_t next, end;      /* bump allocation in the newest slab */
+	size_t gsize;             /* sizeof(g_t) + ext, rounded to 64 */
+	size_t slab_count;        /* G's in the next slab */
+	_Atomic uint64_t allocated;
+} reg = { .lock = LOCK_INIT(RANK_REG) };
+
+static size_t g_size(void)
+{
+	if (!reg.gsize)
+		reg.gsize = (sizeof(g_t) + rt_cfg.g_ext_size + 63) & ~(size_t)63;
+	return reg.gsize;
+}
+
+/* A never-used G from the slabs.  reg.lock held. */
+static g_t *slab_take(void)
+{
+	size_t gs = g_size();
+	g_t *g;
+
+	if (reg.next + gs > reg.end) {
+		int n = atomic_load_explicit(&reg.nslabs, memory_order_relaxed);
+		size_t count = reg.slab_count ? reg.slab_count : 64;
+		void *mem;
+
+		if (n == MAX_SLABS)
+			return NULL;
+		mem = mmap(NULL, count * gs, PROT_READ | PROT_WRITE,
+		           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (mem == MAP_FAILED)
+			return NULL;
+		reg.lo[n] = (uintptr_t)mem;
+		reg.hi[n] = (uintptr_t)mem + count * gs;
+		/* Publish the bounds before the count: g_valid reads without
+		 * the lock. */
+		atomic_store_explicit(&reg.nslabs, n + 1, memory_order_release);
+		reg.next = reg.lo[n];
+		reg.end = reg.hi[n];
+		if (count < 65536)
+			reg.slab_count = count * 2;
+		else
+			reg.slab_count = count;
+	}
+	g = (g_t *)reg.next;
+	reg.next += gs;
+	return g;
+}
+
+bool g_valid(const void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	int n = atomic_load_explicit(&reg.nslabs, memory_order_acquire), i;
+
+	for (i = 0; i < n; i++) {
+		if (a >= reg.lo[i] && a < reg.hi[i]) {
+			const g_t *g = ptr;
+			if ((a - reg.lo[i]) % reg.gsize != 0)
+				return false;
+			return atomic_load_explicit(&((g_t *)g)->gen, memory_order_acquire) & 1;
+		}
+	}
+	return false;
+}
+
+/* Free-list put.  p is the caller's own P, or NULL (global list). */
+void gfree_put(p_t *p, g_t *g)
+{
+	if (p) {
+		g->schedlink = p->gfree;
+		p->gfree = g;
+		if (++p->ngfree < GFREE_LOCAL_MAX)
+			return;
+		/* Move half to the global list so other P's can reuse them. */
+		lock_acquire(&sched.gflock);
+		while (p->ngfree > GFREE_LOCAL_MAX / 2) {
+			g_t *x = p->gfree;
+			p->gfree = x->schedlink;
+			p->ngfree--;
+			x->schedlink = sched.gfree;
+			sched.gfree = x;
+			sched.ngfree++;
+		}
+		lock_release(&sched.gflock);
+		return;
+	}
+	lock_acquire(&sched.gflock);
+	g->schedlink = sched.gfree;
+	sched.gfree = g;
+	sched.ngfree++;
+	lock_release(&sched.gflock);
+}
+
+g_t *gfree_get(p_t *p, size_t size, size_t guard)
+{
+	g_t *g;
+
+	(void)size; (void)guard;
+	if (p && !p->gfree && sched.ngfree) {
+		lock_acquire(&sched.gflock);
+		while (sched.gfree && p->ngfree < GFREE_LOCAL_MAX / 2) {
+			g_t *x = sched.gfree;
+			sched.gfree = x->schedlink;
+			sched.ngfree--;
+			x->schedlink = p->gfree;
+			p->gfree = x;
+			p->ngfree++;
+		}
+		lock_release(&sched.gflock);
+	}
+	if (p) {
+		g = p->gfree;
+		if (g) {
+			p->gfree = g->schedlink;
+			p->ngfree--;
+		}
+		return g;
+	}
+	lock_acquire(&sched.gflock);
+	g = sched.gfree;
+	if (g) {
+		sched.gfree = g->schedlink;
+		sched.ngfree--;
+	}
+	lock_release(&sched.gflock);
+	return g;
+}
+
+static p_t *cur_p(void)
+{
+	g_t *g = getg();
+
+	if (!g)
+		return NULL;
+	if (g->is_g0)
+		return ((m_t *)((char *)g - offsetof(m_t, g0)))->p;
+	return g->m ? g->m->p : NULL;
+}
+
+/* Reset a G for a new life, keeping its stack and its generation. */
+static void g_reset(g_t *g)
+{
+	gstack_t st = g->stack;
+	uint32_t gen = atomic_load_explicit(&g->gen, memory_order_relaxed);
+
+	memset(g, 0, g_size());
+	g->stack = st;
+	atomic_store_explicit(&g->gen, gen, memory_order_relaxed);
+}
+
+/* A G with a stack of the requested shape (or the user's stack), fresh
+ * identity, status G_IDLE, two refs (thread + joiner).  NULL and *err set
+ * (EAGAIN) when memory cannot be had. */
+g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err)
+{
+	g_t *g = gfree_get(cur_p(), stacksize, guard);
+	bool fits;
+
+	if (!g) {
+		lock_acquire(&reg.lock);
+		g = slab_take();
+		lock_release(&reg.lock);
+		if (!g) {
+			*err = EAGAIN;
+			return NULL;
+		}
+		memset(g, 0, g_size());
+	} else {
+		g_reset(g);
+	}
+	/* Does the cached stack fit this request? */
+	fits = !user && (g->stack.flags & STACK_OWNED) &&
+	       g->stack.hi - g->stack.lo == stacksize &&
+	       (g->stack.guard >= guard || !(g->stack.flags & STACK_GUARDED));
+	if (!fits && (g->stack.flags & STACK_OWNED)) {
+		stack_free(&g->stack);
+		memset(&g->stack, 0, sizeof g->stack);
+	}
+	if (user) {
+		g->stack = *user;
+	} else if (!fits) {
+		int e = stack_alloc(&g->stack, stacksize, guard);
+		if (e) {
+			memset(&g->stack, 0, sizeof g->stack);
+			atomic_store_explicit(&g->status, G_DEAD, memory_order_relaxed);
+			gfree_put(NULL, g);
+			*err = e;
+			return NULL;
+		}
+	}
+	g->goid = atomic_fetch_add_explicit(&sched.goidgen, 1, memory_order_relaxed) + 1;
+	atomic_store_explicit(&g->refs, 2, memory_order_relaxed);
+	atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_relaxed);
+	atomic_store_explicit(&g->status, G_IDLE, memory_order_relaxed);
+	/* odd = allocated; release pairs with g_valid's acquire */
+	atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
+	atomic_fetch_add_explicit(&reg.allocated, 1, memory_order_relaxed);
+	return g;
+}
+
+g_t *g_alloc_main(void)
+{
+	int err = 0;
+	gstack_t none;
+	g_t *g;
+
+	memset(&none, 0, sizeof none);
+	g = g_alloc(0, 0, &none, &err);
+	if (!g)
+		rt_fatal("cannot allocate the main G");
+	g->is_main = true;
+	return g;
+}
+
+void g_free(g_t *g)
+{
+	/* even = free */
+	atomic_fetch_add_explicit(&g->gen, 1, memory_order_release);
+	atomic_fetch_sub_explicit(&reg.allocated, 1, memory_order_relaxed);
+	if (!(g->stack.flags & STACK_OWNED))
+		memset(&g->stack, 0, sizeof g->stack);
+	gfree_put(cur_p(), g);
+}
+
+void g_unref(g_t *g)
+{
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+		g_free(g);
+}
+
+uint64_t g_count_all(void)
+{
+	return atomic_load_explicit(&reg.allocated, memory_order_relaxed);
+}
+
+void g_exited_publish(g_t *g)
+{
+	/* Release: the joiner's acquire load of exited sees retval. */
+	atomic_store_explicit(&g->exited, 1, memory_order_release);
+	gfutex_wake(&g->exited, 1);
+}
+
+int g_detach(g_t *g)
+{
+	uint32_t st = GJ_JOINABLE;
+
+	if (!g_valid(g))
+		return ESRCH;
+	if (!atomic_compare_exchange_strong_explicit(&g->joinstate, &st, GJ_DETACHED,
+	        memory_order_acq_rel, memory_order_acquire))
+		return EINVAL;
+	g_unref(g);   /* the joiner's ref: nobody will join now */
+	return 0;
+}
+
+/* Join g.  deadline_ns: CLOCK_MONOTONIC, < 0 = none.  try_only: EBUSY
+ * instead of waiting (pthread_tryjoin_np). */
+int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only)
+{
+	g_t *self = getcurg();
+	uint32_t st = GJ_JOINABLE;
+
+	if (!g_valid(g))
+		return ESRCH;
+	if (g == self)
+		return EDEADLK;
+	if (!atomic_compare_exchange_strong_explicit(&g->joinstate, &st, GJ_JOINING,
+	        memory_order_acq_rel, memory_order_acquire))
+		return EINVAL;
+	/* Two threads joining each other: glibc reports EDEADLK to the
+	 * second one instead of hanging both. */
+	atomic_store_explicit(&g->joiner, self, memory_order_seq_cst);
+	if (self && atomic_load_explicit(&self->joiner, memory_order_seq_cst) == g &&
+	    !atomic_load_explicit(&g->exited, memory_order_acquire)) {
+		atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
+		atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);
+		return EDEADLK;
+	}
+	while (!atomic_load_explicit(&g->exited, memory_order_acquire)) {
+		int r;
+
+		if (try_only)
+			goto busy;
+		r = gfutex_wait(&g->exited, 0, deadline_ns);
+		if (r == -ETIMEDOUT &&
+		    !atomic_load_explicit(&g->exited, memory_order_acquire))
+			goto timedout;
+	}
+	if (retval)
+		*retval = g->retval;
+	g_unref(g);
+	return 0;
+busy:
+timedout:
+	atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
+	atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);
+	return try_only ? EBUSY : ETIMEDOUT;
+}
+
+void g_foreach(void (*fn)(g_t *, void *), void *arg)
+{
+	int n = atomic_load_explicit(&reg.nslabs, memory_order_acquire), i;
+	size_t gs = g_size();
+
+	lock_acquire(&reg.lock);
+	for (i = 0; i < n; i++) {
+		uintptr_t a, end = i == n - 1 ? reg.next : reg.hi[i];
+		for (a = reg.lo[i]; a + gs <= end; a += gs) {
+			g_t *g = (g_t *)a;
+			if (atomic_load_explicit(&g->gen, memory_order_acquire) & 1)
+				fn(g, arg);
+		}
+	}
+	lock_release(&reg.lock);
+}
+
+/* Before the G first runs: nobody will join it. */
+void g_mark_detached(g_t *g)
+{
+	atomic_store_explicit(&g->joinstate, GJ_DETACHED, memory_order_relaxed);
+	atomic_store_explicit(&g->refs, 1, memory_order_relaxed);
+}

@@ -1,0 +1,346 @@
+/* core/rt.h - the runtime's table of contents.
+ *
+ * Three objects, as in the Go runtime (runtime2.go):
+ *   G  a thread of the program: a saved context and a stack.
+ *   M  an OS thread that runs G's.  Each M has a g0: its own native stack
+ *      and TCB, used to run the scheduler when it has no G to switch to.
+ *   P  the right to run G's; exactly GOMAXPROCS of them.  Owns a run queue
+ *      and a free-G cache.  An M runs G's only while holding a P.
+ *
+ * Who owns what (the status words say it):
+ *   G_RUNNING   the G's stack and context belong to the M in g->m.
+ *   G_RUNNABLE  the G is on exactly one run queue (local, runnext or global)
+ *               or is being handed to an M that just took it off one.
+ *   G_WAITING   the G is parked; only the structure it parked on (a gfutex
+ *               bucket, a timer) may make it runnable, via g_ready.
+ *   G_DEAD      on a free list or about to be; nobody runs it.
+ *   P_IDLE      on sched.pidle; no M.  P_RUNNING: owned by p->m.
+ *
+ * Switching protocol (core/sched.c essay): a G leaving the CPU chooses the
+ * next G itself and switches to it directly (one switch, no detour through
+ * g0) when its own P has one; otherwise it switches to g0.  What must
+ * happen to the G being left (park commit, requeue, exit) is described by a
+ * switch_req on its stack and carried out by whoever runs next, after the
+ * old context is fully saved: the Linux finish_task_switch pattern.
+ */
+#ifndef GSHIM_CORE_RT_H
+#define GSHIM_CORE_RT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arch.h"
+#include "arch/os.h"
+#include "arch/stack.h"
+
+typedef struct g g_t;
+typedef struct m m_t;
+typedef struct p p_t;
+
+/* ---- fatal.c ---------------------------------------------------------- */
+
+/* Print "gshim: fatal: <msg>" with raw write(2) and abort.  No malloc, no
+ * stdio, no locks: safe anywhere, including signal handlers. */
+_Noreturn void rt_fatal(const char *msg);
+/* Same, with a decimal number appended ("... thread 42"). */
+_Noreturn void rt_fatal_num(const char *msg, unsigned long long n);
+/* One-line user-facing warning, "gshim: <msg>\n", raw write(2). */
+void rt_warn(const char *msg);
+/* Small formatting helper for raw writes: appends decimal n to buf. */
+size_t rt_fmt_u64(char *buf, unsigned long long n);
+
+#define rt_assert(cond, msg) do { if (__builtin_expect(!(cond), 0)) rt_fatal(msg); } while (0)
+
+/* ---- lock.c: runtime locks ----------------------------------------------
+ * A futex lock (Drepper's three-state mutex with a short spin).  Held only
+ * for short critical sections; never held while blocking an M except where
+ * a comment says so.  Lock ranks (lock order, lowest first):
+ *   RANK_SCHED   sched.lock
+ *   RANK_GFUTEX  a gfutex bucket          (may take sched.lock inside)
+ *   RANK_TIMER   the timer heap           (callbacks run without it)
+ *   RANK_GFREE   sched.gflock             (leaf)
+ *   RANK_REG     the G registry           (leaf)
+ * Acquiring in decreasing order is a bug; GSHIM_DEBUG_LOCKS builds check. */
+enum lock_rank { RANK_LEAF = 0, RANK_GFUTEX, RANK_TIMER, RANK_SCHED,
+                 RANK_GFREE, RANK_REG, RANK_MAX };
+
+typedef struct lock {
+	_Atomic uint32_t key;   /* 0 unlocked, 1 locked, 2 locked + waiters */
+	uint8_t rank;
+} lock_t;
+
+#define LOCK_INIT(r) { .key = 0, .rank = (r) }
+void lock_init(lock_t *l, enum lock_rank rank);
+void lock_acquire(lock_t *l);
+void lock_release(lock_t *l);
+bool lock_try(lock_t *l);
+
+/* ---- note.c: one-shot sleep/wakeup for M's (Go's note) ----------------- */
+typedef struct note {
+	_Atomic uint32_t key;   /* 0 clear, 1 woken */
+} note_t;
+
+void note_clear(note_t *n);
+void note_wakeup(note_t *n);              /* any thread, at most once per clear */
+void note_sleep(note_t *n);               /* blocks the M until woken */
+bool note_sleep_ns(note_t *n, int64_t ns);/* false on timeout */
+
+/* ---- G ---------------------------------------------------------------- */
+
+enum gstatus {
+	G_IDLE = 0,     /* just allocated, not yet initialised */
+	G_RUNNABLE,
+	G_RUNNING,
+	G_SYSCALL,      /* reserved for entersyscall (syscall_wrap) */
+	G_WAITING,
+	G_DEAD,
+};
+
+enum waitreason {
+	WAIT_NONE = 0, WAIT_JOIN, WAIT_GFUTEX, WAIT_ONCE, WAIT_SLEEP,
+	WAIT_YIELD_FOREVER, WAIT_MAX,
+};
+
+/* A waiter on a gfutex address: lives on the waiter's own stack, which
+ * cannot go away while it is queued (a parked G's stack is preserved). */
+typedef struct gwaiter {
+	uintptr_t addr;               /* bucket lock */
+	struct gwaiter *next, *prev;  /* bucket lock */
+	g_t *g;                       /* NULL: an OS thread waiting on `state` */
+	_Atomic uint32_t state;       /* 0 queued, 1 woken, 2 timed out */
+	void *bucket;                 /* bucket lock */
+} gwaiter_t;
+
+/* Detach/join protocol, see core/g.c. */
+enum { GJ_JOINABLE = 0, GJ_DETACHED = 1, GJ_EXITED = 2 };
+
+struct g {
+	arch_ctx_t ctx;               /* owner M; saved context when not running */
+	_Atomic uint32_t status;      /* enum gstatus; transitions by CAS (g.c) */
+	uint32_t waitreason;          /* set by the parking G before g_park */
+	m_t *m;                       /* M running it, NULL when not running */
+	g_t *schedlink;               /* global runq or free list link */
+	uint64_t goid;                /* unique, never reused; 1 = main */
+	gstack_t stack;               /* owner M while running; free list owner */
+	bool is_g0;                   /* this is an M's scheduler context */
+	bool is_main;                 /* the program's main thread */
+	int saved_errno;              /* errno of this G while it is not running */
+
+	void (*fn)(void *);           /* entry for a fresh G */
+	void *fnarg;
+
+	/* Join protocol (g.c): */
+	_Atomic uint32_t joinstate;   /* GJ_*; written by exit, detach */
+	_Atomic uint32_t exited;      /* 0 -> 1 once, a gfutex address */
+	_Atomic uint32_t refs;        /* G + stack freed when it drops to 0 */
+	_Atomic(g_t *) joiner;        /* G blocked in join on this one (EDEADLK check) */
+	void *retval;                 /* written before exited = 1 */
+
+	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
+	_Atomic uint32_t gen;         /* bumped on every reuse */
+	g_t *allnext;                 /* registry chain (reg lock) */
+	/* The shim's per-thread area (keys, name, ...) follows the struct:
+	 * g_ext(g).  Its size is rt_cfg.g_ext_size. */
+};
+
+static inline void *g_ext(g_t *g) { return (char *)g + sizeof(g_t); }
+
+/* The runtime's TLS slot: the running G, or the M's g0, or NULL on a thread
+ * that is not an M. */
+ARCH_TLS_SLOT_DECL(gshim_tls_g);
+static inline g_t *getg(void) { return (g_t *)ARCH_TLS_LOAD(gshim_tls_g); }
+static inline void setg(g_t *g) { ARCH_TLS_STORE(gshim_tls_g, g); }
+
+/* The current user G (not a g0), or NULL. */
+static inline g_t *getcurg(void)
+{
+	g_t *g = getg();
+	return g && !g->is_g0 ? g : NULL;
+}
+
+/* ---- P ---------------------------------------------------------------- */
+
+enum pstatus { P_IDLE = 0, P_RUNNING, P_SYSCALL };
+
+#define RUNQ_SIZE 256   /* Go's size: big enough to absorb bursts, small
+                           enough that stealing half is cheap */
+
+struct p {
+	uint32_t id;
+	_Atomic uint32_t status;      /* enum pstatus */
+	p_t *link;                    /* sched.pidle (sched.lock) */
+	m_t *m;                       /* owner M, NULL when idle */
+	uint32_t schedtick;           /* owner; incremented per G run */
+
+	/* Local run queue: written at the tail by the owner only, read at the
+	 * head by the owner and by stealers (CAS on head). */
+	_Atomic uint32_t runqhead;
+	_Atomic uint32_t runqtail;
+	_Atomic(g_t *) runq[RUNQ_SIZE];
+	/* The G readied most recently by this P's G: runs next, inheriting
+	 * the rest of the time slice (producer/consumer locality). */
+	_Atomic(g_t *) runnext;
+
+	/* Dead G's with stacks, owner only. */
+	g_t *gfree;
+	uint32_t ngfree;
+} __attribute__((aligned(64)));
+
+/* ---- M ---------------------------------------------------------------- */
+
+struct m {
+	uint64_t id;
+	pid_t tid;                    /* kernel thread id */
+	g_t g0;                       /* scheduler context, native stack */
+	g_t *curg;                    /* running user G or NULL (owner) */
+	p_t *p;                       /* attached P (owner) */
+	p_t *nextp;                   /* P handed over by startm (sched.lock / note) */
+	bool spinning;                /* looking for work, counted in nmspinning */
+	note_t park;                  /* stopm sleeps here */
+	m_t *schedlink;               /* sched.midle (sched.lock) */
+	m_t *alllink;                 /* sched.allm, append only */
+	uint64_t rand;                /* owner */
+	void *altstack;               /* sigaltstack for overflow reports */
+	uint32_t locks_held;          /* debug lock rank stack depth */
+	uint8_t lock_ranks[16];
+};
+
+/* ---- sched ------------------------------------------------------------ */
+
+struct rt_cfg {
+	int gomaxprocs;               /* >= 1 */
+	size_t g_ext_size;            /* shim area after each G */
+	int schedtrace_ms;            /* 0 = off */
+	int scheddetail;
+	/* Called when the last live G has exited (pthread_exit from main and
+	 * then every other thread): glibc's rule is exit(0). */
+	void (*on_last_exit)(void);
+	/* Called on a fresh G's stack before fn, and after fn returns on the
+	 * G's stack, e.g. to run key destructors. */
+};
+extern struct rt_cfg rt_cfg;
+
+struct sched {
+	lock_t lock;
+	m_t *midle;                   /* idle M's (lock) */
+	int nmidle;                   /* (lock) */
+	_Atomic int mcount;           /* M's created */
+	m_t *_Atomic allm;            /* every M, push only */
+	p_t *pidle;                   /* idle P's (lock) */
+	_Atomic int npidle;
+	_Atomic int nmspinning;       /* M's spinning; see "delicate dance" */
+	/* Global run queue (lock) */
+	g_t *runqhead, *runqtail;
+	_Atomic int runqsize;
+	/* Live user G's; the process exits when it drops to 0 after main
+	 * exited through pthread_exit. */
+	_Atomic long ngs;
+	_Atomic uint64_t goidgen;
+	_Atomic uint64_t mid;
+	p_t *allp;                    /* array of gomaxprocs P's, fixed */
+	int nprocs;
+	/* Free G's beyond the per-P caches */
+	lock_t gflock;
+	g_t *gfree;
+	uint32_t ngfree;
+	bool inited;
+};
+extern struct sched sched;
+
+/* ---- runq.c ----------------------------------------------------------- */
+void runq_put(p_t *p, g_t *g, bool next);     /* owner P */
+g_t *runq_get(p_t *p);                        /* owner P */
+bool runq_empty(p_t *p);                      /* any */
+uint32_t runq_len(p_t *p);                    /* any, racy */
+g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */
+void globrunq_put(g_t *g);                    /* sched.lock held */
+void globrunq_put_batch(g_t *head, g_t *tail, int n); /* sched.lock held */
+g_t *globrunq_get(p_t *p, int max);           /* sched.lock held; owner of p */
+
+/* ---- sched.c ---------------------------------------------------------- */
+
+/* Bring the runtime up on the calling thread, which becomes M0 and whose
+ * current context becomes the main G (goid 1).  Idempotent. */
+void sched_init(void);
+bool sched_ready(void);
+
+/* Make g (status G_WAITING) runnable.  From a G: onto its P's runnext.
+ * From anywhere else (g0, foreign thread, timer thread): global queue.
+ * Mirrors Go's ready(). */
+void g_ready(g_t *g);
+
+/* Park the current G (Go's gopark).  unlockf(g, arg) runs after the G's
+ * context is saved, on whatever runs next; if it returns false the G is
+ * made runnable again at once.  Returns when the G is readied. */
+void g_park(bool (*unlockf)(g_t *, void *), void *arg, enum waitreason why);
+
+/* Yield the P to other runnable G's, if any (sched_yield). */
+void g_yield(void);
+
+/* Make g (fresh from g_alloc: stack set, status G_IDLE) run fn(arg):
+ * onto the current P's runnext, or the global queue from a non-G thread.
+ * Mirrors the tail of Go's newproc1. */
+void g_start_new(g_t *g, void (*fn)(void *), void *arg);
+
+/* Leave the current G for good (the thread exits).  Never returns. */
+_Noreturn void g_exit(void *retval);
+
+int sched_gomaxprocs(void);
+
+/* Direct signal sig at g (pthread_kill): raised at once on the caller's
+ * M if g is the caller, else on g's M if g is running, else when g next
+ * runs. */
+void g_signal(g_t *g, int sig);
+
+/* ---- g.c: allocation, registry, join ---------------------------------- */
+g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err);
+g_t *g_alloc_main(void);               /* the main thread's G, once */
+void g_free(g_t *g);                   /* drop to free list (refs hit 0) */
+void g_unref(g_t *g);
+bool g_valid(const void *maybe_g);     /* is it a G we handed out, alive? */
+int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only);
+int g_detach(g_t *g);
+void g_mark_detached(g_t *g);            /* before the G first runs */
+void g_exited_publish(g_t *g);         /* set exited, wake joiners */
+uint64_t g_count_all(void);
+void g_foreach(void (*fn)(g_t *, void *), void *arg);
+void gfree_put(p_t *p, g_t *g);        /* owner P (or NULL: global) */
+g_t *gfree_get(p_t *p, size_t size, size_t guard);
+
+/* ---- gfutex.c: G-level futex ------------------------------------------
+ * gfutex_wait parks the calling G (or blocks the calling OS thread if it is
+ * not a G) while *addr == val, until gfutex_wake(addr) or the deadline
+ * (CLOCK_MONOTONIC ns, < 0 = none).  Returns 0, -EAGAIN (value changed),
+ * -ETIMEDOUT.  Spurious wake-ups are possible, as with futex(2). */
+int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
+int gfutex_wake(_Atomic uint32_t *addr, int n);
+
+/* ---- timer.c ---------------------------------------------------------- */
+typedef struct rtimer {
+	int64_t when;                 /* CLOCK_MONOTONIC ns (timer lock) */
+	void (*fn)(struct rtimer *);  /* runs on the timer thread, no locks */
+	int32_t idx;                  /* heap index, -1 if not queued */
+} rtimer_t;
+
+void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
+/* Remove t; if its callback is running, wait for it to finish.  Returns
+ * true if t was still queued (the callback will not run). */
+bool timer_del(rtimer_t *t);
+
+/* ---- trace.c ---------------------------------------------------------- */
+void trace_start(void);           /* schedtrace thread if configured */
+void trace_line(void);
+
+/* Random numbers for victim choice (xorshift), owner M. */
+static inline uint32_t m_rand(m_t *m)
+{
+	uint64_t x = m->rand;
+	x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+	m->rand = x;
+	return (uint32_t)(x >> 32);
+}
+
+#endif

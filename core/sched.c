@@ -1,0 +1,812 @@
+/* core/sched.c - the scheduler: M's running G's on P's (Go's proc.go).
+ *
+ * Switching
+ * ---------
+ * A G gives up the CPU in switch_out.  While still on its own stack it
+ * picks the next G from its own P (runnext, the ring, the global queue
+ * every 61st tick or when the ring is empty) and, if there is one, switches
+ * to it directly: one register switch, no detour through the M's g0.  Only
+ * when its P has nothing does it switch to g0, which runs find_runnable
+ * (stealing, dropping the P, sleeping the M).  TLS.md explains why the
+ * direct switch matters: with a TCB per G every switch costs a thread
+ * pointer write (3.4 us with arch_prctl here), so G -> g0 -> G would pay
+ * twice.
+ *
+ * The G being left cannot publish its own new state (G_WAITING on a wait
+ * queue, G_RUNNABLE on a run queue, G_DEAD on a free list) before its
+ * registers are saved: another M could pick it up and run on its stack
+ * while we are still using it.  So it describes what must happen in a
+ * switch_req on its own stack, and whoever runs next on this M calls
+ * switch_finish(req) as the first thing after the switch returns - the
+ * finish_task_switch pattern of the Linux scheduler.  The req stays valid
+ * until finish publishes the G, and finish copies what it needs first.
+ *
+ * Go gets the same guarantee by running park_m/goexit0 on g0 (mcall); we
+ * get it without the second switch.
+ *
+ * Spinning M's (Go's "Worker thread parking/unparking")
+ * -----------------------------------------------------
+ * Goal: keep enough M's running to use the P's when there is work, but
+ * park M's quickly when there is none, without a central lock on the
+ * readying path.  An M is "spinning" when it is out of local work and is
+ * looking in global queues and other P's.  At most about half the busy P's
+ * spin.  When a G is readied (g_ready, g_spawn), wakep starts a new spinning
+ * M only if there is an idle P and no M is spinning already: the spinner is
+ * the one that will find it.  A spinning M that finds work stops spinning
+ * and calls wakep, so a new spinner takes over the search (work may come in
+ * bursts).  A spinning M that finds nothing puts its P on the idle list,
+ * decrements nmspinning, and THEN looks at every run queue again.  A
+ * readier stores its G in a queue and THEN reads nmspinning.  With both
+ * orders sequentially consistent (the #StoreLoad pair), either the spinner
+ * sees the new G, or the readier sees nmspinning == 0 and wakes an M.
+ * Without it a G can sit runnable while every P sleeps.
+ *
+ * Rejected alternatives: waking an M for every readied G (thundering herd
+ * of futex wakes on the hot path; Go 1.0 did this), and a central run
+ * queue under one lock (Go 1.0 again: collapses beyond a few cores).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include "rt.h"
+#include "arch/real.h"
+
+__thread void *gshim_tls_g __attribute__((tls_model("initial-exec")));
+
+struct sched sched = { .lock = LOCK_INIT(RANK_SCHED), .gflock = LOCK_INIT(RANK_GFREE) };
+struct rt_cfg rt_cfg = { .gomaxprocs = 0 };
+
+static m_t m0;
+static lock_t init_lock = LOCK_INIT(RANK_LEAF);
+static _Atomic int init_done;
+
+/* ---- small helpers --------------------------------------------------- */
+
+static inline m_t *g0_m(g_t *g0)
+{
+	return (m_t *)((char *)g0 - offsetof(m_t, g0));
+}
+
+/* The M this code runs on, or NULL on a thread that is not an M. */
+static inline m_t *getm(void)
+{
+	g_t *g = getg();
+
+	if (!g)
+		return NULL;
+	return g->is_g0 ? g0_m(g) : g->m;
+}
+
+/* errno is reached through a pointer the compiler cannot treat as const:
+ * after a switch the same code may be on another M (another TCB). */
+static int *(*volatile errno_loc)(void) = __errno_location;
+
+static inline void casgstatus(g_t *g, uint32_t from, uint32_t to)
+{
+	uint32_t old = from;
+
+	if (!atomic_compare_exchange_strong_explicit(&g->status, &old, to,
+	        memory_order_acq_rel, memory_order_acquire))
+		rt_fatal_num("bad g status transition, goid ", g->goid);
+}
+
+bool sched_ready(void)
+{
+	return atomic_load_explicit(&init_done, memory_order_acquire) != 0;
+}
+
+int sched_gomaxprocs(void)
+{
+	return sched.nprocs;
+}
+
+/* ---- P ownership ------------------------------------------------------ */
+
+/* Attach p to m.  p must be idle (taken off sched.pidle). */
+static void acquirep(m_t *m, p_t *p)
+{
+	if (m->p || p->m || atomic_load_explicit(&p->status, memory_order_relaxed) != P_IDLE)
+		rt_fatal("acquirep: invalid p state");
+	m->p = p;
+	p->m = m;
+	atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
+}
+
+static p_t *releasep(m_t *m)
+{
+	p_t *p = m->p;
+
+	if (!p || p->m != m)
+		rt_fatal("releasep: invalid p state");
+	m->p = NULL;
+	p->m = NULL;
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_relaxed);
+	return p;
+}
+
+/* sched.lock must be held. */
+static void pidle_put(p_t *p)
+{
+	if (!runq_empty(p))
+		rt_fatal("pidle_put: P has non-empty run queue");
+	p->link = sched.pidle;
+	sched.pidle = p;
+	atomic_fetch_add_explicit(&sched.npidle, 1, memory_order_seq_cst);
+}
+
+/* sched.lock must be held. */
+static p_t *pidle_get(void)
+{
+	p_t *p = sched.pidle;
+
+	if (p) {
+		sched.pidle = p->link;
+		atomic_fetch_sub_explicit(&sched.npidle, 1, memory_order_seq_cst);
+	}
+	return p;
+}
+
+/* sched.lock must be held. */
+static void midle_put(m_t *m)
+{
+	m->schedlink = sched.midle;
+	sched.midle = m;
+	sched.nmidle++;
+}
+
+/* sched.lock must be held. */
+static m_t *midle_get(void)
+{
+	m_t *m = sched.midle;
+
+	if (m) {
+		sched.midle = m->schedlink;
+		sched.nmidle--;
+	}
+	return m;
+}
+
+/* ---- M creation, parking ---------------------------------------------- */
+
+static void schedule(m_t *m) __attribute__((noreturn));
+static void m_install_altstack(m_t *m);
+
+static void *m_main(void *arg)
+{
+	m_t *m = arg;
+
+	m->tid = os_gettid();
+	m->g0.is_g0 = true;
+	m->g0.m = m;
+	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
+	setg(&m->g0);
+	m_install_altstack(m);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+	schedule(m);
+}
+
+static void m_register(m_t *m)
+{
+	m->id = atomic_fetch_add_explicit(&sched.mid, 1, memory_order_relaxed);
+	m->rand = 0x9e3779b97f4a7c15ull * (m->id + 1) ^ (uint64_t)os_nanotime();
+	if (!m->rand)
+		m->rand = 1;
+	m_t *old = atomic_load_explicit(&sched.allm, memory_order_relaxed);
+	do
+		m->alllink = old;
+	while (!atomic_compare_exchange_weak_explicit(&sched.allm, &old, m,
+	        memory_order_release, memory_order_relaxed));
+	atomic_fetch_add_explicit(&sched.mcount, 1, memory_order_relaxed);
+}
+
+/* Start a new M that will run with p (Go's newm).  If spinning, the new M
+ * is counted in nmspinning already.  Failure to create the OS thread is
+ * not fatal: the P goes back to the idle list and the existing M's carry
+ * on (as with a process out of threads), with a one-time warning. */
+static void newm(p_t *p, bool spinning)
+{
+	static _Atomic int warned;
+	m_t *m = calloc(1, sizeof *m);
+	int err = m ? 0 : ENOMEM;
+
+	if (m) {
+		m->nextp = p;
+		m->spinning = spinning;
+		m_register(m);
+		err = os_thread_start(m_main, m, 256 * 1024);
+	}
+	if (err == 0)
+		return;
+	/* m stays on allm (it is never freed), but never runs. */
+	if (!atomic_exchange(&warned, 1))
+		rt_warn("cannot create an OS thread for an M; running with fewer");
+	lock_acquire(&sched.lock);
+	pidle_put(p);
+	lock_release(&sched.lock);
+	if (spinning)
+		atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+}
+
+/* Schedule some M to run p (or an idle P if p is NULL).  Go's startm. */
+static void startm(p_t *p, bool spinning)
+{
+	m_t *nm;
+
+	lock_acquire(&sched.lock);
+	if (!p) {
+		p = pidle_get();
+		if (!p) {
+			lock_release(&sched.lock);
+			if (spinning && atomic_fetch_sub_explicit(&sched.nmspinning, 1,
+			        memory_order_seq_cst) <= 0)
+				rt_fatal("startm: negative nmspinning");
+			return;
+		}
+	}
+	nm = midle_get();
+	lock_release(&sched.lock);
+	if (!nm) {
+		newm(p, spinning);
+		return;
+	}
+	if (nm->spinning || nm->nextp)
+		rt_fatal("startm: m is spinning or has a P");
+	nm->spinning = spinning;
+	nm->nextp = p;
+	note_wakeup(&nm->park);
+}
+
+/* Try to add one more spinning M because there may be work (Go's wakep).
+ * Called after a G was put on a run queue. */
+static void wakep(void)
+{
+	int zero = 0;
+
+	/* #StoreLoad with the spinning M's decrement + recheck (see essay):
+	 * our run queue store must be visible before we read nmspinning. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&sched.npidle, memory_order_seq_cst) == 0)
+		return;
+	if (atomic_load_explicit(&sched.nmspinning, memory_order_seq_cst) != 0 ||
+	    !atomic_compare_exchange_strong_explicit(&sched.nmspinning, &zero, 1,
+	        memory_order_seq_cst, memory_order_seq_cst))
+		return;
+	startm(NULL, true);
+}
+
+/* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
+static void stopm(m_t *m)
+{
+	if (m->p)
+		rt_fatal("stopm: holding p");
+	if (m->spinning)
+		rt_fatal("stopm: spinning");
+	lock_acquire(&sched.lock);
+	midle_put(m);
+	lock_release(&sched.lock);
+	note_sleep(&m->park);
+	note_clear(&m->park);
+	acquirep(m, m->nextp);
+	m->nextp = NULL;
+}
+
+/* A spinning M found work: stop spinning and let another M take over
+ * the search (Go's resetspinning). */
+static void reset_spinning(m_t *m)
+{
+	m->spinning = false;
+	if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) <= 0)
+		rt_fatal("reset_spinning: negative nmspinning");
+	wakep();
+}
+
+/* ---- finding work ------------------------------------------------------ */
+
+/* Non-blocking search of the M's own P and the global queue.  Safe on a
+ * G's stack: it only takes short locks.  Owner of p. */
+static g_t *pick_local(p_t *p)
+{
+	g_t *g;
+
+	/* Every 61st tick look at the global queue first, so that a pair of
+	 * G's readying each other through runnext cannot starve it.  61 is
+	 * Go's choice: prime, so it does not fall into step with periodic
+	 * program behaviour. */
+	if (p->schedtick % 61 == 0 &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		lock_acquire(&sched.lock);
+		g = globrunq_get(p, 1);
+		lock_release(&sched.lock);
+		if (g)
+			return g;
+	}
+	g = runq_get(p);
+	if (g)
+		return g;
+	if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		/* The ring is empty here, so globrunq_get may fill it. */
+		lock_acquire(&sched.lock);
+		g = globrunq_get(p, 0);
+		lock_release(&sched.lock);
+	}
+	return g;
+}
+
+/* Find a runnable G, stealing or sleeping as needed (Go's findrunnable).
+ * Runs on g0.  Returns with m->p set. */
+static g_t *find_runnable(m_t *m)
+{
+	g_t *g;
+	p_t *p;
+	int i, k, procs;
+	bool was_spinning;
+
+top:
+	p = m->p;
+	g = pick_local(p);
+	if (g)
+		return g;
+
+	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
+	 * CPU without finding more. */
+	procs = sched.nprocs;
+	if (m->spinning || 2 * atomic_load(&sched.nmspinning) <
+	        procs - atomic_load(&sched.npidle)) {
+		if (!m->spinning) {
+			m->spinning = true;
+			atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+		}
+		for (i = 0; i < 4; i++) {
+			uint32_t off = m_rand(m);
+			for (k = 0; k < procs; k++) {
+				p_t *v = &sched.allp[(off + (uint32_t)k) % (uint32_t)procs];
+				if (v == p)
+					continue;
+				/* runnext only in the last round: its owner is
+				 * probably about to run it. */
+				g = runq_steal(p, v, i == 3);
+				if (g)
+					return g;
+			}
+		}
+	}
+
+	/* Nothing: give up the P. */
+	lock_acquire(&sched.lock);
+	if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		g = globrunq_get(p, 0);
+		lock_release(&sched.lock);
+		return g;
+	}
+	releasep(m);
+	pidle_put(p);
+	lock_release(&sched.lock);
+
+	/* The delicate dance: stop spinning, then look again (see essay). */
+	was_spinning = m->spinning;
+	if (m->spinning) {
+		m->spinning = false;
+		if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) <= 0)
+			rt_fatal("find_runnable: negative nmspinning");
+		for (k = 0; k < procs; k++) {
+			if (runq_empty(&sched.allp[k]))
+				continue;
+			lock_acquire(&sched.lock);
+			p = pidle_get();
+			lock_release(&sched.lock);
+			if (p) {
+				acquirep(m, p);
+				m->spinning = true;
+				atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+				goto top;
+			}
+			break;
+		}
+		if (atomic_load_explicit(&sched.runqsize, memory_order_seq_cst) > 0) {
+			lock_acquire(&sched.lock);
+			p = pidle_get();
+			lock_release(&sched.lock);
+			if (p) {
+				acquirep(m, p);
+				m->spinning = true;
+				atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+				goto top;
+			}
+		}
+	}
+	(void)was_spinning;
+	stopm(m);
+	goto top;
+}
+
+/* ---- switching --------------------------------------------------------- */
+
+enum switch_kind { SW_NONE, SW_PARK, SW_YIELD, SW_EXIT };
+
+struct switch_req {
+	g_t *prev;
+	enum switch_kind kind;
+	bool (*unlockf)(g_t *, void *);
+	void *arg;
+};
+
+/* Carry out what the G we just left asked for.  Runs on the new context
+ * of the same M, first thing after the switch.  See the essay. */
+static void switch_finish(struct switch_req *req)
+{
+	g_t *prev = req->prev;
+	enum switch_kind kind = req->kind;
+	bool (*unlockf)(g_t *, void *) = req->unlockf;
+	void *arg = req->arg;
+	m_t *m;
+
+	/* req lives on prev's stack: from here on only the copies. */
+	switch (kind) {
+	case SW_NONE:
+		break;
+	case SW_PARK:
+		casgstatus(prev, G_RUNNING, G_WAITING);
+		if (unlockf && !unlockf(prev, arg)) {
+			casgstatus(prev, G_WAITING, G_RUNNABLE);
+			m = getm();
+			runq_put(m->p, prev, true);
+		}
+		break;
+	case SW_YIELD:
+		casgstatus(prev, G_RUNNING, G_RUNNABLE);
+		m = getm();
+		runq_put(m->p, prev, false);
+		break;
+	case SW_EXIT:
+		casgstatus(prev, G_RUNNING, G_DEAD);
+		g_unref(prev);
+		break;
+	}
+}
+
+/* Make g the running G of m.  g came off a run queue (G_RUNNABLE). */
+static inline void execute_prep(m_t *m, g_t *g)
+{
+	casgstatus(g, G_RUNNABLE, G_RUNNING);
+	g->m = m;
+	m->curg = g;
+	m->p->schedtick++;
+	setg(g);
+}
+
+static void raise_on_m(m_t *m, int sig)
+{
+	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, sig);
+}
+
+/* Raise g's pending signals on its M now that it runs.  The handlers run
+ * when the tgkill returns, on this G: what pthread_kill promised. */
+static void deliver_pending(g_t *g)
+{
+	uint64_t set = atomic_exchange_explicit(&g->sigpending, 0, memory_order_acq_rel);
+	int sig;
+
+	for (sig = 1; set; sig++, set >>= 1)
+		if (set & 1)
+			raise_on_m(g->m, sig);
+}
+
+void g_signal(g_t *g, int sig)
+{
+	uint64_t bit = 1ull << (sig - 1);
+	m_t *m;
+
+	if (g == getcurg()) {
+		raise_on_m(g->m, sig);
+		return;
+	}
+	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_acq_rel);
+	/* Running right now (and maybe for long, without switching): kick its
+	 * M, if we win the pending bit back.  A G that switches out in the
+	 * window lets the signal land on the M's next G: a known race. */
+	m = g->m;
+	if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_RUNNING &&
+	    (atomic_fetch_and_explicit(&g->sigpending, ~bit, memory_order_acq_rel) & bit))
+		raise_on_m(m, sig);
+}
+
+/* Leave the current G as req says; returns when the G runs again. */
+static void switch_out(g_t *cur, struct switch_req *req)
+{
+	m_t *m = cur->m;
+	struct switch_req *back;
+	g_t *next;
+
+	if (!stack_canary_ok(&cur->stack))
+		rt_fatal_num("stack overflow in thread ", cur->goid);
+	cur->saved_errno = *errno_loc();
+	next = pick_local(m->p);
+	cur->m = NULL;
+	if (next) {
+		execute_prep(m, next);
+		back = arch_switch(&cur->ctx, &next->ctx, req);
+	} else {
+		m->curg = NULL;
+		setg(&m->g0);
+		back = arch_switch(&cur->ctx, &m->g0.ctx, req);
+	}
+	/* Running again, possibly on another M. */
+	switch_finish(back);
+	if (__builtin_expect(atomic_load_explicit(&cur->sigpending,
+	        memory_order_relaxed) != 0, 0))
+		deliver_pending(cur);
+	*errno_loc() = cur->saved_errno;
+}
+
+/* The scheduler loop on g0: never returns.  Go's schedule(). */
+static void schedule(m_t *m)
+{
+	for (;;) {
+		struct switch_req req = { .prev = &m->g0, .kind = SW_NONE };
+		struct switch_req *back;
+		g_t *g = find_runnable(m);
+
+		if (m->spinning)
+			reset_spinning(m);
+		execute_prep(m, g);
+		back = arch_switch(&m->g0.ctx, &g->ctx, &req);
+		setg(&m->g0);
+		switch_finish(back);
+	}
+}
+
+/* First code on a fresh G's stack. */
+static void g_start(void *from_switch, void *data)
+{
+	g_t *g = data;
+
+	switch_finish(from_switch);
+	*errno_loc() = 0;
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed))
+		deliver_pending(g);
+	g->fn(g->fnarg);
+	g_exit(NULL);
+}
+
+/* First code on M0's g0 (M0's g0 needs a stack of its own, since the
+ * main thread's stack belongs to the main G). */
+static void g0_start(void *from_switch, void *data)
+{
+	m_t *m = data;
+
+	setg(&m->g0);
+	switch_finish(from_switch);
+	schedule(m);
+}
+
+/* ---- public operations ------------------------------------------------- */
+
+void g_ready(g_t *g)
+{
+	m_t *m = getm();
+
+	casgstatus(g, G_WAITING, G_RUNNABLE);
+	if (m && m->p) {
+		runq_put(m->p, g, true);
+	} else {
+		lock_acquire(&sched.lock);
+		globrunq_put(g);
+		lock_release(&sched.lock);
+	}
+	wakep();
+}
+
+void g_park(bool (*unlockf)(g_t *, void *), void *arg, enum waitreason why)
+{
+	g_t *g = getcurg();
+	struct switch_req req = { .kind = SW_PARK, .unlockf = unlockf, .arg = arg };
+
+	if (!g)
+		rt_fatal("g_park: not on a G");
+	req.prev = g;
+	g->waitreason = why;
+	switch_out(g, &req);
+	g->waitreason = WAIT_NONE;
+}
+
+void g_yield(void)
+{
+	g_t *g = getcurg();
+	struct switch_req req = { .kind = SW_YIELD };
+	m_t *m;
+
+	if (!g)
+		return;
+	m = g->m;
+	/* Nothing else to run here or globally: like sched_yield on an idle
+	 * CPU, return at once.  Other P's queues are their own M's business. */
+	if (runq_empty(m->p) &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0)
+		return;
+	req.prev = g;
+	switch_out(g, &req);
+}
+
+_Noreturn void g_exit(void *retval)
+{
+	g_t *g = getcurg();
+	struct switch_req req = { .kind = SW_EXIT };
+
+	if (!g)
+		rt_fatal("g_exit: not on a G");
+	g->retval = retval;
+	/* glibc's rule: the last thread to exit ends the process with
+	 * exit(0), running atexit handlers. */
+	if (atomic_fetch_sub_explicit(&sched.ngs, 1, memory_order_acq_rel) == 1) {
+		if (rt_cfg.on_last_exit)
+			rt_cfg.on_last_exit();
+		exit(0);
+	}
+	/* Joiners may run (even on another M) before we are off this stack:
+	 * they only read retval; the stack is freed by the last g_unref,
+	 * which for us happens in switch_finish. */
+	g_exited_publish(g);
+	req.prev = g;
+	switch_out(g, &req);
+	rt_fatal("g_exit: dead G resumed");
+}
+
+/* Make g (fresh from g_alloc, stack set) runnable.  Go's newproc1 tail. */
+void g_start_new(g_t *g, void (*fn)(void *), void *arg)
+{
+	m_t *m = getm();
+
+	g->fn = fn;
+	g->fnarg = arg;
+	arch_ctx_make(&g->ctx, g->stack.hi, g_start, g);
+	stack_canary_set(&g->stack);
+	atomic_fetch_add_explicit(&sched.ngs, 1, memory_order_relaxed);
+	atomic_store_explicit(&g->status, G_RUNNABLE, memory_order_release);
+	if (m && m->p) {
+		runq_put(m->p, g, true);
+	} else {
+		lock_acquire(&sched.lock);
+		globrunq_put(g);
+		lock_release(&sched.lock);
+	}
+	wakep();
+}
+
+/* ---- stack overflow reports -------------------------------------------- */
+
+static struct sigaction old_segv, old_bus;
+
+static void segv_handler(int sig, siginfo_t *si, void *uc)
+{
+	g_t *g = getg();
+	uintptr_t addr = (uintptr_t)si->si_addr;
+	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+
+	if (g && stack_in_guard(&g->stack, addr))
+		rt_fatal_num("stack overflow in thread ", g->goid);
+	if (g && g->is_g0 && stack_in_guard(&g->stack, addr))
+		rt_fatal("stack overflow on a scheduler stack");
+	/* Not ours: behave as if we were never installed.  With the default
+	 * action, re-executing the faulting instruction kills the process
+	 * with the right signal. */
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction) {
+			old->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	sigaction(sig, old, NULL);
+}
+
+static void m_install_altstack(m_t *m)
+{
+	enum { ALT = 64 * 1024 };
+	stack_t ss;
+	void *mem = mmap(NULL, ALT, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (mem == MAP_FAILED)
+		return;
+	ss.ss_sp = mem;
+	ss.ss_size = ALT;
+	ss.ss_flags = 0;
+	if (sigaltstack(&ss, NULL) == 0)
+		m->altstack = mem;
+	else
+		munmap(mem, ALT);
+}
+
+static void install_overflow_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sigaction(SIGBUS, &sa, &old_bus);
+}
+
+/* ---- initialisation ---------------------------------------------------- */
+
+g_t *g_alloc_main(void);
+
+void sched_init(void)
+{
+	int n, i;
+	g_t *mg;
+	gstack_t g0s;
+
+	if (sched_ready())
+		return;
+	lock_acquire(&init_lock);
+	if (sched_ready()) {
+		lock_release(&init_lock);
+		return;
+	}
+	real_init();
+	stack_sys_init();
+	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
+	sched.nprocs = n;
+	sched.allp = aligned_alloc(64, sizeof(p_t) * (size_t)n);
+	if (!sched.allp)
+		rt_fatal("cannot allocate P's");
+	memset(sched.allp, 0, sizeof(p_t) * (size_t)n);
+	for (i = n - 1; i >= 0; i--) {
+		sched.allp[i].id = (uint32_t)i;
+		sched.allp[i].status = P_IDLE;
+		lock_acquire(&sched.lock);
+		pidle_put(&sched.allp[i]);
+		lock_release(&sched.lock);
+	}
+
+	/* M0 is the calling thread.  Its g0 needs a stack of its own. */
+	m_register(&m0);
+	m0.tid = os_gettid();
+	m0.g0.is_g0 = true;
+	m0.g0.m = &m0;
+	atomic_store_explicit(&m0.g0.status, G_RUNNING, memory_order_relaxed);
+	if (stack_alloc(&g0s, 256 * 1024, stack_page_size()) != 0)
+		rt_fatal("cannot allocate the scheduler stack of M0");
+	m0.g0.stack = g0s;
+	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
+
+	/* The calling context becomes the main G. */
+	mg = g_alloc_main();
+	mg->m = &m0;
+	m0.curg = mg;
+	atomic_store_explicit(&mg->status, G_RUNNING, memory_order_relaxed);
+	atomic_store_explicit(&sched.ngs, 1, memory_order_relaxed);
+	lock_acquire(&sched.lock);
+	acquirep(&m0, pidle_get());
+	lock_release(&sched.lock);
+	setg(mg);
+
+	install_overflow_handler();
+	m_install_altstack(&m0);
+	sched.inited = true;
+	atomic_store_explicit(&init_done, 1, memory_order_release);
+	lock_release(&init_lock);
+	trace_start();
+}
+
+/* For schedtrace and tests. */
+void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
+                    int *globq)
+{
+	*idleprocs = atomic_load(&sched.npidle);
+	*threads = atomic_load(&sched.mcount);
+	*spinning = atomic_load(&sched.nmspinning);
+	lock_acquire(&sched.lock);
+	*idlem = sched.nmidle;
+	lock_release(&sched.lock);
+	*globq = atomic_load(&sched.runqsize);
+}

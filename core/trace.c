@@ -1,0 +1,101 @@
+/* core/trace.c - GSHIM_DEBUG=schedtrace=N: one line every N ms, in the
+ * shape of Go's GODEBUG=schedtrace, written with raw write(2) from a
+ * thread of its own (no P), so it keeps printing while the program is
+ * stuck.  scheddetail=1 adds a line per P. */
+#include <string.h>
+#include "rt.h"
+
+void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
+                    int *globq);
+
+static int64_t start_ns;
+
+static size_t put(char *buf, size_t len, const char *s)
+{
+	size_t l = strlen(s);
+
+	memcpy(buf + len, s, l);
+	return len + l;
+}
+
+static size_t putn(char *buf, size_t len, long long n)
+{
+	if (n < 0) {
+		buf[len++] = '-';
+		n = -n;
+	}
+	return len + rt_fmt_u64(buf + len, (unsigned long long)n);
+}
+
+void trace_line(void)
+{
+	char buf[4096];
+	size_t len = 0;
+	int idlep, threads, spinning, idlem, globq, i;
+
+	sched_snapshot(&idlep, &threads, &spinning, &idlem, &globq);
+	len = put(buf, len, "SCHED ");
+	len = putn(buf, len, (os_nanotime() - start_ns) / 1000000);
+	len = put(buf, len, "ms: gomaxprocs=");
+	len = putn(buf, len, sched.nprocs);
+	len = put(buf, len, " idleprocs=");
+	len = putn(buf, len, idlep);
+	len = put(buf, len, " threads=");
+	len = putn(buf, len, threads);
+	len = put(buf, len, " spinningthreads=");
+	len = putn(buf, len, spinning);
+	len = put(buf, len, " idlethreads=");
+	len = putn(buf, len, idlem);
+	len = put(buf, len, " runqueue=");
+	len = putn(buf, len, globq);
+	len = put(buf, len, " gs=");
+	len = putn(buf, len, (long long)atomic_load(&sched.ngs));
+	len = put(buf, len, " [");
+	for (i = 0; i < sched.nprocs && len < sizeof buf - 64; i++) {
+		if (i)
+			buf[len++] = ' ';
+		len = putn(buf, len, runq_len(&sched.allp[i]));
+	}
+	len = put(buf, len, "]\n");
+	if (rt_cfg.scheddetail) {
+		for (i = 0; i < sched.nprocs && len < sizeof buf - 128; i++) {
+			p_t *p = &sched.allp[i];
+			m_t *m = p->m;
+			len = put(buf, len, "  P");
+			len = putn(buf, len, i);
+			len = put(buf, len, ": status=");
+			len = putn(buf, len, atomic_load(&p->status));
+			len = put(buf, len, " schedtick=");
+			len = putn(buf, len, p->schedtick);
+			len = put(buf, len, " m=");
+			len = putn(buf, len, m ? (long long)m->id : -1);
+			len = put(buf, len, " runqsize=");
+			len = putn(buf, len, runq_len(p));
+			len = put(buf, len, " gfreecnt=");
+			len = putn(buf, len, p->ngfree);
+			buf[len++] = '\n';
+		}
+	}
+	os_write_all(2, buf, len);
+}
+
+static void *trace_thread(void *arg)
+{
+	int64_t period = (int64_t)rt_cfg.schedtrace_ms * 1000000;
+	uint32_t never = 0;
+
+	(void)arg;
+	for (;;) {
+		os_futex_wait(&never, 0, period);
+		trace_line();
+	}
+	return NULL;
+}
+
+void trace_start(void)
+{
+	start_ns = os_nanotime();
+	if (rt_cfg.schedtrace_ms > 0 &&
+	    os_thread_start(trace_thread, NULL, 64 * 1024) != 0)
+		rt_warn("cannot start the schedtrace thread");
+}

@@ -1,0 +1,151 @@
+/* shim/config.c - environment variables.
+ *
+ *   GOMAXPROCS        number of P's; default: CPUs in the affinity mask.
+ *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix);
+ *                     default: glibc's rule (RLIMIT_STACK, else 2 MiB).
+ *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1.
+ *
+ * A bad value gets one line on stderr naming the variable and what is
+ * used instead; it never stops the program (a typo in the environment
+ * must not break a production binary).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include "shim.h"
+
+#define GOMAXPROCS_MAX 1024
+
+static size_t default_stack, default_guard;
+
+static void warn3(const char *a, const char *b, const char *c)
+{
+	char buf[256];
+	size_t la = strnlen(a, 80), lb = strnlen(b, 80), lc = strnlen(c, 80);
+
+	memcpy(buf, a, la);
+	memcpy(buf + la, b, lb);
+	memcpy(buf + la + lb, c, lc);
+	buf[la + lb + lc] = 0;
+	rt_warn(buf);
+}
+
+/* Parse a decimal with optional k/m/g suffix.  false on junk/overflow. */
+static bool parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'k': case 'K': mul = 1ull << 10; end++; break;
+	case 'm': case 'M': mul = 1ull << 20; end++; break;
+	case 'g': case 'G': mul = 1ull << 30; end++; break;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end)
+		return false;
+	if (v > ULLONG_MAX / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static void load_gomaxprocs(void)
+{
+	const char *s = getenv("GOMAXPROCS");
+	unsigned long long v;
+	char num[24];
+	int def = os_ncpu();
+
+	rt_cfg.gomaxprocs = def;
+	if (!s)
+		return;
+	num[rt_fmt_u64(num, (unsigned long long)def)] = 0;
+	if (!parse_size(s, &v) || strpbrk(s, "kKmMgGbB") || v == 0) {
+		warn3("GOMAXPROCS must be a positive integer; using ", num, "");
+		return;
+	}
+	if (v > GOMAXPROCS_MAX) {
+		num[rt_fmt_u64(num, GOMAXPROCS_MAX)] = 0;
+		warn3("GOMAXPROCS is too large; using ", num, "");
+		v = GOMAXPROCS_MAX;
+	}
+	rt_cfg.gomaxprocs = (int)v;
+}
+
+static void load_stack(void)
+{
+	const char *s = getenv("GSHIM_STACK_SIZE");
+	unsigned long long v;
+
+	if (!s)
+		return;
+	if (!parse_size(s, &v) || v < (unsigned long long)PTHREAD_STACK_MIN || v > (1ull << 40)) {
+		warn3("GSHIM_STACK_SIZE must be a size between 16k and 1024g "
+		      "(suffix k, m or g); using the default", "", "");
+		return;
+	}
+	stack_set_default((size_t)v);
+}
+
+static void load_debug(void)
+{
+	const char *s = getenv("GSHIM_DEBUG");
+	char buf[256], *tok, *save = NULL;
+
+	if (!s || !*s)
+		return;
+	strncpy(buf, s, sizeof buf - 1);
+	buf[sizeof buf - 1] = 0;
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		unsigned long long v;
+
+		if (!eq || !parse_size(eq + 1, &v) || strpbrk(eq + 1, "kKmMgGbB") ||
+		    v > INT_MAX) {
+			warn3("GSHIM_DEBUG: ignoring \"", tok, "\" (expected name=number)");
+			continue;
+		}
+		*eq = 0;
+		if (strcmp(tok, "schedtrace") == 0)
+			rt_cfg.schedtrace_ms = (int)v;
+		else if (strcmp(tok, "scheddetail") == 0)
+			rt_cfg.scheddetail = (int)v;
+		else
+			warn3("GSHIM_DEBUG: unknown setting \"", tok, "\"");
+	}
+}
+
+void config_load(void)
+{
+	stack_sys_init();
+	load_gomaxprocs();
+	load_stack();
+	load_debug();
+	default_stack = stack_default_size();
+	default_guard = stack_page_size();
+}
+
+size_t config_default_stack(void)
+{
+	return __atomic_load_n(&default_stack, __ATOMIC_RELAXED);
+}
+
+size_t config_default_guard(void)
+{
+	return __atomic_load_n(&default_guard, __ATOMIC_RELAXED);
+}
+
+void config_set_default_attr(size_t stacksize, size_t guard)
+{
+	__atomic_store_n(&default_stack, stacksize, __ATOMIC_RELAXED);
+	__atomic_store_n(&default_guard, guard, __ATOMIC_RELAXED);
+}

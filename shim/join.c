@@ -1,0 +1,82 @@
+/* shim/join.c - pthread_join and its _np variants, pthread_detach. */
+#include <errno.h>
+#include <time.h>
+#include "shim.h"
+
+/* Convert an absolute time on clk to a CLOCK_MONOTONIC deadline.  A
+ * CLOCK_REALTIME deadline is converted once, at the start of the wait: a
+ * later jump of the wall clock does not move it (documented deviation). */
+static int abs_to_deadline(clockid_t clk, const struct timespec *abst, int64_t *out)
+{
+	int64_t now_clk, now_mono, t;
+
+	if (!abst || abst->tv_nsec < 0 || abst->tv_nsec >= 1000000000)
+		return EINVAL;
+	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+		return EINVAL;
+	now_mono = os_nanotime();
+	now_clk = clk == CLOCK_MONOTONIC ? now_mono : os_clock_ns(clk);
+	if (abst->tv_sec < 0) {
+		*out = now_mono;   /* already expired */
+		return 0;
+	}
+	if (abst->tv_sec > (INT64_MAX / 1000000000) - 2) {
+		*out = -1;         /* effectively forever */
+		return 0;
+	}
+	t = (int64_t)abst->tv_sec * 1000000000 + abst->tv_nsec;
+	*out = now_mono + (t - now_clk);
+	if (*out < now_mono)
+		*out = now_mono;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_join(pthread_t t, void **ret)
+{
+	if (!shim_is_g(t))
+		return sched_ready() && getcurg() == NULL && !t ? ESRCH
+		       : real_pthread_join(t, ret);
+	return g_join((g_t *)t, ret, -1, false);
+}
+
+SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
+{
+	if (!shim_is_g(t))
+		return real_pthread_tryjoin_np(t, ret);
+	return g_join((g_t *)t, ret, -1, true);
+}
+
+SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
+                                     const struct timespec *abst)
+{
+	int64_t deadline;
+	int err;
+
+	if (!shim_is_g(t))
+		return real_pthread_clockjoin_np(t, ret, clk, abst);
+	/* glibc: a NULL abstime waits forever. */
+	if (!abst) {
+		if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+			return EINVAL;
+		return g_join((g_t *)t, ret, -1, false);
+	}
+	err = abs_to_deadline(clk, abst, &deadline);
+	if (err)
+		return err;
+	return g_join((g_t *)t, ret, deadline, false);
+}
+
+SHIM_EXPORT int pthread_timedjoin_np(pthread_t t, void **ret,
+                                     const struct timespec *abst)
+{
+	if (!shim_is_g(t))
+		return real_pthread_timedjoin_np(t, ret, abst);
+	return pthread_clockjoin_np(t, ret, CLOCK_REALTIME, abst);
+}
+
+SHIM_EXPORT int pthread_detach(pthread_t t)
+{
+	if (!shim_is_g(t))
+		return real_pthread_detach(t);
+	return g_detach((g_t *)t);
+}

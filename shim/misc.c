@@ -1,0 +1,236 @@
+/* shim/misc.c - calls that take a pthread_t and would otherwise reach
+ * glibc with a G's address where it expects its struct pthread (reading a
+ * "tid" from the wrong memory and signalling some random thread).  Every
+ * pthread_t-taking function of glibc is interposed here or in thread.c /
+ * join.c / attr.c, with the semantics docs/compat.md states.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "shim.h"
+
+/* ---- names ------------------------------------------------------------ */
+
+SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
+{
+	struct thread *th;
+	size_t len;
+
+	if (!shim_is_g(t))
+		return real_pthread_setname_np(t, name);
+	len = strlen(name);
+	if (len >= sizeof th->name)
+		return ERANGE;
+	th = thread_of((g_t *)t);
+	memcpy(th->name, name, len + 1);
+	th->named = true;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_getname_np(pthread_t t, char *buf, size_t len)
+{
+	struct thread *th;
+	const char *name;
+	size_t n;
+
+	if (!shim_is_g(t))
+		return real_pthread_getname_np(t, buf, len);
+	th = thread_of((g_t *)t);
+	name = th->named ? th->name : shim_default_name;
+	n = strnlen(name, 15);
+	if (len < n + 1)
+		return ERANGE;
+	memcpy(buf, name, n);
+	buf[n] = 0;
+	return 0;
+}
+
+/* ---- signals ------------------------------------------------------------
+ * A signal for a G goes to the kernel thread (M) that runs it, so its
+ * handler runs on that G.  If the G is not running, it is delivered when
+ * the G next runs (core checks sigpending on every resume). */
+
+SHIM_EXPORT int pthread_kill(pthread_t t, int sig)
+{
+	g_t *g;
+
+	if (!shim_is_g(t))
+		return real_pthread_kill(t, sig);
+	if (sig < 0 || sig >= NSIG)
+		return EINVAL;
+	g = (g_t *)t;
+	if (atomic_load(&g->status) == G_DEAD)
+		return ESRCH;
+	if (sig == 0)
+		return 0;
+	g_signal(g, sig);
+	return 0;
+}
+
+SHIM_EXPORT int pthread_sigqueue(pthread_t t, int sig, const union sigval val)
+{
+	g_t *g;
+	siginfo_t si;
+	m_t *m;
+
+	if (!shim_is_g(t)) {
+		errno = ESRCH;
+		return ESRCH;
+	}
+	if (sig < 0 || sig >= NSIG)
+		return EINVAL;
+	g = (g_t *)t;
+	if (atomic_load(&g->status) == G_DEAD)
+		return ESRCH;
+	if (sig == 0)
+		return 0;
+	if (g != getcurg()) {
+		/* The payload cannot wait for the G to run; queue it on the
+		 * G's current M if it runs, else on the process. */
+		m = g->m;
+		memset(&si, 0, sizeof si);
+		si.si_signo = sig;
+		si.si_code = SI_QUEUE;
+		si.si_pid = getpid();
+		si.si_uid = getuid();
+		si.si_value = val;
+		if (m && syscall(SYS_rt_tgsigqueueinfo, getpid(), m->tid, sig, &si) == 0)
+			return 0;
+		return syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si) == 0 ? 0 : errno;
+	}
+	memset(&si, 0, sizeof si);
+	si.si_signo = sig;
+	si.si_code = SI_QUEUE;
+	si.si_pid = getpid();
+	si.si_uid = getuid();
+	si.si_value = val;
+	return syscall(SYS_rt_tgsigqueueinfo, getpid(), os_gettid(), sig, &si) == 0
+	       ? 0 : errno;
+}
+
+/* ---- scheduling parameters -----------------------------------------------
+ * G's are scheduled by gshim, not by the kernel: a policy or priority is
+ * checked the way glibc checks it, remembered, and reported back, but does
+ * not change the order in which G's run. */
+
+static int check_policy(int policy, const struct sched_param *param)
+{
+	int lo, hi;
+
+	if (!param)
+		return EINVAL;
+	switch (policy) {
+	case SCHED_OTHER: case SCHED_BATCH: case SCHED_IDLE:
+	case SCHED_FIFO: case SCHED_RR:
+		break;
+	default:
+		return EINVAL;
+	}
+	lo = sched_get_priority_min(policy);
+	hi = sched_get_priority_max(policy);
+	if (param->sched_priority < lo || param->sched_priority > hi)
+		return EINVAL;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,
+                                      struct sched_param *param)
+{
+	struct thread *th;
+
+	if (!shim_is_g(t))
+		return real_pthread_getschedparam(t, policy, param);
+	th = thread_of((g_t *)t);
+	*policy = th->policy;
+	*param = th->param;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_setschedparam(pthread_t t, int policy,
+                                      const struct sched_param *param)
+{
+	struct thread *th;
+	int err;
+
+	if (!shim_is_g(t))
+		return real_pthread_setschedparam(t, policy, param);
+	err = check_policy(policy, param);
+	if (err)
+		return err;
+	th = thread_of((g_t *)t);
+	th->policy = policy;
+	th->param = *param;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_setschedprio(pthread_t t, int prio)
+{
+	struct thread *th;
+	struct sched_param sp;
+	int err;
+
+	if (!shim_is_g(t))
+		return real_pthread_setschedprio(t, prio);
+	th = thread_of((g_t *)t);
+	sp.sched_priority = prio;
+	err = check_policy(th->policy, &sp);
+	if (err)
+		return err;
+	th->param.sched_priority = prio;
+	return 0;
+}
+
+/* ---- affinity ------------------------------------------------------------
+ * A G runs on whichever M has a P; pinning a G to CPUs is not supported.
+ * The set is validated like the kernel does (EINVAL if it holds no CPU the
+ * process may use) and otherwise ignored; get reports the process mask. */
+
+SHIM_EXPORT int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
+{
+	long r;
+
+	if (!shim_is_g(t))
+		return real_pthread_getaffinity_np(t, size, set);
+	r = arch_syscall(SYS_sched_getaffinity, 0, size, set);
+	if (r < 0)
+		return (int)-r;
+	if ((size_t)r < size)
+		memset((char *)set + r, 0, size - (size_t)r);
+	return 0;
+}
+
+SHIM_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
+                                       const cpu_set_t *set)
+{
+	cpu_set_t allowed;
+	size_t i, n;
+
+	if (!shim_is_g(t))
+		return real_pthread_setaffinity_np(t, size, set);
+	memset(&allowed, 0, sizeof allowed);
+	if (arch_syscall(SYS_sched_getaffinity, 0, sizeof allowed, &allowed) < 0)
+		return EINVAL;
+	n = size < sizeof allowed ? size : sizeof allowed;
+	for (i = 0; i < n; i++)
+		if (((const unsigned char *)set)[i] & ((unsigned char *)&allowed)[i])
+			return 0;
+	return EINVAL;
+}
+
+/* ---- CPU clock -------------------------------------------------------------
+ * gshim does not account CPU time per G.  The caller's own clock is its
+ * M's (exact while it runs alone on that M); another G's is the process
+ * clock.  Documented in docs/compat.md. */
+SHIM_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t *clk)
+{
+	if (!shim_is_g(t))
+		return real_pthread_getcpuclockid(t, clk);
+	if ((g_t *)t == getcurg()) {
+		*clk = CLOCK_THREAD_CPUTIME_ID;
+		return 0;
+	}
+	*clk = CLOCK_PROCESS_CPUTIME_ID;
+	return 0;
+}

@@ -1,0 +1,88 @@
+/* shim/shim.h - the interposed POSIX/C11 thread API over core/.
+ *
+ * shim/ translates each POSIX contract (argument checks, errno values as
+ * glibc documents them) into core calls; it owns what is per thread but
+ * not scheduling: keys, names, scheduling attributes, the start routine.
+ * That state lives in the area core reserves after each G (g_ext).
+ */
+#ifndef GSHIM_SHIM_H
+#define GSHIM_SHIM_H
+
+#include <pthread.h>
+#include "core/rt.h"
+#include "arch/real.h"
+
+#define SHIM_KEYS_MAX 1024       /* PTHREAD_KEYS_MAX on glibc */
+#define SHIM_KEY_BLOCK 32
+
+struct key_slot {
+	void *val;
+	uintptr_t seq;
+};
+
+struct once_node {
+	_Atomic uint32_t *st;
+	struct once_node *prev;
+};
+
+struct thread {
+	void *(*start)(void *);
+	void *arg;
+	char name[16];
+	bool named;
+	int policy;
+	struct sched_param param;
+	bool keys_used;
+	struct once_node *onces;      /* once.c: initialisers running */
+	struct key_slot key1[SHIM_KEY_BLOCK];                    /* keys 0..31 */
+	struct key_slot *keyblk[SHIM_KEYS_MAX / SHIM_KEY_BLOCK]; /* [0] unused */
+};
+
+static inline struct thread *thread_of(g_t *g) { return g_ext(g); }
+
+/* Bring the runtime up if it is not (library constructors of other
+ * libraries may call us before our own constructor ran).  Returns false
+ * if the calling thread cannot be served by gshim (a thread created
+ * behind our back): the caller then falls back to libc. */
+bool shim_init(void);
+
+/* The calling G, initialising if needed; NULL on a foreign thread. */
+static inline g_t *shim_self(void)
+{
+	g_t *g = getcurg();
+
+	if (__builtin_expect(g != NULL, 1))
+		return g;
+	if (!sched_ready() && shim_init())
+		return getcurg();
+	return NULL;
+}
+
+/* Is t a pthread_t that gshim handed out?  Otherwise it belongs to libc
+ * (a thread created behind gshim's back) and calls go to libc. */
+static inline bool shim_is_g(pthread_t t)
+{
+	return sched_ready() && g_valid((void *)t);
+}
+
+/* config.c */
+void config_load(void);
+size_t config_default_stack(void);
+size_t config_default_guard(void);
+void config_set_default_attr(size_t stacksize, size_t guard);
+extern char shim_default_name[16];
+
+/* key.c */
+void key_run_destructors(struct thread *t);
+
+/* once.c */
+void once_abandon(struct thread *t);
+
+/* thread.c */
+_Noreturn void thread_exit(g_t *g, void *retval);
+int thread_create(pthread_t *th, const pthread_attr_t *attr,
+                  void *(*fn)(void *), void *arg);
+
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+#endif

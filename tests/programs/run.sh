@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Run one whole-program test natively and under gshim, and compare.
+#
+#   run.sh <exe> <libgshim.so> [mode] [-- program args...]
+#
+# modes:
+#   same            (default) native, then LD_PRELOAD at GOMAXPROCS=1 and 2:
+#                   stdout and exit status must equal the native run's
+#   mn              program prints "distinct kernel tids: N": natively
+#                   N >= 900, under gshim at GOMAXPROCS=2 N <= 16
+#   gshim-expected  program prints "native" or "gshim": natively it must
+#                   print native, under gshim (1 and 2) gshim
+#   gshim-only      run only under gshim at GOMAXPROCS=2; exit status 0
+#   overflow        natively the program must die (non-zero status); under
+#                   gshim (1 and 2) it must die with
+#                   "gshim: fatal: stack overflow in thread" on stderr
+#
+# Environment: GSHIM_TEST_TIMEOUT (seconds per run, default 30),
+# GSHIM_TEST_PROCS (GOMAXPROCS values for `same`, default "1 2").
+# Exit status: 0 pass, 1 fail, 77 skip (meson's convention).
+set -euo pipefail
+
+if (($# < 2)); then
+    echo "usage: $0 <exe> <libgshim.so> [mode] [-- args...]" >&2
+    exit 2
+fi
+exe=$1
+lib=$2
+shift 2
+mode=same
+if (($# > 0)) && [[ $1 != -- ]]; then
+    mode=$1
+    shift
+fi
+[[ ${1:-} == -- ]] && shift
+args=("$@")
+
+ulimit -c 0 2>/dev/null || true  # deaths are expected in some modes: no core files
+timeout_s=${GSHIM_TEST_TIMEOUT:-30}
+procs=${GSHIM_TEST_PROCS:-1 2}
+name=$(basename "$exe")
+
+[[ -x $exe ]] || { echo "FAIL: no executable $exe"; exit 1; }
+[[ -f $lib ]] || { echo "FAIL: no library $lib"; exit 1; }
+# absolute paths: LD_PRELOAD of a bare name would search the library path
+exe=$(realpath "$exe")
+lib=$(realpath "$lib")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/gshim-run.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# run <tag> <GOMAXPROCS or "native">: sets $status; output in $work/<tag>.{out,err}
+run() {
+    local tag=$1 p=$2 start end
+    local cmd=(timeout -k 5 "$timeout_s")
+    if [[ $p == native ]]; then
+        cmd+=(env -u LD_PRELOAD "$exe")
+    else
+        cmd+=(env LD_PRELOAD="$lib" GOMAXPROCS="$p" "$exe")
+    fi
+    start=$(date +%s%N)
+    status=0
+    "${cmd[@]}" "${args[@]}" >"$work/$tag.out" 2>"$work/$tag.err" </dev/null || status=$?
+    end=$(date +%s%N)
+    printf '%-10s %-14s status %-4s %6d ms\n' "$name" "$tag" "$status" $(((end - start) / 1000000))
+    if ((status == 124 || status == 137)); then
+        echo "  TIMEOUT after ${timeout_s}s"
+    fi
+}
+
+show() { # show <tag>: the run's output, for a failure report
+    echo "--- stdout of $1"
+    head -c 4000 "$work/$1.out"
+    echo "--- stderr of $1"
+    tail -c 4000 "$work/$1.err"
+    echo "---"
+}
+
+failed=0
+fail() { echo "FAIL: $*"; failed=1; }
+
+case $mode in
+same)
+    run native native
+    nstatus=$status
+    if ((nstatus != 0)); then
+        show native
+        fail "native run exited with $nstatus (the test program itself is broken)"
+    fi
+    for p in $procs; do
+        run "gshim-P$p" "$p"
+        if ((status != nstatus)); then
+            fail "GOMAXPROCS=$p: exit status $status, native $nstatus"
+            show "gshim-P$p"
+        elif ! diff -u --label native --label "gshim-P$p" "$work/native.out" "$work/gshim-P$p.out"; then
+            fail "GOMAXPROCS=$p: stdout differs from native"
+            show "gshim-P$p"
+        fi
+    done
+    ;;
+mn)
+    count() { sed -n 's/^distinct kernel tids: \([0-9]*\)$/\1/p' "$work/$1.out"; }
+    run native native
+    n=$(count native)
+    echo "  native: ${n:-?} distinct kernel threads"
+    if ((status != 0)) || [[ -z $n ]] || ((n < 900)); then
+        show native
+        fail "native run should use ~1000 kernel threads"
+    fi
+    run gshim-P2 2
+    g=$(count gshim-P2)
+    echo "  gshim GOMAXPROCS=2: ${g:-?} distinct kernel threads"
+    if ((status != 0)) || [[ -z $g ]] || ((g > 16)); then
+        show gshim-P2
+        fail "under gshim at GOMAXPROCS=2 expected <= 16 kernel threads"
+    fi
+    ;;
+gshim-expected)
+    run native native
+    verdict=$(tr -d '[:space:]' <"$work/native.out")
+    if ((status != 0)) || [[ $verdict != native ]]; then
+        show native
+        fail "native run should print 'native'"
+    fi
+    for p in $procs; do
+        run "gshim-P$p" "$p"
+        verdict=$(tr -d '[:space:]' <"$work/gshim-P$p.out")
+        if ((status != 0)) || [[ $verdict != gshim ]]; then
+            show "gshim-P$p"
+            fail "GOMAXPROCS=$p: program did not run under gshim (printed '$verdict')"
+        fi
+    done
+    ;;
+gshim-only)
+    run gshim-P2 2
+    cat "$work/gshim-P2.out"
+    if ((status != 0)); then
+        show gshim-P2
+        fail "exit status $status under gshim"
+    fi
+    ;;
+overflow)
+    msg='gshim: fatal: stack overflow in thread'
+    run native native
+    if ((status == 0 || status == 124 || status == 137)); then
+        show native
+        fail "native run should die (status $status)"
+    fi
+    for p in $procs; do
+        run "gshim-P$p" "$p"
+        if ((status == 0 || status == 124 || status == 137)); then
+            show "gshim-P$p"
+            fail "GOMAXPROCS=$p: should die (status $status)"
+        elif ! grep -qF "$msg" "$work/gshim-P$p.err"; then
+            show "gshim-P$p"
+            fail "GOMAXPROCS=$p: stderr lacks '$msg'"
+        fi
+    done
+    ;;
+*)
+    echo "unknown mode: $mode" >&2
+    exit 2
+    ;;
+esac
+
+((failed == 0)) && echo "PASS: $name ($mode)"
+exit "$failed"
