@@ -46,7 +46,7 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 	int err;
 
 	/* glibc: a default attr cannot carry a stack. */
-	if (pthread_attr_getstack(attr, &lo, &ssize) == 0 && (char *)lo + ssize)
+	if (pthread_attr_getstack(attr, &lo, &ssize) == 0 && (uintptr_t)lo + ssize != 0)
 		return EINVAL;
 	/* glibc validates (EINVAL on bad values) and keeps its own copy, which
 	 * pthread_getattr_default_np reports; we mirror the sizes we use. */

@@ -40,7 +40,9 @@ SHIM_EXPORT int pthread_getname_np(pthread_t t, char *buf, size_t len)
 	th = thread_of((g_t *)t);
 	name = th->named ? th->name : shim_default_name;
 	n = strnlen(name, 15);
-	if (len < n + 1)
+	/* glibc refuses any buffer shorter than the kernel's TASK_COMM_LEN,
+	 * whatever the name's length. */
+	if (len < 16)
 		return ERANGE;
 	memcpy(buf, name, n);
 	buf[n] = 0;

@@ -40,7 +40,7 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	g_t *g, *self = getcurg();
 
 	if (attr) {
-		void *top, *lo;
+		void *lo;
 		size_t ssize;
 
 		/* attr was validated by glibc's setters; read it back the
@@ -52,8 +52,7 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 			return EINVAL;
 		/* getstack reports stackaddr - stacksize; stackaddr is NULL
 		 * unless setstack/setstackaddr ran, so lo + size == 0. */
-		top = (char *)lo + ssize;
-		if (top) {
+		if ((uintptr_t)lo + ssize != 0) {
 			stack_user(&user, lo, ssize);
 			userp = &user;
 		}
