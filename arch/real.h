@@ -30,6 +30,14 @@
 	X(int, pthread_setaffinity_np, (pthread_t, size_t, const cpu_set_t *)) \
 	X(int, pthread_getcpuclockid, (pthread_t, clockid_t *)) \
 	X(int, pthread_cancel, (pthread_t)) \
+	X(int, pthread_setcancelstate, (int, int *)) \
+	X(int, pthread_setcanceltype, (int, int *)) \
+	X(void, pthread_testcancel, (void)) \
+	X(void, __pthread_register_cancel, (__pthread_unwind_buf_t *)) \
+	X(void, __pthread_unregister_cancel, (__pthread_unwind_buf_t *)) \
+	X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *)) \
+	X(void, __pthread_register_cancel_defer, (__pthread_unwind_buf_t *)) \
+	X(void, __pthread_unregister_cancel_restore, (__pthread_unwind_buf_t *)) \
 	X(int, sched_yield, (void))
 
 #define REAL_DECL(ret, name, args) extern ret (*real_##name) args;

@@ -31,12 +31,26 @@ static int abs_to_deadline(clockid_t clk, const struct timespec *abst, int64_t *
 	return 0;
 }
 
+/* pthread_join and the timed variants are cancellation points: checked
+ * on entry and after the wait (not during it yet; docs/compat.md). */
+static int join_cancellable(g_t *g, void **ret, int64_t deadline)
+{
+	g_t *self = getcurg();
+	int err;
+
+	if (self)
+		cancel_point(self);
+	err = g_join(g, ret, deadline, false);
+	if (self && err == ETIMEDOUT)
+		cancel_point(self);
+	return err;
+}
+
 SHIM_EXPORT int pthread_join(pthread_t t, void **ret)
 {
 	if (!shim_is_g(t))
-		return sched_ready() && getcurg() == NULL && !t ? ESRCH
-		       : real_pthread_join(t, ret);
-	return g_join((g_t *)t, ret, -1, false);
+		return real_pthread_join(t, ret);
+	return join_cancellable((g_t *)t, ret, -1);
 }
 
 SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
@@ -58,12 +72,12 @@ SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
 	if (!abst) {
 		if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 			return EINVAL;
-		return g_join((g_t *)t, ret, -1, false);
+		return join_cancellable((g_t *)t, ret, -1);
 	}
 	err = abs_to_deadline(clk, abst, &deadline);
 	if (err)
 		return err;
-	return g_join((g_t *)t, ret, deadline, false);
+	return join_cancellable((g_t *)t, ret, deadline);
 }
 
 SHIM_EXPORT int pthread_timedjoin_np(pthread_t t, void **ret,

@@ -34,6 +34,12 @@ struct thread {
 	struct sched_param param;
 	bool keys_used;
 	struct once_node *onces;      /* once.c: initialisers running */
+	/* cancel.c */
+	_Atomic uint32_t cancel_req;  /* pthread_cancel was called */
+	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
+	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
+	bool canceling;               /* acting on it: no second time */
+	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
 	struct key_slot key1[SHIM_KEY_BLOCK];                    /* keys 0..31 */
 	struct key_slot *keyblk[SHIM_KEYS_MAX / SHIM_KEY_BLOCK]; /* [0] unused */
 };
@@ -77,6 +83,10 @@ void key_run_destructors(struct thread *t);
 
 /* once.c */
 void once_abandon(struct thread *t);
+
+/* cancel.c: act on a pending cancellation request at a cancellation
+ * point (no-op if none, or disabled). */
+void cancel_point(g_t *g);
 
 /* thread.c */
 _Noreturn void thread_exit(g_t *g, void *retval);

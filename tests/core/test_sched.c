@@ -1,4 +1,759 @@
-/* tests/core/test_sched.c - placeholder being written; see helper. */
+/* tests/core/test_sched.c - core/sched.c (with g.c and gfutex.c under it):
+ * spawn/join/detach, yield, spinning and parking M's, lost wake-ups, and
+ * errno per G, end to end on the real scheduler.
+ *
+ * sched_init() turns the calling thread into M0 and its context into the
+ * main G, which may later run on other OS threads.  Criterion's machinery
+ * must not run on a migrated G, so every scenario runs in a fork()ed child
+ * of the test process: the child sets GOMAXPROCS, starts the scheduler,
+ * runs the scenario with core calls only and _exit()s; the parent waits
+ * with a time limit and asserts a clean exit.  A failing check in the child
+ * writes its message to a shared page that the parent reports.
+ *
+ * No pthread function is interposed here (the shim is not linked): G's are
+ * made with g_alloc + g_start_new and joined with g_join. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "core/rt.h"
-Test(core_sched, links) { cr_assert(sizeof(g_t) > 0); }
+
+void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
+                    int *globq);
+
+#define MS ((int64_t)1000000)
+#define STK ((size_t)64 << 10)
+#define CHILD_TIMEOUT_S 30
+
+/* ---- child harness --------------------------------------------------------- */
+
+struct shared {
+	char msg[2048];              /* failure message */
+	char stage[256];             /* last stage reached, for timeouts */
+};
+static struct shared *sh;
+
+static void child_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), noreturn));
+static void child_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(sh->msg, sizeof sh->msg, "%s:%d: ", file, line);
+
+	va_start(ap, fmt);
+	vsnprintf(sh->msg + n, sizeof sh->msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	_exit(1);
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) child_fail(__FILE__, __LINE__, \
+	"check failed: " #cond ": " __VA_ARGS__); } while (0)
+#define STAGE(...) snprintf(sh->stage, sizeof sh->stage, __VA_ARGS__)
+
+/* errno through a pointer the compiler cannot cache: after a switch the
+ * same code may run on another M (another TCB). */
+static int *(*volatile errno_at)(void) = __errno_location;
+
+static void run_child(int procs, void (*scenario)(int procs))
+{
+	pid_t pid;
+	int status = 0;
+	int64_t deadline;
+
+	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof *sh);
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		alarm(CHILD_TIMEOUT_S + 5);   /* belt and braces */
+		rt_cfg.gomaxprocs = procs;
+		sched_init();
+		CHECK(sched_ready(), "sched_init did not finish");
+		CHECK(sched_gomaxprocs() == procs, "gomaxprocs %d", sched_gomaxprocs());
+		CHECK(getcurg() && getcurg()->is_main, "not on the main G after sched_init");
+		scenario(procs);
+		_exit(0);
+	}
+	deadline = os_nanotime() + (int64_t)CHILD_TIMEOUT_S * 1000 * MS;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		cr_assert_eq(r, 0, "waitpid: %s", strerror(errno));
+		if (os_nanotime() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			cr_assert_fail("GOMAXPROCS=%d: child timed out after %d s; last stage: %s",
+			               procs, CHILD_TIMEOUT_S, sh->stage);
+		}
+		usleep(2000);
+	}
+	if (WIFSIGNALED(status))
+		cr_assert_fail("GOMAXPROCS=%d: child killed by signal %d; last stage: %s; %s",
+		               procs, WTERMSIG(status), sh->stage, sh->msg);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "GOMAXPROCS=%d: %s (last stage: %s)",
+	             procs, sh->msg[0] ? sh->msg : "child failed", sh->stage);
+}
+
+#define SCHED_TEST(name, ...)                                              \
+	static void name(int procs);                                       \
+	Test(core_sched, name##_p1, ##__VA_ARGS__) { run_child(1, name); }  \
+	Test(core_sched, name##_p2, ##__VA_ARGS__) { run_child(2, name); }  \
+	static void name(int procs)
+
+#define SCHED_TEST_P(name, p)                                              \
+	static void name(int procs);                                       \
+	Test(core_sched, name##_p##p) { run_child(p, name); }              \
+	static void name(int procs)
+
+/* ---- helpers (in the child) ---------------------------------------------- */
+
+static g_t *spawn_opt(void (*fn)(void *), void *arg, bool detached)
+{
+	int err = 0;
+	g_t *g = g_alloc(STK, 4096, NULL, &err);
+
+	CHECK(g != NULL, "g_alloc failed: %d", err);
+	CHECK(atomic_load(&g->status) == G_IDLE, "fresh G status %u", atomic_load(&g->status));
+	if (detached)
+		g_mark_detached(g);
+	g_start_new(g, fn, arg);
+	return g;
+}
+
+static g_t *spawn(void (*fn)(void *), void *arg)
+{
+	return spawn_opt(fn, arg, false);
+}
+
+static void *join(g_t *g)
+{
+	void *ret = (void *)0x5a5a;
+	int r = g_join(g, &ret, -1, false);
+
+	CHECK(r == 0, "g_join returned %d", r);
+	return ret;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Wait (yielding, then sleeping the M) until *flag != 0. */
+static void wait_flag(_Atomic int *flag, const char *what)
+{
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	while (!atomic_load(flag)) {
+		CHECK(os_nanotime() < end, "timed out waiting for %s", what);
+		g_yield();
+		if (!atomic_load(flag))
+			sleep_ms(1);
+	}
+}
+
+/* Until only the main G is allocated (detached G's free themselves). */
+static void wait_only_main(void)
+{
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	while (g_count_all() != 1) {
+		CHECK(os_nanotime() < end, "%llu G's still allocated",
+		      (unsigned long long)g_count_all());
+		g_yield();
+		sleep_ms(1);
+	}
+}
+
+/* A gate G's block on until the test opens it. */
+static _Atomic uint32_t gate;
+
+static void gate_wait(void)
+{
+	while (atomic_load(&gate) == 0) {
+		int r = gfutex_wait(&gate, 0, -1);
+		CHECK(r == 0 || r == -EAGAIN, "gfutex_wait on the gate: %d", r);
+	}
+}
+
+static void gate_open(void)
+{
+	atomic_store(&gate, 1);
+	gfutex_wake(&gate, INT32_MAX);
+}
+
+static _Atomic int gate_entered;
+
+static void gated_fn(void *arg)
+{
+	atomic_fetch_add(&gate_entered, 1);
+	gate_wait();
+	g_exit(arg);
+}
+
+/* ---- spawn and join ---------------------------------------------------------- */
+
+static _Atomic long seq_ran;
+
+static void seq_fn(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+
+	CHECK(getcurg() && !getcurg()->is_main && !getcurg()->is_g0, "not on a user G");
+	CHECK(getcurg()->fnarg == arg, "fnarg");
+	CHECK(atomic_load(&getcurg()->status) == G_RUNNING, "status %u",
+	      atomic_load(&getcurg()->status));
+	atomic_fetch_add(&seq_ran, 1);
+	if (i % 2)
+		g_exit((void *)(i * 3 + 1));
+	/* even: plain return, retval NULL */
+}
+
+SCHED_TEST(spawn_join_10000_sequential)
+{
+	(void)procs;
+	uint64_t last_goid = 1;
+
+	for (uintptr_t i = 0; i < 10000; i++) {
+		g_t *g = spawn(seq_fn, (void *)i);
+		CHECK(g->goid > last_goid, "goid %llu not increasing after %llu",
+		      (unsigned long long)g->goid, (unsigned long long)last_goid);
+		last_goid = g->goid;
+		void *r = join(g);
+		CHECK(r == (i % 2 ? (void *)(i * 3 + 1) : NULL), "G %lu returned %p",
+		      (unsigned long)i, r);
+		CHECK(atomic_load(&seq_ran) == (long)i + 1, "ran %ld", atomic_load(&seq_ran));
+		CHECK(g_count_all() == 1, "G %lu not freed after join: %llu allocated",
+		      (unsigned long)i, (unsigned long long)g_count_all());
+	}
+	CHECK(atomic_load(&sched.ngs) == 1, "ngs %ld", atomic_load(&sched.ngs));
+}
+
+static void conc_fn(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+
+	for (uintptr_t k = 0; k < i % 4; k++)
+		g_yield();
+	g_exit((void *)(i * 2 + 1));
+}
+
+SCHED_TEST(spawn_join_1000_concurrent)
+{
+	enum { N = 1000 };
+	static g_t *gs[N];
+
+	(void)procs;
+	for (uintptr_t i = 0; i < N; i++)
+		gs[i] = spawn(conc_fn, (void *)i);
+	CHECK(g_count_all() == N + 1, "%llu allocated", (unsigned long long)g_count_all());
+	for (uintptr_t i = 0; i < N; i++) {
+		void *r = join(gs[i]);
+		CHECK(r == (void *)(i * 2 + 1), "G %lu returned %p", (unsigned long)i, r);
+	}
+	CHECK(g_count_all() == 1, "%llu allocated after joining all",
+	      (unsigned long long)g_count_all());
+	CHECK(atomic_load(&sched.ngs) == 1, "ngs %ld", atomic_load(&sched.ngs));
+}
+
+/* G's spawning and joining G's (g_alloc from a G uses its P's free list). */
+static void parent_fn(void *arg)
+{
+	enum { KIDS = 100 };
+	uintptr_t base = (uintptr_t)arg * 1000, sum = 0;
+	g_t *kids[KIDS];
+
+	for (uintptr_t i = 0; i < KIDS; i++)
+		kids[i] = spawn(conc_fn, (void *)(base + i));
+	for (uintptr_t i = 0; i < KIDS; i++) {
+		void *r = join(kids[i]);
+		CHECK(r == (void *)((base + i) * 2 + 1), "kid %lu returned %p",
+		      (unsigned long)(base + i), r);
+		sum += (uintptr_t)r;
+	}
+	g_exit((void *)sum);
+}
+
+SCHED_TEST(nested_spawn_join)
+{
+	enum { P = 10 };
+	g_t *ps[P];
+
+	(void)procs;
+	for (uintptr_t i = 0; i < P; i++)
+		ps[i] = spawn(parent_fn, (void *)i);
+	for (uintptr_t i = 0; i < P; i++) {
+		uintptr_t want = 0;
+		for (uintptr_t k = 0; k < 100; k++)
+			want += (i * 1000 + k) * 2 + 1;
+		void *r = join(ps[i]);
+		CHECK(r == (void *)want, "parent %lu sum %lu want %lu", (unsigned long)i,
+		      (unsigned long)(uintptr_t)r, (unsigned long)want);
+	}
+	CHECK(g_count_all() == 1, "%llu allocated", (unsigned long long)g_count_all());
+}
+
+static _Atomic int quick_done;
+
+static void quick_fn(void *arg)
+{
+	atomic_store(&quick_done, 1);
+	g_exit(arg);
+}
+
+SCHED_TEST(join_already_exited)
+{
+	(void)procs;
+	g_t *g = spawn(quick_fn, (void *)0x1234);
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	/* Wait for the exit itself, not just the flag. */
+	while (!atomic_load(&g->exited)) {
+		CHECK(os_nanotime() < end, "G never exited");
+		g_yield();
+	}
+	CHECK(atomic_load(&quick_done), "flag");
+	void *r = NULL;
+	CHECK(g_join(g, &r, -1, true) == 0, "tryjoin of an exited G");
+	CHECK(r == (void *)0x1234, "retval %p", r);
+	CHECK(g_count_all() == 1, "not freed");
+
+	/* Same through a blocking join. */
+	atomic_store(&quick_done, 0);
+	g = spawn(quick_fn, (void *)0x4321);
+	while (!atomic_load(&g->exited)) {
+		CHECK(os_nanotime() < end, "G never exited");
+		g_yield();
+	}
+	CHECK(join(g) == (void *)0x4321, "retval");
+	/* A joined G is gone: joining it again is ESRCH. */
+	CHECK(g_join(g, &r, -1, false) == ESRCH, "second join of a freed G");
+	CHECK(g_detach(g) == ESRCH, "detach of a freed G");
+}
+
+static void self_join_fn(void *arg)
+{
+	(void)arg;
+	int r = g_join(getcurg(), NULL, -1, false);
+	CHECK(r == EDEADLK, "self join in a G returned %d", r);
+	g_exit((void *)7);
+}
+
+SCHED_TEST(join_self_is_edeadlk)
+{
+	(void)procs;
+	int r = g_join(getcurg(), NULL, -1, false);
+	CHECK(r == EDEADLK, "self join of main returned %d", r);
+	r = g_join(getcurg(), NULL, -1, true);
+	CHECK(r == EDEADLK, "self tryjoin of main returned %d", r);
+	CHECK(join(spawn(self_join_fn, NULL)) == (void *)7, "retval");
+}
+
+static void second_joiner(void *p)
+{
+	void *r = NULL;
+	int e = g_join(p, &r, -1, false);
+	CHECK(e == 0, "first joiner: %d", e);
+	g_exit(r);
+}
+
+SCHED_TEST(join_detached_is_einval)
+{
+	(void)procs;
+	void *r;
+
+	atomic_store(&gate, 0);
+	atomic_store(&gate_entered, 0);
+	/* Detached before it runs. */
+	g_t *a = spawn_opt(gated_fn, (void *)1, true);
+	/* Detached while it runs. */
+	g_t *b = spawn(gated_fn, (void *)2);
+	CHECK(g_detach(b) == 0, "detach of a joinable G");
+	/* Joinable, but somebody else joins it first. */
+	g_t *c = spawn(gated_fn, (void *)3);
+
+	CHECK(g_join(a, &r, -1, false) == EINVAL, "join of a G marked detached");
+	CHECK(g_join(a, &r, -1, true) == EINVAL, "tryjoin of a G marked detached");
+	CHECK(g_detach(a) == EINVAL, "detach twice");
+	CHECK(g_join(b, &r, -1, false) == EINVAL, "join of a detached G");
+	CHECK(g_detach(b) == EINVAL, "detach twice");
+
+	/* A second joiner is refused while the first waits. */
+	g_t *j = spawn(second_joiner, c);
+	int64_t end = os_nanotime() + 10000 * MS;
+	while (atomic_load(&c->joiner) != j) {
+		CHECK(os_nanotime() < end, "joiner never arrived");
+		g_yield();
+		sleep_ms(1);
+	}
+	CHECK(g_join(c, &r, -1, false) == EINVAL, "second joiner");
+	CHECK(g_detach(c) == EINVAL, "detach of a G being joined");
+
+	wait_flag(&gate_entered, "gated G's");
+	gate_open();
+	CHECK(join(j) == (void *)3, "the first joiner got c's value");
+	wait_only_main();
+	CHECK(g_join(a, &r, -1, false) == ESRCH, "freed detached G");
+	CHECK(g_join(b, &r, -1, false) == ESRCH, "freed detached G");
+}
+
+
+SCHED_TEST(tryjoin_busy_while_running)
+{
+	(void)procs;
+	void *r = (void *)0x77;
+
+	atomic_store(&gate, 0);
+	atomic_store(&gate_entered, 0);
+	g_t *g = spawn(gated_fn, (void *)0xabc);
+	/* Before it ran, and while it waits. */
+	CHECK(g_join(g, &r, -1, true) == EBUSY, "tryjoin before it ran");
+	wait_flag(&gate_entered, "gated G");
+	for (int i = 0; i < 3; i++)
+		CHECK(g_join(g, &r, -1, true) == EBUSY, "tryjoin while it waits");
+	CHECK(r == (void *)0x77, "retval written on EBUSY");
+	CHECK(atomic_load(&g->joiner) == NULL, "joiner left behind");
+	gate_open();
+	CHECK(join(g) == (void *)0xabc, "join after EBUSY");
+	CHECK(g_count_all() == 1, "not freed");
+}
+
+SCHED_TEST(timed_join)
+{
+	(void)procs;
+	void *r = (void *)0x77;
+
+	atomic_store(&gate, 0);
+	atomic_store(&gate_entered, 0);
+	g_t *g = spawn(gated_fn, (void *)0xdef);
+	wait_flag(&gate_entered, "gated G");
+
+	/* Deadline already passed. */
+	CHECK(g_join(g, &r, os_nanotime() - MS, false) == ETIMEDOUT, "past deadline");
+
+	for (int round = 0; round < 3; round++) {
+		int64_t t0 = os_nanotime();
+		int e = g_join(g, &r, t0 + 20 * MS, false);
+		int64_t dt = os_nanotime() - t0;
+		CHECK(e == ETIMEDOUT, "timed join returned %d", e);
+		CHECK(dt >= 20 * MS, "timed out early: %lld ns", (long long)dt);
+		CHECK(dt < 500 * MS, "timed out late: %lld ns", (long long)dt);
+		CHECK(r == (void *)0x77, "retval written on timeout");
+	}
+	/* The timeouts left the G joinable, and the waiters are gone. */
+	gate_open();
+	int64_t t0 = os_nanotime();
+	CHECK(g_join(g, &r, t0 + 5000 * MS, false) == 0, "timed join of an exiting G");
+	CHECK(r == (void *)0xdef, "retval %p", r);
+	CHECK(os_nanotime() - t0 < 1000 * MS, "join waited for its deadline");
+	CHECK(g_count_all() == 1, "not freed");
+}
+
+/* ---- yield --------------------------------------------------------------- */
+
+#define PP_ROUNDS 2000
+static char pp_log[2 * PP_ROUNDS + 8];
+static _Atomic int pp_n;
+
+static void pp_fn(void *arg)
+{
+	char me = (char)(uintptr_t)arg;
+
+	for (int i = 0; i < PP_ROUNDS; i++) {
+		int k = atomic_fetch_add(&pp_n, 1);
+		CHECK(k < (int)sizeof pp_log, "log overflow");
+		pp_log[k] = me;
+		g_yield();
+	}
+}
+
+SCHED_TEST_P(yield_ping_pong, 1)
+{
+	(void)procs;
+	/* Nothing else runnable: yield returns at once. */
+	g_yield();
+	g_t *a = spawn(pp_fn, (void *)'A');
+	g_t *b = spawn(pp_fn, (void *)'B');
+	join(a);
+	join(b);
+	int n = atomic_load(&pp_n);
+	CHECK(n == 2 * PP_ROUNDS, "%d entries", n);
+	for (int i = 1; i < n; i++)
+		CHECK(pp_log[i] != pp_log[i - 1],
+		      "no alternation at %d: ...%.*s...", i, 12,
+		      pp_log + (i >= 6 ? i - 6 : 0));
+}
+
+/* Yield goes behind the other runnable G's, including the main G. */
+static _Atomic int spin_flag;
+
+static void set_flag_fn(void *arg)
+{
+	(void)arg;
+	atomic_store(&spin_flag, 1);
+}
+
+SCHED_TEST_P(yield_lets_others_run, 1)
+{
+	(void)procs;
+	g_t *g = spawn(set_flag_fn, NULL);
+	/* At GOMAXPROCS=1 nothing but yield can let it run. */
+	for (int i = 0; i < 100 && !atomic_load(&spin_flag); i++)
+		g_yield();
+	CHECK(atomic_load(&spin_flag), "yield never ran the other G");
+	join(g);
+}
+
+/* ---- spinning and parking M's ------------------------------------------------ */
+
+#define BURST 100
+static struct {
+	pid_t tid[BURST];
+	int64_t t0[BURST], t1[BURST];
+	_Atomic uint32_t left;
+} burst;
+
+static void burst_fn(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	int64_t end;
+
+	burst.tid[i] = os_gettid();
+	burst.t0[i] = os_nanotime();
+	end = burst.t0[i] + 4 * MS;
+	while (os_nanotime() < end)
+		arch_relax();
+	burst.t1[i] = os_nanotime();
+	CHECK(os_gettid() == burst.tid[i], "a spinning G moved between M's");
+	if (atomic_fetch_sub(&burst.left, 1) == 1)
+		gfutex_wake(&burst.left, 1);
+}
+
+static void quiet_fn(void *arg)
+{
+	(void)arg;
+}
+
+static void check_idle(int procs, const char *when)
+{
+	int idleprocs, threads, spinning, idlem, globq;
+	struct rusage r0, r1;
+
+	/* Real nanosleep: blocks this M (and the main G's P) for 50 ms; the
+	 * other M's must find nothing and park. */
+	sleep_ms(50);
+	getrusage(RUSAGE_SELF, &r0);
+	sleep_ms(50);
+	getrusage(RUSAGE_SELF, &r1);
+	sched_snapshot(&idleprocs, &threads, &spinning, &idlem, &globq);
+	CHECK(spinning == 0, "%s: %d M's still spinning", when, spinning);
+	CHECK(idleprocs == procs - 1, "%s: %d idle P's, want %d", when, idleprocs, procs - 1);
+	CHECK(globq == 0, "%s: global queue %d", when, globq);
+	CHECK(threads >= 1 && idlem == threads - 1,
+	      "%s: %d M's, %d idle: all but the main G's M should park", when, threads, idlem);
+	long cpu_us = (r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000L +
+	              (r1.ru_utime.tv_usec - r0.ru_utime.tv_usec) +
+	              (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000L +
+	              (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec);
+	CHECK(cpu_us < 20000, "%s: process used %ld us of CPU in 50 ms of idleness", when,
+	      cpu_us);
+}
+
+SCHED_TEST(burst_after_quiet_uses_all_ps)
+{
+	static _Atomic uint32_t dummy;
+	int64_t t0, wall, serial = 0;
+	pid_t tids[BURST];
+	int ntids = 0;
+
+	/* Warm up (lets a second M start at GOMAXPROCS=2), then go quiet:
+	 * the main G parks for 30 ms and every M runs out of work. */
+	STAGE("warm-up");
+	for (int i = 0; i < 10; i++)
+		join(spawn(quiet_fn, NULL));
+	STAGE("quiet");
+	int e = gfutex_wait(&dummy, 0, os_nanotime() + 30 * MS);
+	CHECK(e == -ETIMEDOUT, "quiet wait returned %d", e);
+	check_idle(procs, "before the burst");
+
+	STAGE("burst");
+	atomic_store(&burst.left, BURST);
+	t0 = os_nanotime();
+	for (uintptr_t i = 0; i < BURST; i++)
+		spawn_opt(burst_fn, (void *)i, true);
+	for (uint32_t v; (v = atomic_load(&burst.left)) != 0;)
+		gfutex_wait(&burst.left, v, -1);
+	wall = os_nanotime() - t0;
+
+	for (int i = 0; i < BURST; i++) {
+		int k;
+		serial += burst.t1[i] - burst.t0[i];
+		for (k = 0; k < ntids && tids[k] != burst.tid[i]; k++)
+			;
+		if (k == ntids)
+			tids[ntids++] = burst.tid[i];
+	}
+	/* Two G's on different M's ran at the same time. */
+	bool overlap = false;
+	for (int i = 0; i < BURST && !overlap; i++)
+		for (int k = 0; k < BURST && !overlap; k++)
+			overlap = burst.tid[i] != burst.tid[k] &&
+			          burst.t0[i] < burst.t1[k] && burst.t0[k] < burst.t1[i];
+	CHECK(ntids == procs, "G's ran on %d OS threads at GOMAXPROCS=%d (wall %lld ms, "
+	      "serial %lld ms)", ntids, procs, (long long)(wall / MS), (long long)(serial / MS));
+	CHECK(overlap == (procs > 1), "overlap %d at GOMAXPROCS=%d", overlap, procs);
+	wait_only_main();
+	STAGE("idle after the burst");
+	check_idle(procs, "after the burst");
+}
+
+/* ---- lost wake-ups --------------------------------------------------------- */
+
+#define HANDOFFS 100000
+static _Atomic uint32_t turn;
+static _Atomic long handoffs;
+
+static void handoff_fn(void *arg)
+{
+	uint32_t me = (uint32_t)(uintptr_t)arg;
+
+	for (int i = 0; i < HANDOFFS; i++) {
+		uint32_t v;
+		while ((v = atomic_load(&turn)) != me) {
+			int r = gfutex_wait(&turn, v, -1);
+			CHECK(r == 0 || r == -EAGAIN, "gfutex_wait %d", r);
+		}
+		atomic_fetch_add(&handoffs, 1);
+		atomic_store(&turn, !me);
+		gfutex_wake(&turn, 1);
+	}
+}
+
+SCHED_TEST(gfutex_ping_pong_100k)
+{
+	(void)procs;
+	STAGE("ping-pong");
+	g_t *a = spawn(handoff_fn, (void *)0);
+	g_t *b = spawn(handoff_fn, (void *)1);
+	join(a);
+	join(b);
+	CHECK(atomic_load(&handoffs) == 2 * HANDOFFS, "%ld", atomic_load(&handoffs));
+}
+
+/* Same, with the main G also taking part through a third word, so the
+ * wakers and the woken are spread over the P's. */
+static _Atomic uint32_t ring_tok;
+#define RING_G 3
+#define RING_ROUNDS 30000
+
+static void ring_fn(void *arg)
+{
+	uint32_t me = (uint32_t)(uintptr_t)arg;
+
+	for (int i = 0; i < RING_ROUNDS; i++) {
+		uint32_t v;
+		while ((v = atomic_load(&ring_tok)) != me) {
+			int r = gfutex_wait(&ring_tok, v, -1);
+			CHECK(r == 0 || r == -EAGAIN, "gfutex_wait %d", r);
+		}
+		atomic_store(&ring_tok, (me + 1) % RING_G);
+		gfutex_wake(&ring_tok, INT32_MAX);
+	}
+}
+
+SCHED_TEST(gfutex_token_ring)
+{
+	g_t *gs[RING_G];
+
+	(void)procs;
+	STAGE("ring");
+	for (uintptr_t i = 0; i < RING_G; i++)
+		gs[i] = spawn(ring_fn, (void *)i);
+	for (int i = 0; i < RING_G; i++)
+		join(gs[i]);
+	CHECK(atomic_load(&ring_tok) == 0, "token %u", atomic_load(&ring_tok));
+}
+
+/* ---- errno per G ---------------------------------------------------------- */
+
+#define ERRNO_ROUNDS 1000
+static _Atomic int errno_last;     /* which G set errno last */
+static _Atomic uint32_t errno_turn;
+
+static void errno_yield_fn(void *arg)
+{
+	int me = (int)(uintptr_t)arg;
+
+	CHECK(*errno_at() == 0, "a fresh G starts with errno %d", *errno_at());
+	for (int i = 0; i < ERRNO_ROUNDS; i++) {
+		int mine = me * 100000 + i + 1;
+		*errno_at() = mine;
+		atomic_store(&errno_last, me);
+		g_yield();
+		CHECK(atomic_load(&errno_last) != me, "the other G did not run (round %d)", i);
+		CHECK(*errno_at() == mine, "G %d round %d: errno %d, want %d", me, i,
+		      *errno_at(), mine);
+	}
+	atomic_store(&errno_last, me);
+}
+
+SCHED_TEST_P(errno_per_g_yield, 1)
+{
+	(void)procs;
+	*errno_at() = 4242;
+	g_t *a = spawn(errno_yield_fn, (void *)1);
+	g_t *b = spawn(errno_yield_fn, (void *)2);
+	join(a);
+	join(b);
+	CHECK(*errno_at() == 4242, "main's errno %d", *errno_at());
+}
+
+/* At GOMAXPROCS=2 the hand-off goes through gfutex: the G's park and may
+ * resume on another M, whose TLS errno is a different variable. */
+static void errno_park_fn(void *arg)
+{
+	uint32_t me = (uint32_t)(uintptr_t)arg;
+
+	for (int i = 0; i < ERRNO_ROUNDS; i++) {
+		int mine = (int)me * 100000 + i + 1;
+		uint32_t v;
+
+		while ((v = atomic_load(&errno_turn)) != me) {
+			*errno_at() = mine;
+			gfutex_wait(&errno_turn, v, -1);
+			CHECK(*errno_at() == mine, "G %u round %d: errno %d, want %d", me, i,
+			      *errno_at(), mine);
+		}
+		*errno_at() = -mine;
+		atomic_store(&errno_turn, !me);
+		gfutex_wake(&errno_turn, 1);
+		CHECK(*errno_at() == -mine, "errno changed by gfutex_wake: %d", *errno_at());
+	}
+}
+
+SCHED_TEST(errno_per_g_park)
+{
+	(void)procs;
+	*errno_at() = 4243;
+	g_t *a = spawn(errno_park_fn, (void *)0);
+	g_t *b = spawn(errno_park_fn, (void *)1);
+	join(a);
+	CHECK(*errno_at() == 4243, "main's errno %d", *errno_at());
+	join(b);
+	CHECK(*errno_at() == 4243, "main's errno %d", *errno_at());
+}
