@@ -41,12 +41,15 @@ struct shared {
 };
 static struct shared *sh;
 
-static void child_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4), noreturn));
-static void child_fail(const char *file, int line, const char *fmt, ...)
+static void child_fail(const char *file, int line, const char *cond,
+                       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+static void child_fail(const char *file, int line, const char *cond,
+                       const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(sh->msg, sizeof sh->msg, "%s:%d: ", file, line);
+	int n = snprintf(sh->msg, sizeof sh->msg, "%s:%d: check failed: %s: ",
+	                 file, line, cond);
 
 	va_start(ap, fmt);
 	vsnprintf(sh->msg + n, sizeof sh->msg - (size_t)n, fmt, ap);
@@ -55,7 +58,7 @@ static void child_fail(const char *file, int line, const char *fmt, ...)
 }
 
 #define CHECK(cond, ...) do { if (!(cond)) child_fail(__FILE__, __LINE__, \
-	"check failed: " #cond ": " __VA_ARGS__); } while (0)
+	#cond, __VA_ARGS__); } while (0)
 #define STAGE(...) snprintf(sh->stage, sizeof sh->stage, __VA_ARGS__)
 
 /* errno through a pointer the compiler cannot cache: after a switch the

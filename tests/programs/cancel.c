@@ -63,14 +63,15 @@ int main(void)
 {
     pthread_t t;
     void *ret;
-    int old;
+    int old, err;
 
     pthread_key_create(&key, dtor);
     pthread_create(&t, NULL, looper, NULL);
     while (!atomic_load(&running))
         sched_yield();
     printf("cancel: %d\n", pthread_cancel(t));
-    printf("join: %d, canceled: %d\n", pthread_join(t, &ret), ret == PTHREAD_CANCELED);
+    err = pthread_join(t, &ret);
+    printf("join: %d, canceled: %d\n", err, ret == PTHREAD_CANCELED);
     order[norder] = 0;
     printf("cleanup order: %s\n", order);
 
@@ -79,7 +80,8 @@ int main(void)
     while (!atomic_load(&ready_disabled))
         sched_yield();
     pthread_cancel(t);
-    printf("join: %d, canceled: %d\n", pthread_join(t, &ret), ret == PTHREAD_CANCELED);
+    err = pthread_join(t, &ret);
+    printf("join: %d, canceled: %d\n", err, ret == PTHREAD_CANCELED);
 
     pthread_create(&t, NULL, popper, NULL);
     pthread_join(t, &ret);
