@@ -1,4 +1,582 @@
-/* tests/core/test_gfutex.c - placeholder being written; see helper. */
+/* tests/core/test_gfutex.c - core/gfutex.c: the G-level futex.
+ *
+ * Contract (core/rt.h): gfutex_wait parks the calling G (or blocks a
+ * thread that is not a G) while *addr == val, until gfutex_wake or the
+ * deadline; returns 0, -EAGAIN or -ETIMEDOUT.  gfutex_wake wakes at most n
+ * and returns how many.
+ *
+ * Tests with G's run in a fork()ed child that starts the scheduler (see
+ * tests/core/test_sched.c for why): the child _exit()s 0 on success, or
+ * writes a message to a shared page and exits 1.  Tests of plain OS-thread
+ * waiters need no scheduler and run in the test process itself. */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "core/rt.h"
-Test(core_gfutex, links) { cr_assert(sizeof(g_t) > 0); }
+
+#define MS ((int64_t)1000000)
+#define US ((int64_t)1000)
+#define STK ((size_t)64 << 10)
+#define CHILD_TIMEOUT_S 30
+
+/* ---- child harness (as in test_sched.c) ------------------------------------ */
+
+struct shared {
+	char msg[2048];
+	char stage[256];
+};
+static struct shared *sh;
+
+static void child_fail(const char *file, int line, const char *cond,
+                       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+static void child_fail(const char *file, int line, const char *cond,
+                       const char *fmt, ...)
+{
+	va_list ap;
+	int n = snprintf(sh->msg, sizeof sh->msg, "%s:%d: check failed: %s: ",
+	                 file, line, cond);
+
+	va_start(ap, fmt);
+	vsnprintf(sh->msg + n, sizeof sh->msg - (size_t)n, fmt, ap);
+	va_end(ap);
+	_exit(1);
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) child_fail(__FILE__, __LINE__, \
+	#cond, __VA_ARGS__); } while (0)
+#define STAGE(...) snprintf(sh->stage, sizeof sh->stage, __VA_ARGS__)
+
+static void run_child(int procs, void (*scenario)(int procs))
+{
+	pid_t pid;
+	int status = 0;
+	int64_t deadline;
+
+	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
+	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof *sh);
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		alarm(CHILD_TIMEOUT_S + 5);
+		rt_cfg.gomaxprocs = procs;
+		sched_init();
+		CHECK(getcurg() && getcurg()->is_main, "not on the main G");
+		scenario(procs);
+		_exit(0);
+	}
+	deadline = os_nanotime() + (int64_t)CHILD_TIMEOUT_S * 1000 * MS;
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		cr_assert_eq(r, 0, "waitpid: %s", strerror(errno));
+		if (os_nanotime() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			cr_assert_fail("GOMAXPROCS=%d: child timed out after %d s; last stage: %s",
+			               procs, CHILD_TIMEOUT_S, sh->stage);
+		}
+		usleep(2000);
+	}
+	if (WIFSIGNALED(status))
+		cr_assert_fail("GOMAXPROCS=%d: child killed by signal %d; last stage: %s; %s",
+		               procs, WTERMSIG(status), sh->stage, sh->msg);
+	cr_assert(WIFEXITED(status));
+	cr_assert_eq(WEXITSTATUS(status), 0, "GOMAXPROCS=%d: %s (last stage: %s)",
+	             procs, sh->msg[0] ? sh->msg : "child failed", sh->stage);
+}
+
+#define GF_TEST(name, ...)                                                 \
+	static void name(int procs);                                       \
+	Test(core_gfutex, name##_p1, ##__VA_ARGS__) { run_child(1, name); } \
+	Test(core_gfutex, name##_p2, ##__VA_ARGS__) { run_child(2, name); } \
+	static void name(int procs)
+
+static g_t *spawn(void (*fn)(void *), void *arg)
+{
+	int err = 0;
+	g_t *g = g_alloc(STK, 4096, NULL, &err);
+
+	CHECK(g != NULL, "g_alloc failed: %d", err);
+	g_start_new(g, fn, arg);
+	return g;
+}
+
+static void *join(g_t *g)
+{
+	void *ret = (void *)0x5a5a;
+	int r = g_join(g, &ret, -1, false);
+
+	CHECK(r == 0, "g_join returned %d", r);
+	return ret;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Until g is parked in a gfutex: enqueued under the bucket lock before its
+ * status turns G_WAITING (switch_finish). */
+static void wait_parked(g_t *g)
+{
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	while (atomic_load(&g->status) != G_WAITING || g->waitreason != WAIT_GFUTEX) {
+		CHECK(os_nanotime() < end, "G %llu never parked (status %u)",
+		      (unsigned long long)g->goid, atomic_load(&g->status));
+		g_yield();
+	}
+}
+
+/* Yield until *v >= want (a spin at GOMAXPROCS=2, a hand-over at 1). */
+static void yield_until(_Atomic long *v, long want, const char *what)
+{
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	while (atomic_load(v) < want) {
+		CHECK(os_nanotime() < end, "timed out waiting for %s: %ld < %ld", what,
+		      atomic_load(v), want);
+		g_yield();
+	}
+}
+
+/* ---- plain OS threads, no scheduler ----------------------------------------- */
+
+Test(core_gfutex, os_thread_eagain_and_timeout)
+{
+	_Atomic uint32_t w = 5;
+
+	cr_assert_null(getg(), "no scheduler in this process");
+	cr_assert_eq(gfutex_wait(&w, 4, -1), -EAGAIN);
+	cr_assert_eq(gfutex_wait(&w, 4, os_nanotime() + 10 * MS), -EAGAIN);
+	cr_assert_eq(gfutex_wait(&w, 5, os_nanotime() - MS), -ETIMEDOUT, "past deadline");
+	cr_assert_eq(gfutex_wait(&w, 4, os_nanotime() - MS), -EAGAIN,
+	             "past deadline, value differs");
+	for (int i = 0; i < 3; i++) {
+		int64_t t0 = os_nanotime();
+		int r = gfutex_wait(&w, 5, t0 + 20 * MS);
+		int64_t dt = os_nanotime() - t0;
+		cr_assert_eq(r, -ETIMEDOUT, "got %d", r);
+		cr_assert_geq(dt, 20 * MS, "early: %lld ns", (long long)dt);
+		cr_assert_lt(dt, 500 * MS, "late: %lld ns", (long long)dt);
+		cr_assert_eq(gfutex_wake(&w, INT_MAX), 0, "the timed-out waiter stayed queued");
+	}
+	cr_assert_eq(gfutex_wake(&w, 1), 0, "no waiters");
+}
+
+struct osw {
+	_Atomic uint32_t *addr;
+	uint32_t val;
+	int64_t deadline;
+	_Atomic int *started, *woken;
+	int ret;
+};
+
+static void *os_waiter(void *arg)
+{
+	struct osw *a = arg;
+
+	atomic_fetch_add(a->started, 1);
+	a->ret = gfutex_wait(a->addr, a->val, a->deadline);
+	atomic_fetch_add(a->woken, 1);
+	return NULL;
+}
+
+/* Wake until n waiters were woken in total (the threads may not all be
+ * queued yet), failing after a while. */
+static int wake_until(_Atomic uint32_t *addr, int n, int per_call)
+{
+	int total = 0;
+	int64_t end = os_nanotime() + 10000 * MS;
+
+	while (total < n) {
+		int k = gfutex_wake(addr, per_call);
+		if (k < 0 || k > per_call)
+			return -1000 - k;
+		total += k;
+		if (os_nanotime() > end)
+			break;
+		if (k == 0)
+			usleep(200);
+	}
+	return total;
+}
+
+Test(core_gfutex, os_threads_wake_at_most_n)
+{
+	enum { T = 6 };
+	_Atomic uint32_t w = 0;
+	_Atomic int started = 0, woken = 0;
+	pthread_t th[T];
+	struct osw a[T];
+
+	for (int i = 0; i < T; i++) {
+		a[i] = (struct osw){ &w, 0, -1, &started, &woken, 99 };
+		cr_assert_eq(pthread_create(&th[i], NULL, os_waiter, &a[i]), 0);
+	}
+	while (atomic_load(&started) < T)
+		usleep(100);
+	usleep(20000);    /* let them reach the kernel wait */
+	/* At most two per call, and exactly two wake-ups really happen. */
+	cr_assert_eq(wake_until(&w, 2, 2), 2);
+	for (int i = 0; i < 500 && atomic_load(&woken) < 2; i++)
+		usleep(1000);
+	usleep(20000);
+	cr_assert_eq(atomic_load(&woken), 2, "%d threads returned after waking 2",
+	             atomic_load(&woken));
+	cr_assert_eq(wake_until(&w, T - 2, INT_MAX), T - 2);
+	for (int i = 0; i < T; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(a[i].ret, 0, "thread %d: %d", i, a[i].ret);
+	}
+	cr_assert_eq(gfutex_wake(&w, INT_MAX), 0);
+}
+
+/* ---- EAGAIN ------------------------------------------------------------------ */
+
+static _Atomic uint32_t word;
+static _Atomic long counter;
+
+static void eagain_fn(void *arg)
+{
+	(void)arg;
+	atomic_store(&word, 3);
+	CHECK(gfutex_wait(&word, 2, -1) == -EAGAIN, "G: value differs");
+	CHECK(gfutex_wait(&word, 2, os_nanotime() + 100 * MS) == -EAGAIN,
+	      "G: value differs, with deadline");
+	CHECK(gfutex_wait(&word, 3, os_nanotime() - MS) == -ETIMEDOUT, "G: past deadline");
+	g_exit((void *)1);
+}
+
+GF_TEST(wait_eagain_when_value_differs)
+{
+	(void)procs;
+	atomic_store(&word, 1);
+	CHECK(gfutex_wait(&word, 0, -1) == -EAGAIN, "main G: value differs");
+	CHECK(join(spawn(eagain_fn, NULL)) == (void *)1, "retval");
+	CHECK(gfutex_wake(&word, INT_MAX) == 0, "nobody was queued");
+}
+
+/* ---- wake at most n ---------------------------------------------------------- */
+
+static void count_waiter_fn(void *arg)
+{
+	_Atomic uint32_t *addr = arg;
+	int r = gfutex_wait(addr, 0, -1);
+
+	CHECK(r == 0, "waiter returned %d", r);
+	atomic_fetch_add(&counter, 1);
+}
+
+GF_TEST(wake_wakes_at_most_n)
+{
+	enum { N = 10 };
+	static _Atomic uint32_t words[4096];
+	g_t *gs[N];
+
+	(void)procs;
+	atomic_store(&counter, 0);
+	for (int i = 0; i < N; i++)
+		gs[i] = spawn(count_waiter_fn, (void *)&words[0]);
+	for (int i = 0; i < N; i++)
+		wait_parked(gs[i]);
+
+	/* Other addresses (many share its bucket) wake nobody. */
+	for (int i = 1; i < 4096; i++)
+		CHECK(gfutex_wake(&words[i], INT_MAX) == 0, "wake of words[%d] woke someone", i);
+	CHECK(gfutex_wake(&words[0], 0) == 0, "wake 0");
+
+	CHECK(gfutex_wake(&words[0], 3) == 3, "wake 3");
+	yield_until(&counter, 3, "3 woken G's");
+	sleep_ms(20);
+	g_yield();
+	CHECK(atomic_load(&counter) == 3, "%ld G's ran after waking 3", atomic_load(&counter));
+	int still = 0;
+	for (int i = 0; i < N; i++)
+		still += atomic_load(&gs[i]->status) == G_WAITING;
+	CHECK(still == N - 3, "%d still waiting", still);
+
+	CHECK(gfutex_wake(&words[0], 1) == 1, "wake 1");
+	yield_until(&counter, 4, "4 woken G's");
+	CHECK(gfutex_wake(&words[0], INT_MAX) == N - 4, "wake the rest");
+	for (int i = 0; i < N; i++)
+		join(gs[i]);
+	CHECK(atomic_load(&counter) == N, "%ld", atomic_load(&counter));
+	CHECK(gfutex_wake(&words[0], INT_MAX) == 0, "queue empty at the end");
+}
+
+/* ---- deadlines ---------------------------------------------------------------- */
+
+static void timeout_fn(void *arg)
+{
+	_Atomic uint32_t *w = arg;   /* a word of its own */
+
+	for (int i = 0; i < 3; i++) {
+		int64_t t0 = os_nanotime();
+		int r = gfutex_wait(w, 0, t0 + 20 * MS);
+		int64_t dt = os_nanotime() - t0;
+		CHECK(r == -ETIMEDOUT, "G timed wait returned %d", r);
+		CHECK(dt >= 20 * MS, "early: %lld ns", (long long)dt);
+		CHECK(dt < 500 * MS, "late: %lld ns", (long long)dt);
+		CHECK(gfutex_wake(w, INT_MAX) == 0, "timed-out waiter still queued");
+	}
+}
+
+GF_TEST(wait_deadline_times_out)
+{
+	static _Atomic uint32_t wa, wb;
+
+	(void)procs;
+	atomic_store(&word, 0);
+	/* The main G, alone (its M has nothing else to run). */
+	int64_t t0 = os_nanotime();
+	int r = gfutex_wait(&word, 0, t0 + 20 * MS);
+	int64_t dt = os_nanotime() - t0;
+	CHECK(r == -ETIMEDOUT, "main timed wait returned %d", r);
+	CHECK(dt >= 20 * MS && dt < 500 * MS, "took %lld ns", (long long)dt);
+	CHECK(gfutex_wake(&word, INT_MAX) == 0, "timed-out main G still queued");
+
+	/* Two G's timing out at the same time while main waits in join. */
+	g_t *a = spawn(timeout_fn, (void *)&wa), *b = spawn(timeout_fn, (void *)&wb);
+	join(a);
+	join(b);
+}
+
+/* Woken well before the deadline: returns 0 at once, and the cancelled
+ * timer never fires on the (by then reused) stack frame. */
+static _Atomic long early_ret0;
+static g_t *early_waiter;
+
+static void early_fn(void *arg)
+{
+	long n = (long)(uintptr_t)arg;
+
+	for (long i = 0; i < n; i++) {
+		uint32_t v = atomic_load(&word);
+		int64_t t0 = os_nanotime();
+		int r = gfutex_wait(&word, v, t0 + 10 * MS);
+		/* -ETIMEDOUT only if the waker was kept off the CPU for 10 ms. */
+		CHECK(r == 0 || r == -EAGAIN || r == -ETIMEDOUT, "round %ld: %d", i, r);
+		if (r == 0) {
+			CHECK(os_nanotime() - t0 < 10 * MS, "woken after the deadline");
+			atomic_fetch_add(&early_ret0, 1);
+		}
+	}
+	g_exit((void *)1);
+}
+
+static void early_waker_fn(void *arg)
+{
+	(void)arg;
+	while (atomic_load(&counter) == 0) {
+		/* Wake it only once it is parked: every round is a real
+		 * wake-up that beats the deadline. */
+		if (atomic_load(&early_waiter->status) != G_WAITING) {
+			g_yield();
+			continue;
+		}
+		atomic_fetch_add(&word, 1);
+		gfutex_wake(&word, 1);
+	}
+}
+
+GF_TEST(wake_before_deadline_cancels_timer)
+{
+	enum { N = 2000 };
+
+	(void)procs;
+	atomic_store(&counter, 0);
+	early_waiter = spawn(early_fn, (void *)(uintptr_t)N);
+	g_t *k = spawn(early_waker_fn, NULL);
+	join(early_waiter);
+	atomic_store(&counter, 1);
+	join(k);
+	CHECK(atomic_load(&early_ret0) > N / 2, "woken by the waker only %ld times",
+	      atomic_load(&early_ret0));
+	/* Outlive every deadline those waits armed: a stale timer firing
+	 * now would ready a G that is not waiting (a fatal status error)
+	 * or write to a dead stack frame. */
+	sleep_ms(30);
+	atomic_store(&word, 0);
+	int r = gfutex_wait(&word, 0, os_nanotime() + 15 * MS);
+	CHECK(r == -ETIMEDOUT, "main after the storm: %d", r);
+}
+
+/* ---- wake racing timeout --------------------------------------------------- */
+
+#define RACE_ITERS 10000
+static _Atomic uint32_t race_word;
+static _Atomic long race_armed, race_done;
+static long race_ok, race_timedout, race_woken;
+
+static uint32_t xs(uint32_t *r)
+{
+	*r ^= *r << 13; *r ^= *r >> 17; *r ^= *r << 5;
+	return *r;
+}
+
+static void race_waiter_fn(void *arg)
+{
+	uint32_t r = 0x1234567u;
+
+	(void)arg;
+	for (long i = 0; i < RACE_ITERS; i++) {
+		atomic_store(&race_armed, i + 1);
+		int64_t dl = os_nanotime() + (int64_t)(xs(&r) % 40) * US;
+		int e = gfutex_wait(&race_word, 0, dl);
+		CHECK(e == 0 || e == -ETIMEDOUT, "round %ld: %d", i, e);
+		if (e == 0)
+			race_ok++;
+		else
+			race_timedout++;
+		/* Do not start the next wait before this round's wake. */
+		yield_until(&race_done, i + 1, "the waker");
+	}
+}
+
+static void race_waker_fn(void *arg)
+{
+	uint32_t r = 0x7654321u;
+
+	(void)arg;
+	for (long i = 0; i < RACE_ITERS; i++) {
+		yield_until(&race_armed, i + 1, "the waiter");
+		int64_t end = os_nanotime() + (int64_t)(xs(&r) % 40) * US;
+		while (os_nanotime() < end)
+			arch_relax();
+		int k = gfutex_wake(&race_word, 1);
+		CHECK(k == 0 || k == 1, "wake returned %d", k);
+		race_woken += k;
+		atomic_store(&race_done, i + 1);
+	}
+}
+
+GF_TEST(wake_racing_timeout_never_loses_g)
+{
+	STAGE("race");
+	g_t *a = spawn(race_waiter_fn, NULL);
+	g_t *b = spawn(race_waker_fn, NULL);
+	join(a);
+	join(b);
+	/* Every wake that counted a waiter was seen by it as a wake-up, and
+	 * every other wait timed out: no wake-up was lost or double counted. */
+	CHECK(race_ok == race_woken, "waits returning 0: %ld, wakes counted: %ld (timeouts %ld)",
+	      race_ok, race_woken, race_timedout);
+	CHECK(race_ok + race_timedout == RACE_ITERS, "sum");
+	CHECK(gfutex_wake(&race_word, INT_MAX) == 0, "a waiter left behind");
+	fprintf(stderr, "GOMAXPROCS=%d: %ld woken, %ld timed out\n", procs, race_ok,
+	        race_timedout);
+}
+
+/* ---- OS threads and G's together -------------------------------------------- */
+
+static _Atomic uint32_t os_to_g, g_to_os;
+
+static void *os_thread_fn(void *arg)
+{
+	struct osw *a = arg;
+
+	CHECK(getg() == NULL, "a plain pthread is not a G");
+	/* 1: wait, to be woken by a G. */
+	atomic_fetch_add(a->started, 1);
+	a->ret = gfutex_wait(&g_to_os, 0, -1);
+	atomic_fetch_add(a->woken, 1);
+	/* 2: wake a G that waits (the value stays: only a wake lets it go). */
+	if (wake_until(&os_to_g, 1, 1) != 1)
+		a->ret = 1000;
+	return NULL;
+}
+
+static void g_side_fn(void *arg)
+{
+	struct osw *a = arg;
+	int64_t end = os_nanotime() + 10000 * MS;
+	int k = 0;
+
+	while (atomic_load(a->started) == 0)
+		g_yield();
+	/* Wake without changing the value: only a real wake-up lets the
+	 * thread return 0. */
+	while ((k = gfutex_wake(&g_to_os, 1)) == 0) {
+		CHECK(os_nanotime() < end, "the OS thread never queued");
+		g_yield();
+		sleep_ms(1);
+	}
+	CHECK(k == 1, "woke %d", k);
+	int r = gfutex_wait(&os_to_g, 0, -1);
+	CHECK(r == 0, "G woken by an OS thread: %d", r);
+	g_exit((void *)2);
+}
+
+GF_TEST(os_thread_and_g_wake_each_other)
+{
+	_Atomic int started = 0, woken = 0;
+	struct osw a = { NULL, 0, -1, &started, &woken, 99 };
+	pthread_t th;
+
+	(void)procs;
+	for (int round = 0; round < 20; round++) {
+		atomic_store(&started, 0);
+		atomic_store(&woken, 0);
+		a.ret = 99;
+		CHECK(pthread_create(&th, NULL, os_thread_fn, &a) == 0, "pthread_create");
+		g_t *g = spawn(g_side_fn, &a);
+		CHECK(join(g) == (void *)2, "round %d: G retval", round);
+		pthread_join(th, NULL);
+		CHECK(a.ret == 0, "round %d: OS thread's wait returned %d", round, a.ret);
+		CHECK(atomic_load(&woken) == 1, "woken");
+	}
+	/* An OS thread timing out while G's run. */
+	{
+		_Atomic uint32_t w = 0;
+		struct osw t = { &w, 0, os_nanotime() + 20 * MS, &started, &woken, 99 };
+		int64_t t0 = os_nanotime();
+		CHECK(pthread_create(&th, NULL, os_waiter, &t) == 0, "pthread_create");
+		pthread_join(th, NULL);
+		CHECK(t.ret == -ETIMEDOUT, "OS thread timed wait: %d", t.ret);
+		CHECK(os_nanotime() - t0 >= 20 * MS, "early");
+		CHECK(gfutex_wake(&w, INT_MAX) == 0, "still queued");
+	}
+}
+
+/* ---- many waiters ----------------------------------------------------------- */
+
+GF_TEST(thousand_waiters_woken_by_one_wake)
+{
+	enum { N = 1000 };
+	static _Atomic uint32_t w;
+	static g_t *gs[N];
+
+	(void)procs;
+	atomic_store(&counter, 0);
+	STAGE("spawn");
+	for (int i = 0; i < N; i++)
+		gs[i] = spawn(count_waiter_fn, (void *)&w);
+	for (int i = 0; i < N; i++)
+		wait_parked(gs[i]);
+	CHECK(atomic_load(&counter) == 0, "a waiter returned early");
+	STAGE("wake");
+	int k = gfutex_wake(&w, INT_MAX);
+	CHECK(k == N, "woke %d of %d", k, N);
+	for (int i = 0; i < N; i++)
+		join(gs[i]);
+	CHECK(atomic_load(&counter) == N, "%ld returned", atomic_load(&counter));
+	CHECK(gfutex_wake(&w, INT_MAX) == 0, "queue empty");
+}

@@ -183,6 +183,20 @@ static void wait_only_main(void)
 	}
 }
 
+/* After the last join: every G is freed.  At GOMAXPROCS=1 at once (the
+ * exiting G's last reference goes in switch_finish, before anything else
+ * runs on the only P).  With more P's the joiner may be stolen and run
+ * before the exiting M has left the dead G's stack ("the loser frees"), so
+ * give it a moment. */
+static void expect_freed(int procs)
+{
+	if (procs == 1)
+		CHECK(g_count_all() == 1, "%llu G's allocated after the last join",
+		      (unsigned long long)g_count_all());
+	else
+		wait_only_main();
+}
+
 /* A gate G's block on until the test opens it. */
 static _Atomic uint32_t gate;
 
@@ -229,7 +243,6 @@ static void seq_fn(void *arg)
 
 SCHED_TEST(spawn_join_10000_sequential)
 {
-	(void)procs;
 	uint64_t last_goid = 1;
 
 	for (uintptr_t i = 0; i < 10000; i++) {
@@ -241,10 +254,12 @@ SCHED_TEST(spawn_join_10000_sequential)
 		CHECK(r == (i % 2 ? (void *)(i * 3 + 1) : NULL), "G %lu returned %p",
 		      (unsigned long)i, r);
 		CHECK(atomic_load(&seq_ran) == (long)i + 1, "ran %ld", atomic_load(&seq_ran));
-		CHECK(g_count_all() == 1, "G %lu not freed after join: %llu allocated",
-		      (unsigned long)i, (unsigned long long)g_count_all());
+		if (procs == 1)
+			CHECK(g_count_all() == 1, "G %lu not freed after join: %llu allocated",
+			      (unsigned long)i, (unsigned long long)g_count_all());
 	}
 	CHECK(atomic_load(&sched.ngs) == 1, "ngs %ld", atomic_load(&sched.ngs));
+	expect_freed(procs);
 }
 
 static void conc_fn(void *arg)
@@ -269,8 +284,7 @@ SCHED_TEST(spawn_join_1000_concurrent)
 		void *r = join(gs[i]);
 		CHECK(r == (void *)(i * 2 + 1), "G %lu returned %p", (unsigned long)i, r);
 	}
-	CHECK(g_count_all() == 1, "%llu allocated after joining all",
-	      (unsigned long long)g_count_all());
+	expect_freed(procs);
 	CHECK(atomic_load(&sched.ngs) == 1, "ngs %ld", atomic_load(&sched.ngs));
 }
 
@@ -308,7 +322,7 @@ SCHED_TEST(nested_spawn_join)
 		CHECK(r == (void *)want, "parent %lu sum %lu want %lu", (unsigned long)i,
 		      (unsigned long)(uintptr_t)r, (unsigned long)want);
 	}
-	CHECK(g_count_all() == 1, "%llu allocated", (unsigned long long)g_count_all());
+	expect_freed(procs);
 }
 
 static _Atomic int quick_done;
@@ -334,7 +348,7 @@ SCHED_TEST(join_already_exited)
 	void *r = NULL;
 	CHECK(g_join(g, &r, -1, true) == 0, "tryjoin of an exited G");
 	CHECK(r == (void *)0x1234, "retval %p", r);
-	CHECK(g_count_all() == 1, "not freed");
+	expect_freed(procs);
 
 	/* Same through a blocking join. */
 	atomic_store(&quick_done, 0);
@@ -344,6 +358,7 @@ SCHED_TEST(join_already_exited)
 		g_yield();
 	}
 	CHECK(join(g) == (void *)0x4321, "retval");
+	expect_freed(procs);
 	/* A joined G is gone: joining it again is ESRCH. */
 	CHECK(g_join(g, &r, -1, false) == ESRCH, "second join of a freed G");
 	CHECK(g_detach(g) == ESRCH, "detach of a freed G");
@@ -433,7 +448,7 @@ SCHED_TEST(tryjoin_busy_while_running)
 	CHECK(atomic_load(&g->joiner) == NULL, "joiner left behind");
 	gate_open();
 	CHECK(join(g) == (void *)0xabc, "join after EBUSY");
-	CHECK(g_count_all() == 1, "not freed");
+	expect_freed(procs);
 }
 
 SCHED_TEST(timed_join)
@@ -464,7 +479,7 @@ SCHED_TEST(timed_join)
 	CHECK(g_join(g, &r, t0 + 5000 * MS, false) == 0, "timed join of an exiting G");
 	CHECK(r == (void *)0xdef, "retval %p", r);
 	CHECK(os_nanotime() - t0 < 1000 * MS, "join waited for its deadline");
-	CHECK(g_count_all() == 1, "not freed");
+	expect_freed(procs);
 }
 
 /* ---- yield --------------------------------------------------------------- */
@@ -625,37 +640,132 @@ SCHED_TEST(burst_after_quiet_uses_all_ps)
 	check_idle(procs, "after the burst");
 }
 
+/* A G readied while the readier keeps its P busy must be run by another
+ * M: the readier's wakep and the spinning M's "stop spinning, then look
+ * again" must not both miss it.  The pauses between rounds catch the
+ * other M in every state: spinning, giving up its P, parked. */
+static _Atomic int rb_flag;
+static _Atomic uint32_t rb_word;
+
+static void rb_spawned_fn(void *arg)
+{
+	(void)arg;
+	atomic_store(&rb_flag, 1);
+}
+
+static void rb_waiter_fn(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		uint32_t v = atomic_load(&rb_word);
+		if (v == UINT32_MAX)
+			return;
+		if (v & 1) {                   /* woken: report and re-arm */
+			atomic_store(&rb_word, v + 1);
+			atomic_store(&rb_flag, 1);
+			continue;
+		}
+		gfutex_wait(&rb_word, v, -1);
+	}
+}
+
+static void rb_busy_until_flag(int round, const char *how)
+{
+	int64_t end = os_nanotime() + 2000 * MS;
+
+	while (!atomic_load(&rb_flag))
+		CHECK(os_nanotime() < end, "round %d: a G readied by %s while its P stayed "
+		      "busy never ran on the other P", round, how);
+	atomic_store(&rb_flag, 0);
+}
+
+static void rb_pause(uint32_t *r)
+{
+	*r ^= *r << 13; *r ^= *r >> 17; *r ^= *r << 5;
+	int64_t end = os_nanotime() + (int64_t)(*r % 300) * 1000;   /* 0-300 us */
+	if (*r & 0x10000)
+		sleep_ms(0);               /* a syscall; sometimes a real sleep */
+	while (os_nanotime() < end)
+		arch_relax();
+}
+
+SCHED_TEST_P(ready_while_busy_runs_elsewhere, 2)
+{
+	uint32_t r = 12345;
+
+	(void)procs;
+	STAGE("spawn");
+	for (int i = 0; i < 3000; i++) {
+		spawn_opt(rb_spawned_fn, NULL, true);
+		rb_busy_until_flag(i, "g_start_new");
+		rb_pause(&r);
+	}
+	STAGE("wake");
+	g_t *w = spawn(rb_waiter_fn, NULL);
+	for (int i = 0; i < 3000; i++) {
+		/* Wait until it is parked (or about to) on an even value. */
+		int64_t end = os_nanotime() + 2000 * MS;
+		while (atomic_load(&rb_word) & 1)
+			CHECK(os_nanotime() < end, "waiter stuck");
+		rb_pause(&r);
+		atomic_fetch_add(&rb_word, 1);
+		gfutex_wake(&rb_word, 1);
+		rb_busy_until_flag(i, "gfutex_wake");
+	}
+	while (atomic_load(&rb_word) & 1)
+		;
+	atomic_store(&rb_word, UINT32_MAX);
+	gfutex_wake(&rb_word, 1);
+	join(w);
+}
+
 /* ---- lost wake-ups --------------------------------------------------------- */
 
 #define HANDOFFS 100000
 static _Atomic uint32_t turn;
-static _Atomic long handoffs;
+static _Atomic long handoffs, cross_m;
+static _Atomic pid_t last_tid;
 
+/* After handing the turn over, the G keeps its M busy for a moment (a
+ * pseudo-random few microseconds) before it waits: the woken G sits in
+ * this P's runnext meanwhile, and at GOMAXPROCS=2 the other M steals it,
+ * so wakers and waiters really run in parallel on two M's and race in
+ * gfutex_wait / gfutex_wake / g_park. */
 static void handoff_fn(void *arg)
 {
 	uint32_t me = (uint32_t)(uintptr_t)arg;
+	uint32_t r = 0x9e3779b9u * (me + 1);
 
 	for (int i = 0; i < HANDOFFS; i++) {
 		uint32_t v;
 		while ((v = atomic_load(&turn)) != me) {
-			int r = gfutex_wait(&turn, v, -1);
-			CHECK(r == 0 || r == -EAGAIN, "gfutex_wait %d", r);
+			int e = gfutex_wait(&turn, v, -1);
+			CHECK(e == 0 || e == -EAGAIN, "gfutex_wait %d", e);
 		}
+		pid_t tid = os_gettid();
+		if (atomic_exchange(&last_tid, tid) != tid)
+			atomic_fetch_add(&cross_m, 1);
 		atomic_fetch_add(&handoffs, 1);
 		atomic_store(&turn, !me);
 		gfutex_wake(&turn, 1);
+		r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+		for (uint32_t k = r % 64; k; k--)
+			arch_relax();
 	}
 }
 
 SCHED_TEST(gfutex_ping_pong_100k)
 {
-	(void)procs;
+	int64_t t0 = os_nanotime();
+
 	STAGE("ping-pong");
 	g_t *a = spawn(handoff_fn, (void *)0);
 	g_t *b = spawn(handoff_fn, (void *)1);
 	join(a);
 	join(b);
 	CHECK(atomic_load(&handoffs) == 2 * HANDOFFS, "%ld", atomic_load(&handoffs));
+	fprintf(stderr, "GOMAXPROCS=%d: %ld of %d hand-offs crossed M's, %lld ms\n", procs,
+	        atomic_load(&cross_m), 2 * HANDOFFS, (long long)((os_nanotime() - t0) / MS));
 }
 
 /* Same, with the main G also taking part through a third word, so the
