@@ -336,6 +336,23 @@ static g_t *pick_local(p_t *p)
 	return g;
 }
 
+/* Work appeared after we gave up our P: take an idle P back and spin
+ * again.  false if every P is busy (their M's will find the work). */
+static bool take_idle_p_spinning(m_t *m)
+{
+	p_t *p;
+
+	lock_acquire(&sched.lock);
+	p = pidle_get();
+	lock_release(&sched.lock);
+	if (!p)
+		return false;
+	acquirep(m, p);
+	m->spinning = true;
+	atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+	return true;
+}
+
 /* Find a runnable G, stealing or sleeping as needed (Go's findrunnable).
  * Runs on g0.  Returns with m->p set. */
 static g_t *find_runnable(m_t *m)
@@ -343,7 +360,6 @@ static g_t *find_runnable(m_t *m)
 	g_t *g;
 	p_t *p;
 	int i, k, procs;
-	bool was_spinning;
 
 top:
 	p = m->p;
@@ -387,38 +403,17 @@ top:
 	lock_release(&sched.lock);
 
 	/* The delicate dance: stop spinning, then look again (see essay). */
-	was_spinning = m->spinning;
 	if (m->spinning) {
 		m->spinning = false;
 		if (atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst) <= 0)
 			rt_fatal("find_runnable: negative nmspinning");
-		for (k = 0; k < procs; k++) {
-			if (runq_empty(&sched.allp[k]))
-				continue;
-			lock_acquire(&sched.lock);
-			p = pidle_get();
-			lock_release(&sched.lock);
-			if (p) {
-				acquirep(m, p);
-				m->spinning = true;
-				atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
-				goto top;
-			}
-			break;
-		}
-		if (atomic_load_explicit(&sched.runqsize, memory_order_seq_cst) > 0) {
-			lock_acquire(&sched.lock);
-			p = pidle_get();
-			lock_release(&sched.lock);
-			if (p) {
-				acquirep(m, p);
-				m->spinning = true;
-				atomic_fetch_add_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
-				goto top;
-			}
-		}
+		bool work = atomic_load_explicit(&sched.runqsize, memory_order_seq_cst) > 0;
+
+		for (k = 0; k < procs && !work; k++)
+			work = !runq_empty(&sched.allp[k]);
+		if (work && take_idle_p_spinning(m))
+			goto top;
 	}
-	(void)was_spinning;
 	stopm(m);
 	goto top;
 }

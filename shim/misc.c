@@ -73,14 +73,14 @@ SHIM_EXPORT int pthread_kill(pthread_t t, int sig)
 
 SHIM_EXPORT int pthread_sigqueue(pthread_t t, int sig, const union sigval val)
 {
-	g_t *g;
 	siginfo_t si;
+	pid_t pid = getpid(), tid;
+	g_t *g;
 	m_t *m;
+	long r;
 
-	if (!shim_is_g(t)) {
-		errno = ESRCH;
+	if (!shim_is_g(t))
 		return ESRCH;
-	}
 	if (sig < 0 || sig >= NSIG)
 		return EINVAL;
 	g = (g_t *)t;
@@ -88,28 +88,20 @@ SHIM_EXPORT int pthread_sigqueue(pthread_t t, int sig, const union sigval val)
 		return ESRCH;
 	if (sig == 0)
 		return 0;
-	if (g != getcurg()) {
-		/* The payload cannot wait for the G to run; queue it on the
-		 * G's current M if it runs, else on the process. */
-		m = g->m;
-		memset(&si, 0, sizeof si);
-		si.si_signo = sig;
-		si.si_code = SI_QUEUE;
-		si.si_pid = getpid();
-		si.si_uid = getuid();
-		si.si_value = val;
-		if (m && syscall(SYS_rt_tgsigqueueinfo, getpid(), m->tid, sig, &si) == 0)
-			return 0;
-		return syscall(SYS_rt_sigqueueinfo, getpid(), sig, &si) == 0 ? 0 : errno;
-	}
 	memset(&si, 0, sizeof si);
 	si.si_signo = sig;
 	si.si_code = SI_QUEUE;
-	si.si_pid = getpid();
+	si.si_pid = pid;
 	si.si_uid = getuid();
 	si.si_value = val;
-	return syscall(SYS_rt_tgsigqueueinfo, getpid(), os_gettid(), sig, &si) == 0
-	       ? 0 : errno;
+	/* The payload cannot wait until the G runs: queue it on the M that
+	 * runs it now (the caller's own M for itself), else on the process. */
+	m = g->m;
+	tid = m ? m->tid : 0;
+	if (tid && arch_syscall6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)&si, 0, 0) == 0)
+		return 0;
+	r = arch_syscall(SYS_rt_sigqueueinfo, pid, sig, &si);
+	return r < 0 ? (int)-r : 0;
 }
 
 /* ---- scheduling parameters -----------------------------------------------

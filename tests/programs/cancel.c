@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
-static atomic_int running, ready_disabled;
+static atomic_int running, ready_disabled, cancel_sent;
 static pthread_key_t key;
 static char order[16];
 static int norder;
@@ -38,12 +38,12 @@ static void *disabled(void *arg)
     (void)arg;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
     atomic_store(&ready_disabled, 1);
-    while (spins < 200) {      /* cancelled meanwhile, but disabled */
+    while (!atomic_load(&cancel_sent) || spins < 200) { /* cancelled, but disabled */
         pthread_testcancel();
         sched_yield();
         spins++;
     }
-    printf("disabled region finished: %d spins, old state %s\n", spins,
+    printf("disabled region finished: %s spins, old state %s\n", spins >= 200 ? ">=200" : "?",
            old == PTHREAD_CANCEL_ENABLE ? "enable" : "disable");
     pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
     pthread_testcancel();
@@ -80,6 +80,7 @@ int main(void)
     while (!atomic_load(&ready_disabled))
         sched_yield();
     pthread_cancel(t);
+    atomic_store(&cancel_sent, 1);
     err = pthread_join(t, &ret);
     printf("join: %d, canceled: %d\n", err, ret == PTHREAD_CANCELED);
 
