@@ -193,7 +193,20 @@ static void g_reset(g_t *g)
 /* A G with a stack of the requested shape (or the user's stack), fresh
  * identity, status G_IDLE, two refs (thread + joiner).  NULL and *err set
  * (EAGAIN) when memory cannot be had. */
+static g_t *g_alloc_locked(size_t stacksize, size_t guard, const gstack_t *user,
+                           int *err);
+
 g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err)
+{
+	g_t *self = rt_enter();
+	g_t *g = g_alloc_locked(stacksize, guard, user, err);
+
+	rt_exit(self);
+	return g;
+}
+
+static g_t *g_alloc_locked(size_t stacksize, size_t guard, const gstack_t *user,
+                           int *err)
 {
 	g_t *g = gfree_get(cur_p(), stacksize, guard);
 	bool fits;
@@ -266,8 +279,11 @@ void g_free(g_t *g)
 
 void g_unref(g_t *g)
 {
-	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1)
+	if (atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel) == 1) {
+		g_t *self = rt_enter();
 		g_free(g);
+		rt_exit(self);
+	}
 }
 
 uint64_t g_count_all(void)

@@ -139,7 +139,8 @@ static int wait_os(bucket_t *b, gwaiter_t *w, int64_t deadline)
 	}
 }
 
-int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
+static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+                       _Atomic uint32_t *intr)
 {
 	g_t *g = getcurg();
 	bucket_t *b = bucket_of(addr);
@@ -165,6 +166,15 @@ int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
 	 * waker sees us queued or we see the new value. */
 	enqueue(b, &w);
 	atomic_thread_fence(memory_order_seq_cst);
+	if (intr && atomic_load_explicit(intr, memory_order_seq_cst)) {
+		/* Interrupted before sleeping: gfutex_interrupt may have
+		 * looked at the bucket before we were in it. */
+		dequeue(b, &w);
+		lock_release(&b->lock);
+		if (timed)
+			timer_del(&gt.t);
+		return -EINTR;
+	}
 	if (atomic_load_explicit(addr, memory_order_relaxed) != val ||
 	    atomic_load_explicit(&w.state, memory_order_acquire) == 2) {
 		dequeue(b, &w);
@@ -183,11 +193,96 @@ int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
 	return atomic_load_explicit(&w.state, memory_order_acquire) == 2 ? -ETIMEDOUT : 0;
 }
 
+int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
+{
+	g_t *g = rt_enter();
+	int r = wait_common(addr, val, deadline, NULL);
+
+	rt_exit(g);
+	return r;
+}
+
+int gfutex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
+                     _Atomic uint32_t *intr)
+{
+	g_t *g = rt_enter(), *cur = getcurg();
+	int r;
+
+	/* Published before the enqueue in wait_common; gfutex_interrupt
+	 * stores *intr first and reads this second (Dekker, seq_cst). */
+	if (cur)
+		atomic_store_explicit(&cur->waitaddr, (uint32_t *)addr, memory_order_seq_cst);
+	r = wait_common(addr, val, deadline, intr);
+	if (cur)
+		atomic_store_explicit(&cur->waitaddr, NULL, memory_order_relaxed);
+	if (r != -EINTR && intr && atomic_load_explicit(intr, memory_order_acquire))
+		r = -EINTR;
+	rt_exit(g);
+	return r;
+}
+
+void gfutex_interrupt(g_t *g)
+{
+	uint32_t *addr;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	addr = atomic_load_explicit(&g->waitaddr, memory_order_seq_cst);
+	/* Everyone waiting there wakes; the others see a spurious wake-up,
+	 * which every gfutex user tolerates. */
+	if (addr)
+		gfutex_wake((_Atomic uint32_t *)addr, INT32_MAX);
+}
+
+/* Wakes from signal handlers.  sem_post must be async-signal-safe, but
+ * waking a G takes a bucket lock and touches the P's run queue: if the
+ * handler interrupted runtime code on this same thread holding that lock
+ * or half-way through a run queue update, doing it now would deadlock or
+ * corrupt.  rtdepth tells: inside a runtime section the wake is recorded
+ * on the interrupted G (or g0) and done when the section ends. */
+void gfutex_wake_async(_Atomic uint32_t *addr)
+{
+	g_t *g = getg();
+	uint32_t n, i;
+
+	if (!g || (!g->is_g0 && g->rtdepth == 0) ||
+	    (g->is_g0 && atomic_load_explicit(&((m_t *)((char *)g - offsetof(m_t, g0)))
+	                      ->idle_sleeping, memory_order_seq_cst))) {
+		gfutex_wake(addr, INT32_MAX);
+		return;
+	}
+	n = atomic_load_explicit(&g->ndefer, memory_order_relaxed);
+	for (i = 0; i < n; i++)
+		if (atomic_load_explicit(&g->defer[i], memory_order_relaxed) == (uint32_t *)addr)
+			return;
+	if (n == sizeof g->defer / sizeof g->defer[0])
+		rt_fatal("too many wake-ups from signal handlers in one runtime section");
+	atomic_store_explicit(&g->defer[n], (uint32_t *)addr, memory_order_relaxed);
+	atomic_store_explicit(&g->ndefer, n + 1, memory_order_release);
+}
+
+void rt_defer_drain(g_t *g)
+{
+	uint32_t done = 0, n;
+
+	g->rtdepth++;   /* our own wakes must not recurse into draining */
+	for (;;) {
+		n = atomic_load_explicit(&g->ndefer, memory_order_acquire);
+		for (; done < n; done++)
+			gfutex_wake((_Atomic uint32_t *)atomic_load_explicit(&g->defer[done],
+			                memory_order_relaxed), INT32_MAX);
+		if (atomic_compare_exchange_strong_explicit(&g->ndefer, &n, 0,
+		        memory_order_acq_rel, memory_order_acquire))
+			break;
+	}
+	g->rtdepth--;
+}
+
 int gfutex_wake(_Atomic uint32_t *addr, int n)
 {
 	bucket_t *b = bucket_of(addr);
 	gwaiter_t *w, *next;
 	int woken = 0;
+	g_t *g;
 
 	/* Unlocked peek.  The caller changed the value before calling us; a
 	 * waiter enqueues before it checks the value, with a fence between
@@ -196,6 +291,7 @@ int gfutex_wake(_Atomic uint32_t *addr, int n)
 	atomic_thread_fence(memory_order_seq_cst);
 	if (!__atomic_load_n(&b->head, __ATOMIC_RELAXED))
 		return 0;
+	g = rt_enter();
 	b_lock(b);
 	for (w = b->head; w && woken < n; w = next) {
 		uint32_t zero = 0;
@@ -214,5 +310,6 @@ int gfutex_wake(_Atomic uint32_t *addr, int n)
 		woken++;
 	}
 	lock_release(&b->lock);
+	rt_exit(g);
 	return woken;
 }

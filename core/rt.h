@@ -140,6 +140,20 @@ struct g {
 	void *retval;                 /* written before exited = 1 */
 
 	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
+
+	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
+	 * rtdepth > 0 while this G runs runtime code that holds locks or
+	 * touches P state; a signal handler interrupting it must not re-enter
+	 * that code, so its wakes are parked in defer[] and done by the G
+	 * when its depth drops back to 0.  Owner G only (a handler runs on
+	 * the same thread, so plain accesses are ordered by program order;
+	 * ndefer is atomic for the compiler's sake). */
+	uint32_t rtdepth;
+	_Atomic uint32_t ndefer;
+	_Atomic(uint32_t *) defer[8];
+
+	/* Interruptible waits (cancellation): the address the G waits on. */
+	_Atomic(uint32_t *) waitaddr;
 	_Atomic uint32_t gen;         /* bumped on every reuse */
 	g_t *allnext;                 /* registry chain (reg lock) */
 	/* The shim's per-thread area (keys, name, ...) follows the struct:
@@ -199,6 +213,7 @@ struct m {
 	p_t *p;                       /* attached P (owner) */
 	p_t *nextp;                   /* P handed over by startm (sched.lock / note) */
 	bool spinning;                /* looking for work, counted in nmspinning */
+	_Atomic uint32_t idle_sleeping; /* in stopm's sleep: holds nothing */
 	note_t park;                  /* stopm sleeps here */
 	m_t *schedlink;               /* sched.midle (sched.lock) */
 	m_t *alllink;                 /* sched.allm, append only */
@@ -290,6 +305,13 @@ _Noreturn void g_exit(void *retval);
 
 int sched_gomaxprocs(void);
 
+/* Long blocking calls the runtime cannot park (process-shared futex
+ * waits): hand the P to another M first (Go's entersyscallblock +
+ * handoffp), take a P back after (exitsyscall; if none is free the G
+ * queues and this M sleeps).  Between the two the G runs with no P. */
+void g_block_enter(void);
+void g_block_exit(void);
+
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's
  * M if g is the caller, else on g's M if g is running, else when g next
  * runs. */
@@ -317,6 +339,33 @@ g_t *gfree_get(p_t *p, size_t size, size_t guard);
  * -ETIMEDOUT.  Spurious wake-ups are possible, as with futex(2). */
 int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns);
 int gfutex_wake(_Atomic uint32_t *addr, int n);
+/* Same, but returns -EINTR when *intr becomes non-zero: set *intr, then
+ * call gfutex_interrupt(g) (pthread_cancel). */
+int gfutex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns,
+                     _Atomic uint32_t *intr);
+void gfutex_interrupt(g_t *g);
+/* gfutex_wake for a signal handler (sem_post): if the handler interrupted
+ * runtime code on this thread, the wake is deferred until that code is
+ * done (all waiters on addr are woken then). */
+void gfutex_wake_async(_Atomic uint32_t *addr);
+
+/* Runtime sections (see g->rtdepth).  Every core entry that takes locks or
+ * touches P state is bracketed; nesting is fine. */
+void rt_defer_drain(g_t *g);
+static inline g_t *rt_enter(void)
+{
+	g_t *g = getg();
+
+	if (g)
+		g->rtdepth++;
+	return g;
+}
+static inline void rt_exit(g_t *g)
+{
+	if (g && --g->rtdepth == 0 &&
+	    __builtin_expect(atomic_load_explicit(&g->ndefer, memory_order_relaxed) != 0, 0))
+		rt_defer_drain(g);
+}
 
 /* ---- timer.c ---------------------------------------------------------- */
 typedef struct rtimer {

@@ -181,6 +181,7 @@ static void *m_main(void *arg)
 	m->tid = os_gettid();
 	m->g0.is_g0 = true;
 	m->g0.m = m;
+	m->g0.rtdepth = 1;   /* g0 is always inside the runtime */
 	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
 	setg(&m->g0);
 	m_install_altstack(m);
@@ -288,7 +289,15 @@ static void stopm(m_t *m)
 	lock_acquire(&sched.lock);
 	midle_put(m);
 	lock_release(&sched.lock);
+	/* No lock held and no P from here until woken: a signal handler may
+	 * wake G's directly (gfutex_wake_async), and wakes it deferred on g0
+	 * earlier must be done now, or they would wait for this M's next
+	 * wake-up. */
+	atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&m->g0.ndefer, memory_order_seq_cst))
+		rt_defer_drain(&m->g0);
 	note_sleep(&m->park);
+	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
 	m->nextp = NULL;
@@ -420,7 +429,7 @@ top:
 
 /* ---- switching --------------------------------------------------------- */
 
-enum switch_kind { SW_NONE, SW_PARK, SW_YIELD, SW_EXIT };
+enum switch_kind { SW_NONE, SW_PARK, SW_YIELD, SW_EXIT, SW_TOGLOBAL };
 
 struct switch_req {
 	g_t *prev;
@@ -459,6 +468,15 @@ static void switch_finish(struct switch_req *req)
 	case SW_EXIT:
 		casgstatus(prev, G_RUNNING, G_DEAD);
 		g_unref(prev);
+		break;
+	case SW_TOGLOBAL:
+		/* g_block_exit found no P: the G waits for one on the global
+		 * queue, and this M (on g0, P-less) goes to sleep. */
+		casgstatus(prev, G_SYSCALL, G_RUNNABLE);
+		lock_acquire(&sched.lock);
+		globrunq_put(prev);
+		lock_release(&sched.lock);
+		wakep();
 		break;
 	}
 }
@@ -519,7 +537,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (!stack_canary_ok(&cur->stack))
 		rt_fatal_num("stack overflow in thread ", cur->goid);
 	cur->saved_errno = *errno_loc();
-	next = pick_local(m->p);
+	next = m->p ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
 		execute_prep(m, next);
@@ -543,7 +561,22 @@ static void schedule(m_t *m)
 	for (;;) {
 		struct switch_req req = { .prev = &m->g0, .kind = SW_NONE };
 		struct switch_req *back;
-		g_t *g = find_runnable(m);
+		g_t *g;
+
+		if (atomic_load_explicit(&m->g0.ndefer, memory_order_relaxed))
+			rt_defer_drain(&m->g0);
+		if (!m->p) {
+			p_t *p;
+
+			lock_acquire(&sched.lock);
+			p = pidle_get();
+			lock_release(&sched.lock);
+			if (p)
+				acquirep(m, p);
+			else
+				stopm(m);
+		}
+		g = find_runnable(m);
 
 		if (m->spinning)
 			reset_spinning(m);
@@ -560,6 +593,7 @@ static void g_start(void *from_switch, void *data)
 	g_t *g = data;
 
 	switch_finish(from_switch);
+	rt_exit(g);   /* g_start_new entered it for us: finish touched the P */
 	*errno_loc() = 0;
 	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed))
 		deliver_pending(g);
@@ -622,8 +656,10 @@ void g_yield(void)
 	if (runq_empty(m->p) &&
 	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0)
 		return;
+	rt_enter();
 	req.prev = g;
 	switch_out(g, &req);
+	rt_exit(g);
 }
 
 _Noreturn void g_exit(void *retval)
@@ -633,6 +669,7 @@ _Noreturn void g_exit(void *retval)
 
 	if (!g)
 		rt_fatal("g_exit: not on a G");
+	rt_enter();   /* never left: the G ends inside the runtime */
 	g->retval = retval;
 	/* glibc's rule: the last thread to exit ends the process with
 	 * exit(0), running atexit handlers. */
@@ -653,10 +690,12 @@ _Noreturn void g_exit(void *retval)
 /* Make g (fresh from g_alloc, stack set) runnable.  Go's newproc1 tail. */
 void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 {
+	g_t *self = rt_enter();
 	m_t *m = getm();
 
 	g->fn = fn;
 	g->fnarg = arg;
+	g->rtdepth = 1;   /* g_start runs switch_finish before leaving it */
 	arch_ctx_make(&g->ctx, g->stack.hi, g_start, g);
 	stack_canary_set(&g->stack);
 	atomic_fetch_add_explicit(&sched.ngs, 1, memory_order_relaxed);
@@ -669,6 +708,72 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 		lock_release(&sched.lock);
 	}
 	wakep();
+	rt_exit(self);
+}
+
+/* ---- blocking calls that cannot park ----------------------------------- */
+
+/* Give p away because its M is about to block (Go's handoffp). */
+static void handoffp(p_t *p)
+{
+	int zero = 0;
+
+	/* Local or global work: an M must run it now. */
+	if (!runq_empty(p) || atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		startm(p, false);
+		return;
+	}
+	/* Nobody spinning and no idle P: somebody must look for work that
+	 * may appear, so this P becomes a spinning M's. */
+	if (atomic_load(&sched.nmspinning) + atomic_load(&sched.npidle) == 0 &&
+	    atomic_compare_exchange_strong(&sched.nmspinning, &zero, 1)) {
+		startm(p, true);
+		return;
+	}
+	lock_acquire(&sched.lock);
+	pidle_put(p);
+	lock_release(&sched.lock);
+}
+
+void g_block_enter(void)
+{
+	g_t *g = getcurg();
+	m_t *m;
+
+	if (!g)
+		return;
+	rt_enter();
+	m = g->m;
+	casgstatus(g, G_RUNNING, G_SYSCALL);
+	handoffp(releasep(m));
+	rt_exit(g);
+}
+
+void g_block_exit(void)
+{
+	g_t *g = getcurg();
+	struct switch_req req = { .kind = SW_TOGLOBAL };
+	m_t *m;
+	p_t *p;
+
+	if (!g)
+		return;
+	rt_enter();
+	m = g->m;
+	/* Fast path: an idle P (often the one we gave away). */
+	lock_acquire(&sched.lock);
+	p = pidle_get();
+	lock_release(&sched.lock);
+	if (p) {
+		acquirep(m, p);
+		casgstatus(g, G_SYSCALL, G_RUNNING);
+		rt_exit(g);
+		return;
+	}
+	/* Slow path: queue ourselves and let this M sleep on g0. */
+	req.prev = g;
+	switch_out(g, &req);
+	rt_exit(g);
 }
 
 /* ---- stack overflow reports -------------------------------------------- */
@@ -768,6 +873,7 @@ void sched_init(void)
 	m0.tid = os_gettid();
 	m0.g0.is_g0 = true;
 	m0.g0.m = &m0;
+	m0.g0.rtdepth = 1;
 	atomic_store_explicit(&m0.g0.status, G_RUNNING, memory_order_relaxed);
 	if (stack_alloc(&g0s, 256 * 1024, stack_page_size()) != 0)
 		rt_fatal("cannot allocate the scheduler stack of M0");

@@ -370,14 +370,11 @@ static void early_fn(void *arg)
 
 	for (long i = 0; i < n; i++) {
 		uint32_t v = atomic_load(&word);
-		int64_t t0 = os_nanotime();
-		int r = gfutex_wait(&word, v, t0 + 10 * MS);
+		int r = gfutex_wait(&word, v, os_nanotime() + 10 * MS);
 		/* -ETIMEDOUT only if the waker was kept off the CPU for 10 ms. */
 		CHECK(r == 0 || r == -EAGAIN || r == -ETIMEDOUT, "round %ld: %d", i, r);
-		if (r == 0) {
-			CHECK(os_nanotime() - t0 < 10 * MS, "woken after the deadline");
+		if (r == 0)
 			atomic_fetch_add(&early_ret0, 1);
-		}
 	}
 	g_exit((void *)1);
 }
@@ -422,8 +419,7 @@ GF_TEST(wake_before_deadline_cancels_timer)
 /* ---- wake racing timeout --------------------------------------------------- */
 
 #define RACE_ITERS 10000
-static _Atomic uint32_t race_word;
-static _Atomic long race_armed, race_done;
+static _Atomic uint32_t race_word, race_armed, race_done;
 static long race_ok, race_timedout, race_woken;
 
 static uint32_t xs(uint32_t *r)
@@ -432,22 +428,40 @@ static uint32_t xs(uint32_t *r)
 	return *r;
 }
 
+/* Park until *w >= want: the hand-shakes between the two G's park rather
+ * than spin, so the test keeps its pace on a loaded machine. */
+static void park_until(_Atomic uint32_t *w, uint32_t want)
+{
+	uint32_t v;
+
+	while ((v = atomic_load(w)) < want) {
+		int e = gfutex_wait(w, v, -1);
+		CHECK(e == 0 || e == -EAGAIN, "hand-shake wait: %d", e);
+	}
+}
+
+static void publish(_Atomic uint32_t *w, uint32_t v)
+{
+	atomic_store(w, v);
+	gfutex_wake(w, 1);
+}
+
 static void race_waiter_fn(void *arg)
 {
 	uint32_t r = 0x1234567u;
 
 	(void)arg;
-	for (long i = 0; i < RACE_ITERS; i++) {
-		atomic_store(&race_armed, i + 1);
+	for (uint32_t i = 0; i < RACE_ITERS; i++) {
+		publish(&race_armed, i + 1);
 		int64_t dl = os_nanotime() + (int64_t)(xs(&r) % 40) * US;
 		int e = gfutex_wait(&race_word, 0, dl);
-		CHECK(e == 0 || e == -ETIMEDOUT, "round %ld: %d", i, e);
+		CHECK(e == 0 || e == -ETIMEDOUT, "round %u: %d", i, e);
 		if (e == 0)
 			race_ok++;
 		else
 			race_timedout++;
 		/* Do not start the next wait before this round's wake. */
-		yield_until(&race_done, i + 1, "the waker");
+		park_until(&race_done, i + 1);
 	}
 }
 
@@ -456,15 +470,15 @@ static void race_waker_fn(void *arg)
 	uint32_t r = 0x7654321u;
 
 	(void)arg;
-	for (long i = 0; i < RACE_ITERS; i++) {
-		yield_until(&race_armed, i + 1, "the waiter");
+	for (uint32_t i = 0; i < RACE_ITERS; i++) {
+		park_until(&race_armed, i + 1);
 		int64_t end = os_nanotime() + (int64_t)(xs(&r) % 40) * US;
 		while (os_nanotime() < end)
 			arch_relax();
 		int k = gfutex_wake(&race_word, 1);
 		CHECK(k == 0 || k == 1, "wake returned %d", k);
 		race_woken += k;
-		atomic_store(&race_done, i + 1);
+		publish(&race_done, i + 1);
 	}
 }
 
