@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 
 #define REAL_SYMBOLS(X) \
 	X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
@@ -38,6 +39,46 @@
 	X(void, __pthread_unwind_next, (__pthread_unwind_buf_t *)) \
 	X(void, __pthread_register_cancel_defer, (__pthread_unwind_buf_t *)) \
 	X(void, __pthread_unregister_cancel_restore, (__pthread_unwind_buf_t *)) \
+	X(int, pthread_mutex_init, (pthread_mutex_t *, const pthread_mutexattr_t *)) \
+	X(int, pthread_mutex_destroy, (pthread_mutex_t *)) \
+	X(int, pthread_mutex_lock, (pthread_mutex_t *)) \
+	X(int, pthread_mutex_trylock, (pthread_mutex_t *)) \
+	X(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *)) \
+	X(int, pthread_mutex_clocklock, (pthread_mutex_t *, clockid_t, const struct timespec *)) \
+	X(int, pthread_mutex_unlock, (pthread_mutex_t *)) \
+	X(int, pthread_mutex_consistent, (pthread_mutex_t *)) \
+	X(int, pthread_mutex_getprioceiling, (const pthread_mutex_t *, int *)) \
+	X(int, pthread_mutex_setprioceiling, (pthread_mutex_t *, int, int *)) \
+	X(int, pthread_cond_init, (pthread_cond_t *, const pthread_condattr_t *)) \
+	X(int, pthread_cond_destroy, (pthread_cond_t *)) \
+	X(int, pthread_cond_signal, (pthread_cond_t *)) \
+	X(int, pthread_cond_broadcast, (pthread_cond_t *)) \
+	X(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *)) \
+	X(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *)) \
+	X(int, pthread_cond_clockwait, (pthread_cond_t *, pthread_mutex_t *, clockid_t, const struct timespec *)) \
+	X(int, pthread_rwlock_init, (pthread_rwlock_t *, const pthread_rwlockattr_t *)) \
+	X(int, pthread_rwlock_destroy, (pthread_rwlock_t *)) \
+	X(int, pthread_rwlock_rdlock, (pthread_rwlock_t *)) \
+	X(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *)) \
+	X(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *)) \
+	X(int, pthread_rwlock_clockrdlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+	X(int, pthread_rwlock_wrlock, (pthread_rwlock_t *)) \
+	X(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *)) \
+	X(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *)) \
+	X(int, pthread_rwlock_clockwrlock, (pthread_rwlock_t *, clockid_t, const struct timespec *)) \
+	X(int, pthread_rwlock_unlock, (pthread_rwlock_t *)) \
+	X(int, pthread_barrier_init, (pthread_barrier_t *, const pthread_barrierattr_t *, unsigned)) \
+	X(int, pthread_barrier_destroy, (pthread_barrier_t *)) \
+	X(int, pthread_barrier_wait, (pthread_barrier_t *)) \
+	X(int, pthread_spin_lock, (pthread_spinlock_t *)) \
+	X(int, sem_init, (sem_t *, int, unsigned)) \
+	X(int, sem_destroy, (sem_t *)) \
+	X(int, sem_wait, (sem_t *)) \
+	X(int, sem_trywait, (sem_t *)) \
+	X(int, sem_timedwait, (sem_t *, const struct timespec *)) \
+	X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *)) \
+	X(int, sem_post, (sem_t *)) \
+	X(int, sem_getvalue, (sem_t *, int *)) \
 	X(int, sched_yield, (void))
 
 #define REAL_DECL(ret, name, args) extern ret (*real_##name) args;

@@ -60,6 +60,21 @@ void cancel_point(g_t *g)
 		cancel_act(g);
 }
 
+int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
+                          int64_t deadline)
+{
+	struct thread *t;
+	int r;
+
+	if (!g)
+		return gfutex_wait(addr, val, deadline);
+	t = thread_of(g);
+	if (t->cancelstate != PTHREAD_CANCEL_ENABLE || t->canceling)
+		return gfutex_wait(addr, val, deadline);
+	r = gfutex_wait_intr(addr, val, deadline, &t->cancel_req);
+	return r == -EINTR ? -ECANCELED : r;
+}
+
 SHIM_EXPORT int pthread_cancel(pthread_t th)
 {
 	g_t *g;
@@ -69,7 +84,9 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	g = (g_t *)th;
 	if (atomic_load(&g->status) == G_DEAD)
 		return ESRCH;
-	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_release);
+	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
+	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
+	gfutex_interrupt(g);
 	if (g == getcurg() && thread_of(g)->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
 	return 0;

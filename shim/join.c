@@ -3,34 +3,6 @@
 #include <time.h>
 #include "shim.h"
 
-/* Convert an absolute time on clk to a CLOCK_MONOTONIC deadline.  A
- * CLOCK_REALTIME deadline is converted once, at the start of the wait: a
- * later jump of the wall clock does not move it (documented deviation). */
-static int abs_to_deadline(clockid_t clk, const struct timespec *abst, int64_t *out)
-{
-	int64_t now_clk, now_mono, t;
-
-	if (!abst || abst->tv_nsec < 0 || abst->tv_nsec >= 1000000000)
-		return EINVAL;
-	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
-		return EINVAL;
-	now_mono = os_nanotime();
-	now_clk = clk == CLOCK_MONOTONIC ? now_mono : os_clock_ns(clk);
-	if (abst->tv_sec < 0) {
-		*out = now_mono;   /* already expired */
-		return 0;
-	}
-	if (abst->tv_sec > (INT64_MAX / 1000000000) - 2) {
-		*out = -1;         /* effectively forever */
-		return 0;
-	}
-	t = (int64_t)abst->tv_sec * 1000000000 + abst->tv_nsec;
-	*out = now_mono + (t - now_clk);
-	if (*out < now_mono)
-		*out = now_mono;
-	return 0;
-}
-
 /* pthread_join and the timed variants are cancellation points: checked
  * on entry and after the wait (not during it yet; docs/compat.md). */
 static int join_cancellable(g_t *g, void **ret, int64_t deadline)
@@ -74,7 +46,7 @@ SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
 			return EINVAL;
 		return join_cancellable((g_t *)t, ret, -1);
 	}
-	err = abs_to_deadline(clk, abst, &deadline);
+	err = shim_deadline(clk, abst, &deadline);
 	if (err)
 		return err;
 	return join_cancellable((g_t *)t, ret, deadline);

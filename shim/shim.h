@@ -71,6 +71,15 @@ static inline bool shim_is_g(pthread_t t)
 	return sched_ready() && g_valid((void *)t);
 }
 
+/* An owner id for lock words (mutex __owner, rwlock __cur_writer): unique
+ * among live threads, never 0.  G's get ids above the kernel's pid range
+ * (pid_max <= 2^22) but inside FUTEX_TID_MASK; a thread that is not a G
+ * uses its kernel tid. */
+static inline int shim_owner_id(g_t *g)
+{
+	return g ? (int)(0x20000000u | (uint32_t)(g->goid & 0x1fffffff)) : (int)os_gettid();
+}
+
 /* config.c */
 void config_load(void);
 size_t config_default_stack(void);
@@ -83,6 +92,19 @@ void key_run_destructors(struct thread *t);
 
 /* once.c */
 void once_abandon(struct thread *t);
+
+/* time.c: absolute time abst on clock clk (REALTIME or MONOTONIC) ->
+ * CLOCK_MONOTONIC ns deadline for core (-1 = never).  EINVAL for a bad
+ * clock or tv_nsec, as glibc. */
+int shim_deadline(clockid_t clk, const struct timespec *abst, int64_t *out);
+
+/* cancel.c: wait on a gfutex as a cancellation point.  Returns what
+ * gfutex_wait returns, or -ECANCELED if a cancellation request arrived
+ * while enabled: the caller restores its invariants (a condvar waiter
+ * re-takes the mutex) and then calls cancel_point(g), which does not
+ * return. */
+int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
+                          int64_t deadline);
 
 /* cancel.c: act on a pending cancellation request at a cancellation
  * point (no-op if none, or disabled). */

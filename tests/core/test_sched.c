@@ -14,6 +14,7 @@
  * made with g_alloc + g_start_new and joined with g_join. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -479,6 +480,52 @@ SCHED_TEST(timed_join)
 	CHECK(g_join(g, &r, t0 + 5000 * MS, false) == 0, "timed join of an exiting G");
 	CHECK(r == (void *)0xdef, "retval %p", r);
 	CHECK(os_nanotime() - t0 < 1000 * MS, "join waited for its deadline");
+	expect_freed(procs);
+}
+
+/* A thread that is not a G (a plain pthread: nothing is interposed here)
+ * starts G's, which go to the global queue and wake an M, and joins them,
+ * blocking in the kernel; the main G meanwhile parks until it is told. */
+static _Atomic uint32_t foreign_done;
+static _Atomic long foreign_ran;
+
+static void foreign_child_fn(void *arg)
+{
+	CHECK(getcurg() != NULL, "not on a G");
+	atomic_fetch_add(&foreign_ran, 1);
+	if ((uintptr_t)arg % 3 == 0)
+		g_yield();
+	g_exit((void *)((uintptr_t)arg + 100));
+}
+
+static void *foreign_thread(void *arg)
+{
+	(void)arg;
+	CHECK(getg() == NULL, "a plain pthread has no G");
+	for (uintptr_t i = 0; i < 1000; i++) {
+		int err = 0;
+		g_t *g = g_alloc(STK, 4096, NULL, &err);
+		CHECK(g != NULL, "g_alloc from a foreign thread: %d", err);
+		g_start_new(g, foreign_child_fn, (void *)i);
+		void *r = NULL;
+		int e = g_join(g, &r, i % 2 ? -1 : os_nanotime() + 10000 * MS, false);
+		CHECK(e == 0, "join from a foreign thread: %d", e);
+		CHECK(r == (void *)(i + 100), "retval %p", r);
+	}
+	atomic_store(&foreign_done, 1);
+	gfutex_wake(&foreign_done, 1);
+	return NULL;
+}
+
+SCHED_TEST(foreign_thread_spawns_and_joins)
+{
+	pthread_t th;
+
+	CHECK(pthread_create(&th, NULL, foreign_thread, NULL) == 0, "pthread_create");
+	while (atomic_load(&foreign_done) == 0)
+		gfutex_wait(&foreign_done, 0, -1);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&foreign_ran) == 1000, "%ld ran", atomic_load(&foreign_ran));
 	expect_freed(procs);
 }
 

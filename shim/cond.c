@@ -1,0 +1,2 @@
+/* shim/cond.c - being written (issue 3). */
+#include "shim.h"

@@ -1,0 +1,2 @@
+/* shim/rwlock.c - being written (issue 3). */
+#include "shim.h"

@@ -1,0 +1,2 @@
+/* shim/sem.c - being written (issue 3). */
+#include "shim.h"
