@@ -1,2 +1,403 @@
-/* shim/mutex.c - being written (issue 3). */
+/* shim/mutex.c - pthread mutexes that park G's.
+ *
+ * glibc's mutex waits on a kernel futex: the whole M would sleep, and at
+ * GOMAXPROCS=1 the thread that holds the lock could never run to release
+ * it.  Here a waiter parks on a gfutex; the M runs other G's.
+ *
+ * Layout.  The object is glibc's 40-byte pthread_mutex_t, in the
+ * program's memory, with glibc's field meanings where they matter to
+ * programs: all-zero is PTHREAD_MUTEX_INITIALIZER, `__kind` holds the type
+ * (the _NP static initializers set it: 1 recursive, 2 errorcheck, 3
+ * adaptive) and glibc's flag bits (16 robust, 32 prio-inherit, 64
+ * prio-protect, 128 process-shared).  A private mutex then uses:
+ *   __lock   the lock word, Drepper's mutex3: 0 free, 1 held, 2 held and
+ *            maybe waiters (gfutex address)
+ *   __owner  owner id of the holder (shim_owner_id), 0 when free; written
+ *            only by the holder, so "__owner == me" is only ever true for
+ *            the holder
+ *   __count  recursion depth (recursive type)
+ *   __nusers flags: MX_INCONSISTENT (robust, owner died)
+ *   __spins  priority ceiling (prio-protect; glibc keeps it in __lock)
+ *   __list   the robust list of the holding thread
+ * so objects can be zeroed, memcpy'd before first use, destroyed and
+ * reused, exactly like glibc's.
+ *
+ * Process-shared mutexes (kind bit 128) are glibc's business end to end:
+ * every call goes to libc, and a lock that may block first hands the P to
+ * another M (g_block_enter), because the M sleeps in the kernel.
+ *
+ * Robust mutexes: each thread keeps the robust mutexes it holds on a list
+ * (through __list); when a thread exits holding some, each is marked
+ * inconsistent and released; the next locker gets EOWNERDEAD with the
+ * lock held; pthread_mutex_consistent clears the mark; unlocking without
+ * it makes the mutex not recoverable (ENOTRECOVERABLE for everyone).
+ *
+ * Priority protocols (PI, PP) are accepted and behave as normal mutexes:
+ * G's have no kernel priority to inherit or raise (docs/compat.md); the PP
+ * ceiling is kept and reported.
+ *
+ * Rejected: a wait queue inside the object (glibc's size leaves no room
+ * for a G list, and memory the program zeroes must keep working) - waiters
+ * live in the gfutex hash table instead, like futex waiters in the kernel.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
 #include "shim.h"
+
+enum {
+	MX_TYPE_MASK = 3,
+	MX_ROBUST = 16,
+	MX_PRIO_INHERIT = 32,
+	MX_PRIO_PROTECT = 64,
+	MX_PSHARED = 128,
+	MX_INCONSISTENT = 1,          /* in __nusers */
+	MX_OWNER_NOTRECOVERABLE = INT_MAX - 1,   /* glibc's value */
+	MX_SPIN = 100,                /* pause loops before parking */
+};
+
+#define MX(m) (&(m)->__data)
+
+static inline _Atomic uint32_t *lockword(pthread_mutex_t *m)
+{
+	return (_Atomic uint32_t *)&MX(m)->__lock;
+}
+
+static inline int kind_of(const pthread_mutex_t *m)
+{
+	return __atomic_load_n(&m->__data.__kind, __ATOMIC_RELAXED);
+}
+
+static bool kind_valid(int kind)
+{
+	return kind >= 0 && (kind & ~(MX_TYPE_MASK | MX_ROBUST | MX_PRIO_INHERIT |
+	                              MX_PRIO_PROTECT | MX_PSHARED | 256 | 512)) == 0;
+}
+
+/* ---- robust list -------------------------------------------------------- */
+
+static void robust_push(struct thread *t, pthread_mutex_t *m)
+{
+	MX(m)->__list.__prev = NULL;
+	MX(m)->__list.__next = (struct __pthread_internal_list *)t->robust;
+	if (t->robust)
+		MX(t->robust)->__list.__prev = (struct __pthread_internal_list *)m;
+	t->robust = m;
+}
+
+static void robust_remove(struct thread *t, pthread_mutex_t *m)
+{
+	pthread_mutex_t *prev = (pthread_mutex_t *)MX(m)->__list.__prev;
+	pthread_mutex_t *next = (pthread_mutex_t *)MX(m)->__list.__next;
+
+	if (prev)
+		MX(prev)->__list.__next = (struct __pthread_internal_list *)next;
+	else if (t->robust == m)
+		t->robust = next;
+	if (next)
+		MX(next)->__list.__prev = (struct __pthread_internal_list *)prev;
+	MX(m)->__list.__prev = MX(m)->__list.__next = NULL;
+}
+
+static void release_word(pthread_mutex_t *m, int nwake)
+{
+	/* Release: the next holder sees everything done under the lock. */
+	if (atomic_exchange_explicit(lockword(m), 0, memory_order_release) == 2)
+		gfutex_wake(lockword(m), nwake);
+}
+
+/* A thread exits holding robust mutexes: mark each, release it. */
+void mutex_robust_exit(struct thread *t)
+{
+	while (t->robust) {
+		pthread_mutex_t *m = t->robust;
+
+		robust_remove(t, m);
+		__atomic_or_fetch(&MX(m)->__nusers, MX_INCONSISTENT, __ATOMIC_RELAXED);
+		MX(m)->__count = 0;
+		__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
+		release_word(m, 1);
+	}
+}
+
+/* ---- lock ---------------------------------------------------------------- */
+
+/* Take the lock word.  deadline < 0: forever. */
+static int acquire_word(pthread_mutex_t *m, int64_t deadline, bool try_only,
+                        const struct timespec *abst, clockid_t clk)
+{
+	_Atomic uint32_t *w = lockword(m);
+	uint32_t c = 0;
+	int i;
+
+	if (atomic_compare_exchange_strong_explicit(w, &c, 1,
+	        memory_order_acquire, memory_order_relaxed))
+		return 0;
+	if (try_only)
+		return EBUSY;
+	/* glibc validates the timeout only once it has to wait. */
+	if (abst) {
+		int err = shim_deadline(clk, abst, &deadline);
+		if (err)
+			return err;
+	}
+	/* Spin a little when another P may be about to release it. */
+	if (sched_gomaxprocs() > 1) {
+		for (i = 0; i < MX_SPIN; i++) {
+			arch_relax();
+			c = 0;
+			if (atomic_load_explicit(w, memory_order_relaxed) == 0 &&
+			    atomic_compare_exchange_weak_explicit(w, &c, 1,
+			        memory_order_acquire, memory_order_relaxed))
+				return 0;
+		}
+	}
+	/* Park.  Whoever takes it from here marks it contended (2), so the
+	 * unlock that follows wakes the next waiter. */
+	while (atomic_exchange_explicit(w, 2, memory_order_acquire) != 0) {
+		if (gfutex_wait(w, 2, deadline) == -ETIMEDOUT) {
+			c = 0;
+			/* One last try: a timeout racing the release. */
+			if (atomic_compare_exchange_strong_explicit(w, &c, 2,
+			        memory_order_acquire, memory_order_relaxed))
+				return 0;
+			return ETIMEDOUT;
+		}
+	}
+	return 0;
+}
+
+static int mutex_lock(pthread_mutex_t *m, bool try_only,
+                      const struct timespec *abst, clockid_t clk)
+{
+	g_t *g = shim_self();
+	int kind = kind_of(m), type = kind & MX_TYPE_MASK, id, err;
+
+	if (!kind_valid(kind))
+		return EINVAL;
+	id = shim_owner_id(g);
+	if (__atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == id) {
+		if (type == PTHREAD_MUTEX_RECURSIVE) {
+			if (MX(m)->__count == UINT_MAX)
+				return EAGAIN;
+			MX(m)->__count++;
+			return 0;
+		}
+		if (type == PTHREAD_MUTEX_ERRORCHECK)
+			return EDEADLK;
+		if (try_only)
+			return EBUSY;
+		/* NORMAL/ADAPTIVE: relocking deadlocks, as POSIX and glibc
+		 * say (a timed lock times out). */
+	}
+	if ((kind & MX_ROBUST) &&
+	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == MX_OWNER_NOTRECOVERABLE)
+		return ENOTRECOVERABLE;
+	err = acquire_word(m, -1, try_only, abst, clk);
+	if (err)
+		return err;
+	if (kind & MX_ROBUST) {
+		if (__atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == MX_OWNER_NOTRECOVERABLE) {
+			release_word(m, INT32_MAX);
+			return ENOTRECOVERABLE;
+		}
+		__atomic_store_n(&MX(m)->__owner, id, __ATOMIC_RELAXED);
+		MX(m)->__count = 1;
+		if (g)
+			robust_push(thread_of(g), m);
+		if (__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT)
+			return EOWNERDEAD;
+		return 0;
+	}
+	__atomic_store_n(&MX(m)->__owner, id, __ATOMIC_RELAXED);
+	MX(m)->__count = 1;
+	return 0;
+}
+
+/* Used by cond.c to re-take the mutex after a wait. */
+int mutex_relock(pthread_mutex_t *m)
+{
+	if (kind_of(m) & MX_PSHARED) {
+		int r;
+		g_block_enter();
+		r = real_pthread_mutex_lock(m);
+		g_block_exit();
+		return r;
+	}
+	return mutex_lock(m, false, NULL, CLOCK_REALTIME);
+}
+
+SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	return mutex_relock(m);
+}
+
+SHIM_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+	if (kind_of(m) & MX_PSHARED)
+		return real_pthread_mutex_trylock(m);
+	return mutex_lock(m, true, NULL, CLOCK_REALTIME);
+}
+
+SHIM_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
+                                        const struct timespec *abst)
+{
+	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
+		return EINVAL;
+	if (kind_of(m) & MX_PSHARED) {
+		int r;
+		g_block_enter();
+		r = real_pthread_mutex_clocklock(m, clk, abst);
+		g_block_exit();
+		return r;
+	}
+	return mutex_lock(m, false, abst, clk);
+}
+
+SHIM_EXPORT int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abst)
+{
+	return pthread_mutex_clocklock(m, CLOCK_REALTIME, abst);
+}
+
+/* ---- unlock -------------------------------------------------------------- */
+
+int mutex_unlock(pthread_mutex_t *m)
+{
+	g_t *g;
+	int kind = kind_of(m), type = kind & MX_TYPE_MASK, id;
+
+	if (kind & MX_PSHARED)
+		return real_pthread_mutex_unlock(m);
+	if (!kind_valid(kind))
+		return EINVAL;
+	g = getcurg();
+	id = shim_owner_id(g);
+	if (type != PTHREAD_MUTEX_NORMAL && type != PTHREAD_MUTEX_ADAPTIVE_NP) {
+		if (__atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != id)
+			return EPERM;
+		if (type == PTHREAD_MUTEX_RECURSIVE && --MX(m)->__count != 0)
+			return 0;
+	} else if ((kind & MX_ROBUST) &&
+	           __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != id) {
+		return EPERM;   /* robust mutexes always check the owner */
+	}
+	if (kind & MX_ROBUST) {
+		if (g)
+			robust_remove(thread_of(g), m);
+		if (__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT) {
+			/* Unlocked without pthread_mutex_consistent: dead for
+			 * good; wake everybody to tell them. */
+			__atomic_store_n(&MX(m)->__owner, MX_OWNER_NOTRECOVERABLE, __ATOMIC_RELAXED);
+			MX(m)->__count = 0;
+			release_word(m, INT32_MAX);
+			return 0;
+		}
+	}
+	__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
+	MX(m)->__count = 0;
+	release_word(m, 1);
+	return 0;
+}
+
+SHIM_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	return mutex_unlock(m);
+}
+
+/* ---- init, destroy, the rest ---------------------------------------------- */
+
+SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t *attr)
+{
+	int err, protocol = PTHREAD_PRIO_NONE, ceiling = 0;
+
+	shim_self();
+	/* glibc validates the attribute and encodes type, robustness,
+	 * protocol and pshared in __kind exactly as programs expect. */
+	err = real_pthread_mutex_init(m, attr);
+	if (err)
+		return err;
+	if (kind_of(m) & MX_PSHARED)
+		return 0;
+	if (attr) {
+		pthread_mutexattr_getprotocol(attr, &protocol);
+		if (protocol == PTHREAD_PRIO_PROTECT)
+			pthread_mutexattr_getprioceiling(attr, &ceiling);
+	}
+	/* Private: our lock word starts free (glibc keeps a PP ceiling in
+	 * it; we keep it in __spins). */
+	MX(m)->__lock = 0;
+	MX(m)->__spins = (short)ceiling;
+	MX(m)->__nusers = 0;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
+{
+	int kind = kind_of(m);
+
+	if (kind & MX_PSHARED)
+		return real_pthread_mutex_destroy(m);
+	if (!kind_valid(kind))
+		return EINVAL;
+	if (!(kind & MX_ROBUST) && atomic_load_explicit(lockword(m), memory_order_relaxed))
+		return EBUSY;
+	/* Like glibc: a destroyed mutex is invalid until initialised again. */
+	__atomic_store_n(&MX(m)->__kind, -1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+SHIM_EXPORT int pthread_mutex_consistent(pthread_mutex_t *m)
+{
+	int kind = kind_of(m);
+
+	if (kind & MX_PSHARED)
+		return real_pthread_mutex_consistent(m);
+	if (!(kind & MX_ROBUST) ||
+	    !(__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT) ||
+	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != shim_owner_id(getcurg()))
+		return EINVAL;
+	__atomic_and_fetch(&MX(m)->__nusers, ~(unsigned)MX_INCONSISTENT, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* glibc's header redirects the _np name with an asm label: define it
+ * under its own label. */
+SHIM_EXPORT int gshim_mutex_consistent_np(pthread_mutex_t *m)
+	__asm__("pthread_mutex_consistent_np");
+int gshim_mutex_consistent_np(pthread_mutex_t *m)
+{
+	return pthread_mutex_consistent(m);
+}
+
+SHIM_EXPORT int pthread_mutex_getprioceiling(const pthread_mutex_t *m, int *ceiling)
+{
+	int kind = kind_of(m);
+
+	if (kind & MX_PSHARED)
+		return real_pthread_mutex_getprioceiling(m, ceiling);
+	if (!(kind & MX_PRIO_PROTECT))
+		return EINVAL;
+	*ceiling = m->__data.__spins;
+	return 0;
+}
+
+SHIM_EXPORT int pthread_mutex_setprioceiling(pthread_mutex_t *m, int ceiling, int *old)
+{
+	int kind = kind_of(m), err;
+
+	if (kind & MX_PSHARED)
+		return real_pthread_mutex_setprioceiling(m, ceiling, old);
+	if (!(kind & MX_PRIO_PROTECT) ||
+	    ceiling < sched_get_priority_min(SCHED_FIFO) ||
+	    ceiling > sched_get_priority_max(SCHED_FIFO))
+		return EINVAL;
+	/* POSIX: lock, change, unlock. */
+	err = mutex_lock(m, false, NULL, CLOCK_REALTIME);
+	if (err && err != EDEADLK)
+		return err;
+	*old = MX(m)->__spins;
+	MX(m)->__spins = (short)ceiling;
+	if (!err)
+		mutex_unlock(m);
+	return 0;
+}

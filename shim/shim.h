@@ -40,6 +40,7 @@ struct thread {
 	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
 	bool canceling;               /* acting on it: no second time */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
+	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
 	struct key_slot key1[SHIM_KEY_BLOCK];                    /* keys 0..31 */
 	struct key_slot *keyblk[SHIM_KEYS_MAX / SHIM_KEY_BLOCK]; /* [0] unused */
 };
@@ -89,6 +90,9 @@ extern char shim_default_name[16];
 
 /* key.c */
 void key_run_destructors(struct thread *t);
+
+/* mutex.c: release the robust mutexes of an exiting thread. */
+void mutex_robust_exit(struct thread *t);
 
 /* once.c */
 void once_abandon(struct thread *t);

@@ -26,6 +26,8 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 		once_abandon(t);
 	if (t->keys_used)
 		key_run_destructors(t);
+	if (t->robust)
+		mutex_robust_exit(t);
 	g_exit(retval);
 }
 

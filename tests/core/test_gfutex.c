@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -499,6 +500,68 @@ GF_TEST(wake_racing_timeout_never_loses_g)
 	        race_timedout);
 }
 
+/* Many timed waiters at once: the timer heap holds hundreds of entries,
+ * removes them from the middle (cancelled by a wake) and fires the rest
+ * in deadline order. */
+#define MT_N 1000
+static struct {
+	_Atomic uint32_t word[MT_N];
+	int64_t timeout[MT_N], took[MT_N];
+	int ret[MT_N];
+	int woken_by_main[MT_N];
+} mt;
+
+static void mt_fn(void *arg)
+{
+	uintptr_t i = (uintptr_t)arg;
+	int64_t t0 = os_nanotime();
+
+	mt.ret[i] = gfutex_wait(&mt.word[i], 0, t0 + mt.timeout[i]);
+	mt.took[i] = os_nanotime() - t0;
+}
+
+GF_TEST(many_timed_waiters)
+{
+	static g_t *gs[MT_N];
+	uint32_t r = 99;
+	int timedout = 0, woken = 0;
+
+	(void)procs;
+	STAGE("spawn");
+	for (uintptr_t i = 0; i < MT_N; i++) {
+		mt.timeout[i] = (int64_t)(1 + xs(&r) % 60) * MS;
+		gs[i] = spawn(mt_fn, (void *)i);
+	}
+	/* Park for 20 ms: they queue and the shortest expire; then wake
+	 * every other one. */
+	static _Atomic uint32_t nap;
+	int e = gfutex_wait(&nap, 0, os_nanotime() + 20 * MS);
+	CHECK(e == -ETIMEDOUT, "%d", e);
+	STAGE("wake");
+	for (int i = 1; i < MT_N; i += 2)
+		mt.woken_by_main[i] = gfutex_wake(&mt.word[i], 1);
+	STAGE("join");
+	for (int i = 0; i < MT_N; i++)
+		join(gs[i]);
+	for (int i = 0; i < MT_N; i++) {
+		if (mt.ret[i] == 0) {
+			CHECK(mt.woken_by_main[i] == 1, "G %d returned 0 but was not woken", i);
+			woken++;
+		} else {
+			CHECK(mt.ret[i] == -ETIMEDOUT, "G %d: %d", i, mt.ret[i]);
+			CHECK(mt.woken_by_main[i] == 0, "G %d counted as woken but timed out", i);
+			CHECK(mt.took[i] >= mt.timeout[i], "G %d timed out after %lld of %lld ns", i,
+			      (long long)mt.took[i], (long long)mt.timeout[i]);
+			timedout++;
+		}
+		CHECK(mt.took[i] < mt.timeout[i] + 1000 * MS, "G %d took %lld ms", i,
+		      (long long)(mt.took[i] / MS));
+	}
+	CHECK(woken > 0 && timedout > MT_N / 2, "%d woken, %d timed out", woken, timedout);
+	for (int i = 0; i < MT_N; i++)
+		CHECK(gfutex_wake(&mt.word[i], INT_MAX) == 0, "G %d's waiter left queued", i);
+}
+
 /* ---- OS threads and G's together -------------------------------------------- */
 
 static _Atomic uint32_t os_to_g, g_to_os;
@@ -568,6 +631,95 @@ GF_TEST(os_thread_and_g_wake_each_other)
 		CHECK(os_nanotime() - t0 >= 20 * MS, "early");
 		CHECK(gfutex_wake(&w, INT_MAX) == 0, "still queued");
 	}
+}
+
+/* ---- wakes from signal handlers ---------------------------------------------
+ * gfutex_wake_async (sem_post from a handler) defers the wake while the
+ * interrupted thread is inside a runtime section.  Here a plain thread
+ * fires SIGUSR1 at the M of a G that is just going to sleep on the word
+ * the handler sets: whatever instant the signal lands at, the G must wake
+ * (it waits with a 300 ms deadline; timing out with the word set means the
+ * wake was lost). */
+#define SIG_ITERS 5000
+static _Atomic uint32_t sig_word;
+static _Atomic long sig_announce, sig_handled, sig_lost, sig_eagain, sig_woken;
+static _Atomic pid_t sig_tid;
+static _Atomic int sig_stop;
+
+static void sig_handler(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	atomic_store(&sig_word, 1);
+	gfutex_wake_async(&sig_word);
+	atomic_fetch_add(&sig_handled, 1);
+	errno = saved;
+}
+
+static void *sig_sender(void *arg)
+{
+	uint32_t r = 4242;
+	pid_t pid = getpid();
+
+	(void)arg;
+	for (long i = 0; i < SIG_ITERS && !atomic_load(&sig_stop); i++) {
+		while (atomic_load(&sig_announce) < i + 1)
+			if (atomic_load(&sig_stop))
+				return NULL;
+		int64_t end = os_nanotime() + (int64_t)(xs(&r) % 4000);
+		while (os_nanotime() < end)
+			arch_relax();
+		arch_syscall(SYS_tgkill, pid, atomic_load(&sig_tid), SIGUSR1);
+	}
+	return NULL;
+}
+
+static void sig_waiter_fn(void *arg)
+{
+	(void)arg;
+	for (long i = 0; i < SIG_ITERS; i++) {
+		atomic_store(&sig_word, 0);
+		atomic_store(&sig_tid, os_gettid());
+		atomic_store(&sig_announce, i + 1);
+		int e = gfutex_wait(&sig_word, 0, os_nanotime() + 300 * MS);
+		if (e == -ETIMEDOUT && atomic_load(&sig_word) == 1)
+			atomic_fetch_add(&sig_lost, 1);
+		else if (e == -EAGAIN)
+			atomic_fetch_add(&sig_eagain, 1);
+		else if (e == 0)
+			atomic_fetch_add(&sig_woken, 1);
+		/* This round's handler has run before the next round resets
+		 * the word. */
+		int64_t end = os_nanotime() + 5000 * MS;
+		while (atomic_load(&sig_handled) < i + 1) {
+			CHECK(os_nanotime() < end, "signal %ld never handled", i);
+			g_yield();
+		}
+		CHECK(atomic_load(&sig_lost) < 3, "%ld wake-ups from a signal handler lost "
+		      "(round %ld; %ld woken, %ld EAGAIN)", atomic_load(&sig_lost), i,
+		      atomic_load(&sig_woken), atomic_load(&sig_eagain));
+	}
+}
+
+GF_TEST(wake_async_from_signal_handler)
+{
+	struct sigaction sa;
+	pthread_t th;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = sig_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
+	STAGE("signals");
+	CHECK(pthread_create(&th, NULL, sig_sender, NULL) == 0, "pthread_create");
+	join(spawn(sig_waiter_fn, NULL));
+	atomic_store(&sig_stop, 1);
+	pthread_join(th, NULL);
+	CHECK(atomic_load(&sig_lost) == 0, "%ld wake-ups lost", atomic_load(&sig_lost));
+	fprintf(stderr, "GOMAXPROCS=%d: %ld woken, %ld EAGAIN, %ld lost\n", procs,
+	        atomic_load(&sig_woken), atomic_load(&sig_eagain), atomic_load(&sig_lost));
 }
 
 /* ---- many waiters ----------------------------------------------------------- */

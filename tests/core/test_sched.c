@@ -224,6 +224,12 @@ static void gated_fn(void *arg)
 	g_exit(arg);
 }
 
+static uint32_t xs32(uint32_t *r)
+{
+	*r ^= *r << 13; *r ^= *r >> 17; *r ^= *r << 5;
+	return *r;
+}
+
 /* ---- spawn and join ---------------------------------------------------------- */
 
 static _Atomic long seq_ran;
@@ -847,6 +853,112 @@ SCHED_TEST(gfutex_token_ring)
 	for (int i = 0; i < RING_G; i++)
 		join(gs[i]);
 	CHECK(atomic_load(&ring_tok) == 0, "token %u", atomic_load(&ring_tok));
+}
+
+/* Everything at once: G's that yield, spawn and join, spawn detached
+ * G's, wait with and without tiny deadlines and wake each other, for a
+ * fixed number of steps each.  It must finish, every G must be accounted
+ * for and freed, and the scheduler must go idle afterwards. */
+#define CHAOS_G 8
+#define CHAOS_STEPS 20000
+static _Atomic uint32_t chaos_words[4];
+static _Atomic long chaos_spawned, chaos_finished, chaos_detached_done;
+
+static void chaos_leaf_fn(void *arg)
+{
+	uintptr_t x = (uintptr_t)arg;
+
+	if (x & 1)
+		g_yield();
+	atomic_fetch_add(&chaos_finished, 1);
+	if (x & 2)
+		g_exit((void *)(x ^ 0x55));
+}
+
+static void chaos_detached_fn(void *arg)
+{
+	(void)arg;
+	g_yield();
+	atomic_fetch_add(&chaos_detached_done, 1);
+}
+
+static void chaos_fn(void *arg)
+{
+	uint32_t r = 0x2545f491u * ((uint32_t)(uintptr_t)arg + 1);
+
+	for (int i = 0; i < CHAOS_STEPS; i++) {
+		uint32_t op = xs32(&r) % 8;
+		_Atomic uint32_t *w = &chaos_words[xs32(&r) % 4];
+
+		switch (op) {
+		case 0:
+			g_yield();
+			break;
+		case 1: {
+			uintptr_t x = xs32(&r) & 0xffff;
+			atomic_fetch_add(&chaos_spawned, 1);
+			void *ret = join(spawn(chaos_leaf_fn, (void *)x));
+			CHECK(ret == (x & 2 ? (void *)(x ^ 0x55) : NULL), "leaf retval %p", ret);
+			break;
+		}
+		case 2:
+			atomic_fetch_add(&chaos_spawned, 1);
+			spawn_opt(chaos_detached_fn, NULL, true);
+			break;
+		case 3: {
+			int e = gfutex_wait(w, atomic_load(w), os_nanotime() + (xs32(&r) % 50) * 1000);
+			CHECK(e == 0 || e == -EAGAIN || e == -ETIMEDOUT, "timed wait %d", e);
+			break;
+		}
+		case 4: {
+			/* Mostly a different value: EAGAIN, unless another G
+			 * moved the word on in between. */
+			uint32_t v = atomic_load(w);
+			int e = gfutex_wait(w, v + 1, os_nanotime() + MS);
+			CHECK(e == -EAGAIN || e == 0 || e == -ETIMEDOUT, "wait: %d", e);
+			break;
+		}
+		case 5:
+		case 6:
+			atomic_fetch_add(w, 1);
+			gfutex_wake(w, (int)(xs32(&r) % 3));
+			break;
+		default: {
+			g_t *g = spawn(chaos_leaf_fn, (void *)(uintptr_t)2);
+			atomic_fetch_add(&chaos_spawned, 1);
+			void *ret;
+			int e;
+			while ((e = g_join(g, &ret, -1, true)) == EBUSY)
+				g_yield();
+			CHECK(e == 0 && ret == (void *)(2 ^ 0x55), "tryjoin loop: %d %p", e, ret);
+			break;
+		}
+		}
+	}
+}
+
+static void chaos(int procs);
+/* More P's than this machine's CPUs: more interleavings. */
+Test(core_sched, chaos_p4) { run_child(4, chaos); }
+
+SCHED_TEST(chaos)
+{
+	g_t *gs[CHAOS_G];
+
+	STAGE("chaos");
+	for (uintptr_t i = 0; i < CHAOS_G; i++)
+		gs[i] = spawn(chaos_fn, (void *)i);
+	for (int i = 0; i < CHAOS_G; i++)
+		join(gs[i]);
+	STAGE("chaos: drain");
+	wait_only_main();
+	CHECK(atomic_load(&chaos_finished) + atomic_load(&chaos_detached_done) ==
+	      atomic_load(&chaos_spawned), "spawned %ld, finished %ld + %ld detached",
+	      atomic_load(&chaos_spawned), atomic_load(&chaos_finished),
+	      atomic_load(&chaos_detached_done));
+	CHECK(atomic_load(&sched.ngs) == 1, "ngs %ld", atomic_load(&sched.ngs));
+	STAGE("chaos: idle");
+	check_idle(procs, "after chaos");
 }
 
 /* ---- errno per G ---------------------------------------------------------- */
