@@ -20,8 +20,14 @@
  * preload us) means the same thing to both:
  *   data     value in bits 0..31 (SEM_VALUE_MASK), number of registered
  *            waiters in bits 32..63 (SEM_NWAITERS_SHIFT).
- *   private  FUTEX_PRIVATE_FLAG (128) for a process-private semaphore, 0
- *            for a process-shared one.  private == 0 <=> shared.
+ *   private  0 for a process-private semaphore, 128 for a process-shared
+ *            one (sem_init with pshared != 0, and sem_open's).  The name
+ *            misleads: glibc stores its FUTEX_PRIVATE (= LLL_PRIVATE = 0)
+ *            or FUTEX_SHARED (= LLL_SHARED = FUTEX_PRIVATE_FLAG, 128), the
+ *            value it XORs into the futex op.  Checked against glibc 2.36:
+ *            sem_init(&s, 0, 5) leaves private = 0, sem_init(&s, 1, 7)
+ *            and sem_open leave 128.  private != 0 <=> shared, so a
+ *            zero-filled sem_t is private, as for glibc.
  * The gfutex word is the value half: the low 32 bits, at offset 0 on a
  * little-endian machine.  gfutex.c reads it as a 32-bit atomic while this
  * file updates it inside 64-bit RMWs, exactly as glibc mixes futex(2) on
@@ -122,12 +128,12 @@
 #define SEM_VALUE_MASK      0xffffffffull
 #define SEM_NWAITERS_SHIFT  32
 #define SEM_NWAITER         (1ull << SEM_NWAITERS_SHIFT)
-#define SEM_PRIVATE         128   /* FUTEX_PRIVATE_FLAG; 0 = shared */
+#define SEM_SHARED          128   /* glibc's FUTEX_SHARED; 0 = private */
 
 /* glibc's struct new_sem (x86_64).  Do not move: shared with glibc. */
 struct gsem {
 	_Atomic uint64_t data;   /* value | nwaiters << 32 (see essay) */
-	int private;             /* SEM_PRIVATE or 0; written by sem_init */
+	int private;             /* 0 or SEM_SHARED; written by sem_init */
 	int pad;
 };
 
@@ -136,7 +142,7 @@ _Static_assert(_Alignof(sem_t) >= _Alignof(uint64_t), "sem_t misaligned");
 
 static inline struct gsem *gsem_of(sem_t *sem) { return (struct gsem *)sem; }
 
-static inline bool sem_shared(const struct gsem *s) { return s->private == 0; }
+static inline bool sem_shared(const struct gsem *s) { return s->private != 0; }
 
 /* The gfutex word: the value half of data. */
 static inline _Atomic uint32_t *sem_word(struct gsem *s)
@@ -285,7 +291,7 @@ SHIM_EXPORT int sem_init(sem_t *sem, int pshared, unsigned int value)
 	if (value > SEM_VALUE_MAX)
 		return sem_fail(EINVAL);
 	atomic_store_explicit(&s->data, value, memory_order_relaxed);
-	s->private = pshared ? 0 : SEM_PRIVATE;
+	s->private = pshared ? SEM_SHARED : 0;
 	s->pad = 0;
 	return 0;
 }
