@@ -160,6 +160,8 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 		gt.b = b;
 		timer_add(&gt.t);
 	}
+	if (g && !intr)
+		atomic_store_explicit(&g->waitaddr, (uint32_t *)addr, memory_order_relaxed);
 	b_lock(b);
 	/* Enqueue, then check the value: pairs with gfutex_wake's store of
 	 * the value, fence, unlocked look at the bucket (Dekker).  Either the

@@ -230,6 +230,7 @@ struct rt_cfg {
 	size_t g_ext_size;            /* shim area after each G */
 	int schedtrace_ms;            /* 0 = off */
 	int scheddetail;
+	int deadlock;                 /* GSHIM_DEBUG=deadlock=1: report and exit */
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);
@@ -378,6 +379,7 @@ void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
 /* Remove t; if its callback is running, wait for it to finish.  Returns
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
+int timer_count(void);            /* queued or running, racy */
 
 /* ---- trace.c ---------------------------------------------------------- */
 void trace_start(void);           /* schedtrace thread if configured */

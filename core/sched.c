@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 #include "rt.h"
 #include "arch/real.h"
 
@@ -279,6 +280,73 @@ static void wakep(void)
 	startm(NULL, true);
 }
 
+/* GSHIM_DEBUG=deadlock=1: called by an M about to sleep.  If every P is
+ * idle, nothing is queued, no timer is pending and no G is in a blocking
+ * call, no G can ever be woken by the runtime again: say so, list the
+ * G's, and exit with status 2 (Go's "all goroutines are asleep").  A G
+ * that only a signal handler, another process or a thread created behind
+ * gshim's back would wake is reported too: hence opt-in. */
+struct dl_count { int waiting, blocked; };
+
+static void dl_count_g(g_t *g, void *arg)
+{
+	struct dl_count *c = arg;
+	uint32_t st = atomic_load(&g->status);
+
+	if (st == G_WAITING)
+		c->waiting++;
+	else if (st == G_SYSCALL || st == G_RUNNING || st == G_RUNNABLE)
+		c->blocked++;
+}
+
+static void dl_print_g(g_t *g, void *arg)
+{
+	static const char *const reasons[WAIT_MAX] = {
+		"", "join", "sync", "once", "sleep", "yield",
+	};
+	char buf[160];
+	size_t len = 0;
+	uint32_t st = atomic_load(&g->status);
+	uintptr_t addr = (uintptr_t)atomic_load(&g->waitaddr);
+	int i;
+
+	(void)arg;
+	if (st != G_WAITING)
+		return;
+	memcpy(buf, "  thread ", 9);
+	len = 9;
+	len += rt_fmt_u64(buf + len, g->goid);
+	memcpy(buf + len, g->is_main ? " (main) [" : " [", g->is_main ? 9 : 2);
+	len += g->is_main ? 9 : 2;
+	if (g->waitreason < WAIT_MAX) {
+		size_t l = strlen(reasons[g->waitreason]);
+		memcpy(buf + len, reasons[g->waitreason], l);
+		len += l;
+	}
+	memcpy(buf + len, "] on 0x", 7);
+	len += 7;
+	for (i = 60; i >= 0; i -= 4)
+		buf[len++] = "0123456789abcdef"[(addr >> i) & 15];
+	buf[len++] = '\n';
+	os_write_all(2, buf, len);
+}
+
+static void deadlock_check(void)
+{
+	struct dl_count c = { 0, 0 };
+	static const char msg[] = "gshim: fatal: all threads are asleep - deadlock!\n";
+
+	if (atomic_load(&sched.npidle) != sched.nprocs ||
+	    atomic_load(&sched.runqsize) != 0 || timer_count() != 0)
+		return;
+	g_foreach(dl_count_g, &c);
+	if (c.blocked || !c.waiting)
+		return;
+	os_write_all(2, msg, sizeof msg - 1);
+	g_foreach(dl_print_g, NULL);
+	_exit(2);
+}
+
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
@@ -296,6 +364,8 @@ static void stopm(m_t *m)
 	atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&m->g0.ndefer, memory_order_seq_cst))
 		rt_defer_drain(&m->g0);
+	if (rt_cfg.deadlock)
+		deadlock_check();
 	note_sleep(&m->park);
 	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);

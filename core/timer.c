@@ -165,3 +165,13 @@ bool timer_del(rtimer_t *t)
 		os_futex_wait((uint32_t *)&tm.done, done, -1);
 	}
 }
+
+int timer_count(void)
+{
+	int n;
+
+	lock_acquire(&tm.lock);
+	n = tm.n + (tm.running != NULL);
+	lock_release(&tm.lock);
+	return n;
+}

@@ -3,7 +3,8 @@
  *   GOMAXPROCS        number of P's; default: CPUs in the affinity mask.
  *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix);
  *                     default: glibc's rule (RLIMIT_STACK, else 2 MiB).
- *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1.
+ *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
+ *                     deadlock=1 (report "all threads are asleep", exit 2).
  *
  * A bad value gets one line on stderr naming the variable and what is
  * used instead; it never stops the program (a typo in the environment
@@ -119,6 +120,8 @@ static void load_debug(void)
 			rt_cfg.schedtrace_ms = (int)v;
 		else if (strcmp(tok, "scheddetail") == 0)
 			rt_cfg.scheddetail = (int)v;
+		else if (strcmp(tok, "deadlock") == 0)
+			rt_cfg.deadlock = (int)v;
 		else
 			warn3("GSHIM_DEBUG: unknown setting \"", tok, "\"");
 	}
