@@ -518,6 +518,19 @@ static void switch_finish(struct switch_req *req)
 	void *arg = req->arg;
 	m_t *m;
 
+	/* Wakes a signal handler deferred onto prev (it interrupted prev's
+	 * runtime section) would otherwise wait for prev to run again -
+	 * forever if prev is parking on the very thing they wake.  prev is off
+	 * the CPU, so no handler adds to its list now: move them here (we are
+	 * inside the runtime too, so they are deferred again and done when
+	 * this context's section ends). */
+	if (__builtin_expect(atomic_load_explicit(&prev->ndefer, memory_order_acquire) != 0, 0)) {
+		uint32_t i, n = atomic_exchange_explicit(&prev->ndefer, 0, memory_order_acq_rel);
+
+		for (i = 0; i < n; i++)
+			gfutex_wake_async((_Atomic uint32_t *)atomic_load_explicit(&prev->defer[i],
+			                      memory_order_relaxed));
+	}
 	/* req lives on prev's stack: from here on only the copies. */
 	switch (kind) {
 	case SW_NONE:

@@ -72,7 +72,12 @@
  * Waking one instead of all is enough by I3 + I4: a post's wake goes to a
  * waiter gfutex_wake actually dequeued (timed-out nodes are skipped by the
  * state CAS in gfutex.c), and the only way that waiter can leave without
- * consuming is covered by the hand-on.
+ * consuming is covered by the hand-on.  That way exists: gfutex_wait_intr
+ * reports -EINTR if it sees the cancellation request after the wait, even
+ * when it was woken, and gfutex_interrupt's wake-all reaches only waiters
+ * still published.  (glibc 2.36 loses this wake: a post racing with the
+ * cancellation of the waiter it woke can leave a second waiter asleep
+ * with value 1.  Handing on costs nothing when nobody else waits.)
  *
  * Wakes from signal handlers
  * --------------------------
@@ -86,7 +91,9 @@
  * defers the wake to the end of the runtime section and then wakes every
  * sleeper: a rare thundering herd, and correct (the losers go back to
  * sleep).  Outside handlers, the common case, the condition always holds:
- * the shim never calls sem_post from inside a runtime section.
+ * the shim never calls sem_post from inside a runtime section.  This
+ * rests on core doing a deferred wake even when the interrupted G goes
+ * on to park: it may be parking on this very semaphore.
  *
  * Orderings: the post's value increment is a release and the waiter's
  * decrement an acquire: what the poster wrote before sem_post is visible
@@ -94,8 +101,12 @@
  * updates are relaxed: they are RMWs on the same word as the value, so
  * the single modification order of data is all the protocol needs.
  *
- * Deviations
- * ----------
+ * Deviations and glibc details
+ * ----------------------------
+ * As glibc 2.36 (not only when it has to wait, which POSIX would allow):
+ * sem_timedwait and sem_clockwait fail with EINVAL for a bad tv_nsec or
+ * clock before looking at the value.  A CLOCK_REALTIME deadline is
+ * converted once (shim_deadline).
  * A G blocked in sem_wait on a process-shared semaphore cannot be
  * cancelled until it returns: the kernel futex wait is glibc's, and
  * glibc's cancellation is not ours (cancellation is acted on at entry and
