@@ -378,3 +378,9 @@ void g_mark_detached(g_t *g)
 	atomic_store_explicit(&g->joinstate, GJ_DETACHED, memory_order_relaxed);
 	atomic_store_explicit(&g->refs, 1, memory_order_relaxed);
 }
+
+void g_fork_child(void)
+{
+	lock_init(&reg.lock, RANK_REG);
+	lock_init(&sched.gflock, RANK_GFREE);
+}

@@ -315,3 +315,14 @@ int gfutex_wake(_Atomic uint32_t *addr, int n)
 	rt_exit(g);
 	return woken;
 }
+
+void gfutex_fork_child(void)
+{
+	int i;
+
+	/* Every queued waiter belongs to a thread that is gone. */
+	for (i = 0; i < NBUCKETS; i++) {
+		lock_init(&buckets[i].lock, RANK_GFUTEX);
+		buckets[i].head = buckets[i].tail = NULL;
+	}
+}

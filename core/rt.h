@@ -313,6 +313,14 @@ int sched_gomaxprocs(void);
 void g_block_enter(void);
 void g_block_exit(void);
 
+/* In the child of fork(): only the calling thread exists.  Reset the
+ * scheduler around it (its M, its P, its G); everything owned by other
+ * threads is forgotten, as POSIX says they do not exist in the child. */
+void sched_fork_child(void);
+void gfutex_fork_child(void);
+void timer_fork_child(void);
+void g_fork_child(void);
+
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's
  * M if g is the caller, else on g's M if g is running, else when g next
  * runs. */

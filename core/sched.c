@@ -982,6 +982,60 @@ void sched_init(void)
 	trace_start();
 }
 
+void sched_fork_child(void)
+{
+	g_t *self = getg();
+	m_t *m = getm();
+	int i;
+
+	if (!sched_ready() || !m)
+		return;   /* forked from a thread that is not an M: nothing runs */
+	lock_init(&sched.lock, RANK_SCHED);
+	lock_init(&init_lock, RANK_LEAF);
+	stack_fork_child();
+	g_fork_child();
+	gfutex_fork_child();
+	timer_fork_child();
+
+	m->tid = os_gettid();
+	m->alllink = NULL;
+	m->schedlink = NULL;
+	m->spinning = false;
+	m->nextp = NULL;
+	note_clear(&m->park);
+	atomic_store(&sched.allm, m);
+	atomic_store(&sched.mcount, 1);
+	sched.midle = NULL;
+	sched.nmidle = 0;
+	atomic_store(&sched.nmspinning, 0);
+
+	/* Every P but ours is idle and empty: the G's queued there belonged
+	 * to other threads. */
+	sched.pidle = NULL;
+	atomic_store(&sched.npidle, 0);
+	for (i = sched.nprocs - 1; i >= 0; i--) {
+		p_t *p = &sched.allp[i];
+
+		if (p == m->p)
+			continue;
+		atomic_store(&p->runqhead, 0);
+		atomic_store(&p->runqtail, 0);
+		atomic_store(&p->runnext, NULL);
+		p->m = NULL;
+		atomic_store(&p->status, P_IDLE);
+		pidle_put(p);
+	}
+	if (m->p) {
+		atomic_store(&m->p->runqhead, 0);
+		atomic_store(&m->p->runqtail, 0);
+		atomic_store(&m->p->runnext, NULL);
+	}
+	sched.runqhead = sched.runqtail = NULL;
+	atomic_store(&sched.runqsize, 0);
+	atomic_store(&sched.ngs, self && !self->is_g0 ? 1 : 0);
+	trace_start();
+}
+
 /* For schedtrace and tests. */
 void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
                     int *globq)

@@ -175,3 +175,14 @@ int timer_count(void)
 	lock_release(&tm.lock);
 	return n;
 }
+
+void timer_fork_child(void)
+{
+	/* The timer thread did not survive; timers of other threads' waits
+	 * die with those threads.  The caller of fork is running, so it has
+	 * none pending. */
+	lock_init(&tm.lock, RANK_TIMER);
+	tm.n = 0;
+	tm.running = NULL;
+	atomic_store(&tm.started, 0);
+}

@@ -28,6 +28,9 @@ bool shim_init(void)
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
 	sched_init();
+	/* First child handler registered: the scheduler is reset before any
+	 * handler of the program runs (and may create threads). */
+	pthread_atfork(NULL, NULL, sched_fork_child);
 	return true;
 }
 
