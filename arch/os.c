@@ -3,6 +3,7 @@
  * between G's; only os_thread_start goes through libc (to give the new M a
  * TCB of its own). */
 #include <errno.h>
+#include <signal.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
@@ -101,4 +102,11 @@ int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
 	err = real_pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
 	return err;
+}
+
+void os_block_all_signals(void)
+{
+	uint64_t all = ~0ull;
+
+	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
 }

@@ -20,6 +20,10 @@ void os_write_all(int fd, const char *buf, size_t len);  /* raw write(2) */
 void os_sched_yield(void);            /* the real syscall */
 int os_ncpu(void);                    /* CPUs in the affinity mask, >= 1 */
 
+/* Block every signal in the calling thread (runtime helper threads: a
+ * handler there could re-enter the runtime code it interrupted). */
+void os_block_all_signals(void);
+
 /* Start an OS thread (a glibc thread, so it has a TCB of its own) running
  * fn(arg).  stack_size 0 means a small default.  Returns 0 or an errno. */
 int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);

@@ -244,7 +244,7 @@ void gfutex_interrupt(g_t *g)
 void gfutex_wake_async(_Atomic uint32_t *addr)
 {
 	g_t *g = getg();
-	uint32_t n, i;
+	uint32_t head, tail, i;
 
 	if (!g || (!g->is_g0 && g->rtdepth == 0) ||
 	    (g->is_g0 && atomic_load_explicit(&((m_t *)((char *)g - offsetof(m_t, g0)))
@@ -252,30 +252,40 @@ void gfutex_wake_async(_Atomic uint32_t *addr)
 		gfutex_wake(addr, INT32_MAX);
 		return;
 	}
-	n = atomic_load_explicit(&g->ndefer, memory_order_relaxed);
-	for (i = 0; i < n; i++)
-		if (atomic_load_explicit(&g->defer[i], memory_order_relaxed) == (uint32_t *)addr)
+	/* A ring: the owner drains [dhead, ndefer), advancing dhead before
+	 * each wake, so a handler that runs during a drain only dedupes
+	 * against wakes not done yet. */
+	head = atomic_load_explicit(&g->dhead, memory_order_relaxed);
+	tail = atomic_load_explicit(&g->ndefer, memory_order_relaxed);
+	for (i = head; i != tail; i++)
+		if (atomic_load_explicit(&g->defer[i % 8], memory_order_relaxed) == (uint32_t *)addr)
 			return;
-	if (n == sizeof g->defer / sizeof g->defer[0])
+	if (tail - head == 8)
 		rt_fatal("too many wake-ups from signal handlers in one runtime section");
-	atomic_store_explicit(&g->defer[n], (uint32_t *)addr, memory_order_relaxed);
-	atomic_store_explicit(&g->ndefer, n + 1, memory_order_release);
+	atomic_store_explicit(&g->defer[tail % 8], (uint32_t *)addr, memory_order_relaxed);
+	atomic_store_explicit(&g->ndefer, tail + 1, memory_order_release);
+}
+
+/* Take the next deferred wake of g, or NULL.  Owner of g. */
+uint32_t *rt_defer_pop(g_t *g)
+{
+	uint32_t head = atomic_load_explicit(&g->dhead, memory_order_relaxed);
+	uint32_t *addr;
+
+	if (head == atomic_load_explicit(&g->ndefer, memory_order_acquire))
+		return NULL;
+	addr = atomic_load_explicit(&g->defer[head % 8], memory_order_relaxed);
+	atomic_store_explicit(&g->dhead, head + 1, memory_order_release);
+	return addr;
 }
 
 void rt_defer_drain(g_t *g)
 {
-	uint32_t done = 0, n;
+	uint32_t *addr;
 
 	g->rtdepth++;   /* our own wakes must not recurse into draining */
-	for (;;) {
-		n = atomic_load_explicit(&g->ndefer, memory_order_acquire);
-		for (; done < n; done++)
-			gfutex_wake((_Atomic uint32_t *)atomic_load_explicit(&g->defer[done],
-			                memory_order_relaxed), INT32_MAX);
-		if (atomic_compare_exchange_strong_explicit(&g->ndefer, &n, 0,
-		        memory_order_acq_rel, memory_order_acquire))
-			break;
-	}
+	while ((addr = rt_defer_pop(g)) != NULL)
+		gfutex_wake((_Atomic uint32_t *)addr, INT32_MAX);
 	g->rtdepth--;
 }
 

@@ -149,8 +149,9 @@ struct g {
 	 * the same thread, so plain accesses are ordered by program order;
 	 * ndefer is atomic for the compiler's sake). */
 	uint32_t rtdepth;
-	_Atomic uint32_t ndefer;
-	_Atomic(uint32_t *) defer[8];
+	_Atomic uint32_t ndefer;      /* pending = ndefer - dhead */
+	_Atomic uint32_t dhead;       /* next to wake (drain advances it) */
+	_Atomic(uint32_t *) defer[8]; /* ring, indexed mod 8 */
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
@@ -214,6 +215,7 @@ struct m {
 	p_t *nextp;                   /* P handed over by startm (sched.lock / note) */
 	bool spinning;                /* looking for work, counted in nmspinning */
 	_Atomic uint32_t idle_sleeping; /* in stopm's sleep: holds nothing */
+	bool handoff;                 /* g0: give the P to a g_block_exit waiter */
 	note_t park;                  /* stopm sleeps here */
 	m_t *schedlink;               /* sched.midle (sched.lock) */
 	m_t *alllink;                 /* sched.allm, append only */
@@ -246,6 +248,7 @@ struct sched {
 	_Atomic int mcount;           /* M's created */
 	m_t *_Atomic allm;            /* every M, push only */
 	p_t *pidle;                   /* idle P's (lock) */
+	m_t *pwait;                   /* M's in g_block_exit waiting for a P (lock) */
 	_Atomic int npidle;
 	_Atomic int nmspinning;       /* M's spinning; see "delicate dance" */
 	/* Global run queue (lock) */
@@ -269,6 +272,7 @@ extern struct sched sched;
 /* ---- runq.c ----------------------------------------------------------- */
 void runq_put(p_t *p, g_t *g, bool next);     /* owner P */
 g_t *runq_get(p_t *p);                        /* owner P */
+g_t *runq_get_ring(p_t *p);                   /* owner P; skips runnext */
 bool runq_empty(p_t *p);                      /* any */
 uint32_t runq_len(p_t *p);                    /* any, racy */
 g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */
@@ -361,6 +365,7 @@ void gfutex_wake_async(_Atomic uint32_t *addr);
 /* Runtime sections (see g->rtdepth).  Every core entry that takes locks or
  * touches P state is bracketed; nesting is fine. */
 void rt_defer_drain(g_t *g);
+uint32_t *rt_defer_pop(g_t *g);
 static inline g_t *rt_enter(void)
 {
 	g_t *g = getg();
@@ -372,7 +377,8 @@ static inline g_t *rt_enter(void)
 static inline void rt_exit(g_t *g)
 {
 	if (g && --g->rtdepth == 0 &&
-	    __builtin_expect(atomic_load_explicit(&g->ndefer, memory_order_relaxed) != 0, 0))
+	    __builtin_expect(atomic_load_explicit(&g->ndefer, memory_order_relaxed) !=
+	                     atomic_load_explicit(&g->dhead, memory_order_relaxed), 0))
 		rt_defer_drain(g);
 }
 

@@ -89,6 +89,12 @@ g_t *runq_get(p_t *p)
 	if (next && atomic_compare_exchange_strong_explicit(&p->runnext, &next,
 	        NULL, memory_order_acquire, memory_order_relaxed))
 		return next;
+	return runq_get_ring(p);
+}
+
+/* The ring only, skipping runnext (fairness, see pick_local). */
+g_t *runq_get_ring(p_t *p)
+{
 	for (;;) {
 		uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
 		uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);

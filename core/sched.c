@@ -128,11 +128,22 @@ static p_t *releasep(m_t *m)
 	return p;
 }
 
-/* sched.lock must be held. */
+/* sched.lock must be held.  An M waiting in g_block_exit gets the P
+ * first: its G then continues on the same M (see g_block_exit). */
 static void pidle_put(p_t *p)
 {
+	m_t *w;
+
 	if (!runq_empty(p))
 		rt_fatal("pidle_put: P has non-empty run queue");
+	w = sched.pwait;
+	if (w) {
+		sched.pwait = w->schedlink;
+		w->schedlink = NULL;
+		w->nextp = p;
+		note_wakeup(&w->park);
+		return;
+	}
 	p->link = sched.pidle;
 	sched.pidle = p;
 	atomic_fetch_add_explicit(&sched.npidle, 1, memory_order_seq_cst);
@@ -362,8 +373,7 @@ static void stopm(m_t *m)
 	 * earlier must be done now, or they would wait for this M's next
 	 * wake-up. */
 	atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&m->g0.ndefer, memory_order_seq_cst))
-		rt_defer_drain(&m->g0);
+	rt_defer_drain(&m->g0);
 	if (rt_cfg.deadlock)
 		deadlock_check();
 	note_sleep(&m->park);
@@ -395,11 +405,18 @@ static g_t *pick_local(p_t *p)
 	 * G's readying each other through runnext cannot starve it.  61 is
 	 * Go's choice: prime, so it does not fall into step with periodic
 	 * program behaviour. */
-	if (p->schedtick % 61 == 0 &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
-		lock_acquire(&sched.lock);
-		g = globrunq_get(p, 1);
-		lock_release(&sched.lock);
+	if (p->schedtick % 61 == 0) {
+		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+			lock_acquire(&sched.lock);
+			g = globrunq_get(p, 1);
+			lock_release(&sched.lock);
+			if (g)
+				return g;
+		}
+		/* Likewise the ring: Go relies on sysmon preempting a pair
+		 * that hands the P back and forth through runnext; without
+		 * preemption, a G at the ring head would wait forever. */
+		g = runq_get_ring(p);
 		if (g)
 			return g;
 	}
@@ -524,12 +541,12 @@ static void switch_finish(struct switch_req *req)
 	 * the CPU, so no handler adds to its list now: move them here (we are
 	 * inside the runtime too, so they are deferred again and done when
 	 * this context's section ends). */
-	if (__builtin_expect(atomic_load_explicit(&prev->ndefer, memory_order_acquire) != 0, 0)) {
-		uint32_t i, n = atomic_exchange_explicit(&prev->ndefer, 0, memory_order_acq_rel);
+	if (__builtin_expect(atomic_load_explicit(&prev->ndefer, memory_order_acquire) !=
+	                     atomic_load_explicit(&prev->dhead, memory_order_relaxed), 0)) {
+		uint32_t *addr;
 
-		for (i = 0; i < n; i++)
-			gfutex_wake_async((_Atomic uint32_t *)atomic_load_explicit(&prev->defer[i],
-			                      memory_order_relaxed));
+		while ((addr = rt_defer_pop(prev)) != NULL)
+			gfutex_wake_async((_Atomic uint32_t *)addr);
 	}
 	/* req lives on prev's stack: from here on only the copies. */
 	switch (kind) {
@@ -620,7 +637,13 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (!stack_canary_ok(&cur->stack))
 		rt_fatal_num("stack overflow in thread ", cur->goid);
 	cur->saved_errno = *errno_loc();
-	next = m->p ? pick_local(m->p) : NULL;
+	/* An M waits in g_block_exit for a P (its G must stay on it): give it
+	 * ours when we yield, and every 61st tick, so it cannot starve behind
+	 * G's that keep this P busy (Go gets this from the global queue). */
+	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
+	    (req->kind == SW_YIELD || m->p->schedtick % 61 == 0))
+		m->handoff = true;
+	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
 		execute_prep(m, next);
@@ -638,6 +661,22 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	*errno_loc() = cur->saved_errno;
 }
 
+/* Give m's P, run queue and all, to an M waiting in g_block_exit. */
+static void p_to_waiter(m_t *m)
+{
+	m_t *w;
+
+	lock_acquire(&sched.lock);
+	w = sched.pwait;
+	if (w) {
+		sched.pwait = w->schedlink;
+		w->schedlink = NULL;
+		w->nextp = releasep(m);
+		note_wakeup(&w->park);
+	}
+	lock_release(&sched.lock);
+}
+
 /* The scheduler loop on g0: never returns.  Go's schedule(). */
 static void schedule(m_t *m)
 {
@@ -646,8 +685,7 @@ static void schedule(m_t *m)
 		struct switch_req *back;
 		g_t *g;
 
-		if (atomic_load_explicit(&m->g0.ndefer, memory_order_relaxed))
-			rt_defer_drain(&m->g0);
+		rt_defer_drain(&m->g0);
 		if (!m->p) {
 			p_t *p;
 
@@ -667,6 +705,10 @@ static void schedule(m_t *m)
 		back = arch_switch(&m->g0.ctx, &g->ctx, &req);
 		setg(&m->g0);
 		switch_finish(back);
+		if (m->handoff) {
+			m->handoff = false;
+			p_to_waiter(m);
+		}
 	}
 }
 
@@ -737,7 +779,8 @@ void g_yield(void)
 	/* Nothing else to run here or globally: like sched_yield on an idle
 	 * CPU, return at once.  Other P's queues are their own M's business. */
 	if (runq_empty(m->p) &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0)
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 &&
+	    !__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED))
 		return;
 	rt_enter();
 	req.prev = g;
@@ -814,6 +857,13 @@ static void handoffp(p_t *p)
 		return;
 	}
 	lock_acquire(&sched.lock);
+	/* Recheck under the lock: a G readied onto the global queue since
+	 * the look above would otherwise wait beside an idle P. */
+	if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		lock_release(&sched.lock);
+		startm(p, false);
+		return;
+	}
 	pidle_put(p);
 	lock_release(&sched.lock);
 }
@@ -853,9 +903,27 @@ void g_block_exit(void)
 		rt_exit(g);
 		return;
 	}
-	/* Slow path: queue ourselves and let this M sleep on g0. */
-	req.prev = g;
-	switch_out(g, &req);
+	/* Slow path.  Go queues the G and parks the M; we keep the G on this
+	 * M and let the M wait for the next P that frees up.  Process-shared
+	 * objects in glibc identify their owner by kernel thread id, so a G
+	 * that holds one must not change M here (and no wake-up of the G is
+	 * needed when a P frees up: the M simply carries on). */
+	(void)req;
+	lock_acquire(&sched.lock);
+	p = pidle_get();
+	if (!p) {
+		m->schedlink = sched.pwait;
+		sched.pwait = m;
+	}
+	lock_release(&sched.lock);
+	if (!p) {
+		note_sleep(&m->park);
+		note_clear(&m->park);
+		p = m->nextp;
+		m->nextp = NULL;
+	}
+	acquirep(m, p);
+	casgstatus(g, G_SYSCALL, G_RUNNING);
 	rt_exit(g);
 }
 
@@ -1007,6 +1075,7 @@ void sched_fork_child(void)
 	atomic_store(&sched.mcount, 1);
 	sched.midle = NULL;
 	sched.nmidle = 0;
+	sched.pwait = NULL;
 	atomic_store(&sched.nmspinning, 0);
 
 	/* Every P but ours is idle and empty: the G's queued there belonged

@@ -87,6 +87,7 @@ static void heap_remove(rtimer_t *t)
 static void *timer_thread(void *arg)
 {
 	(void)arg;
+	os_block_all_signals();
 	for (;;) {
 		int64_t now = os_nanotime(), wait;
 		uint32_t seq;

@@ -85,6 +85,7 @@ static void *trace_thread(void *arg)
 	uint32_t never = 0;
 
 	(void)arg;
+	os_block_all_signals();
 	for (;;) {
 		os_futex_wait(&never, 0, period);
 		trace_line();

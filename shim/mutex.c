@@ -183,8 +183,9 @@ static int mutex_lock(pthread_mutex_t *m, bool try_only,
 			MX(m)->__count++;
 			return 0;
 		}
+		/* glibc: trylock says EBUSY, except for the robust kind. */
 		if (type == PTHREAD_MUTEX_ERRORCHECK)
-			return EDEADLK;
+			return try_only && !(kind & MX_ROBUST) ? EBUSY : EDEADLK;
 		if (try_only)
 			return EBUSY;
 		/* NORMAL/ADAPTIVE: relocking deadlocks, as POSIX and glibc
@@ -313,11 +314,19 @@ SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t
 	shim_self();
 	/* glibc validates the attribute and encodes type, robustness,
 	 * protocol and pshared in __kind exactly as programs expect. */
+	int pshared = PTHREAD_PROCESS_PRIVATE;
+
 	err = real_pthread_mutex_init(m, attr);
 	if (err)
 		return err;
-	if (kind_of(m) & MX_PSHARED)
+	if (attr)
+		pthread_mutexattr_getpshared(attr, &pshared);
+	if (pshared == PTHREAD_PROCESS_SHARED)
 		return 0;
+	/* glibc also sets the pshared bit on every robust mutex (the kernel's
+	 * robust-list walk needs shared futexes); a private robust mutex is
+	 * ours, with the robust list per G. */
+	MX(m)->__kind &= ~MX_PSHARED;
 	if (attr) {
 		pthread_mutexattr_getprotocol(attr, &protocol);
 		if (protocol == PTHREAD_PRIO_PROTECT)

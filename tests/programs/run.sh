@@ -11,6 +11,8 @@
 #   gshim-expected  program prints "native" or "gshim": natively it must
 #                   print native, under gshim (1 and 2) gshim
 #   gshim-only      run only under gshim at GOMAXPROCS=2; exit status 0
+#   deadlock        under gshim with GSHIM_DEBUG=deadlock=1 the program must exit 2
+#                   with "all threads are asleep" on stderr (natively it hangs)
 #   overflow        natively the program must die (non-zero status); under
 #                   gshim (1 and 2) it must die with
 #                   "gshim: fatal: stack overflow in thread" on stderr
@@ -138,6 +140,23 @@ gshim-only)
         show gshim-P2
         fail "exit status $status under gshim"
     fi
+    ;;
+deadlock)
+    # natively the program hangs (timeout); under gshim with
+    # GSHIM_DEBUG=deadlock=1 it must exit 2 with the report
+    msg='gshim: fatal: all threads are asleep - deadlock!'
+    for p in $procs; do
+        tag="gshim-P$p"
+        start=$(date +%s%N)
+        status=0
+        timeout -k 5 "$timeout_s" env LD_PRELOAD="$lib" GOMAXPROCS="$p" \
+            GSHIM_DEBUG=deadlock=1 "$exe" >"$work/$tag.out" 2>"$work/$tag.err" </dev/null || status=$?
+        printf '%-10s %-14s status %-4s\n' "$name" "$tag" "$status"
+        if ((status != 2)) || ! grep -qF "$msg" "$work/$tag.err"; then
+            show "$tag"
+            fail "GOMAXPROCS=$p: expected exit 2 and \"$msg\""
+        fi
+    done
     ;;
 overflow)
     msg='gshim: fatal: stack overflow in thread'
