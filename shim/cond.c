@@ -37,6 +37,7 @@
 
 int mutex_relock(pthread_mutex_t *m);
 int mutex_unlock(pthread_mutex_t *m);
+void mutex_pshared_fixowner(g_t *g, pthread_mutex_t *m);
 
 enum { CV_SHARED = 1, CV_MONOTONIC = 2 };
 
@@ -150,6 +151,7 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (cv_flags(c) & CV_SHARED) {
 		int r;
+		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
 		r = real_pthread_cond_wait(c, m);
 		g_block_exit();
@@ -165,6 +167,7 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 	int err;
 
 	if (cv_flags(c) & CV_SHARED) {
+		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
 		err = real_pthread_cond_clockwait(c, m, clk, abst);
 		g_block_exit();
@@ -183,6 +186,7 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 	int err;
 
 	if (cv_flags(c) & CV_SHARED) {
+		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
 		err = real_pthread_cond_timedwait(c, m, abst);
 		g_block_exit();

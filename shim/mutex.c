@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <time.h>
 #include "shim.h"
 
 enum {
@@ -215,16 +216,127 @@ static int mutex_lock(pthread_mutex_t *m, bool try_only,
 	return 0;
 }
 
+/* ---- process-shared ---------------------------------------------------------
+ * glibc's own code, which names the owner of a recursive or errorcheck
+ * mutex by kernel thread id: the M's.  Two G's on one M would both pass
+ * as the owner, and a G that moved to another M would fail its own
+ * unlock.  So each G keeps the pshared owner-checked mutexes it holds
+ * (pheld); before glibc looks at __owner we make it name the caller's
+ * current M if the caller holds the mutex, and a G that finds __owner
+ * naming its own M while it does not hold the mutex knows another G of
+ * this M does: it waits for it at G level instead of entering glibc.
+ * Robust pshared mutexes (owner in the lock word, kernel robust lists)
+ * are left to glibc as they are: docs/compat.md. */
+
+static bool pshared_tracked(int kind)
+{
+	int type = kind & MX_TYPE_MASK;
+
+	return (kind & MX_PSHARED) && !(kind & MX_ROBUST) &&
+	       (type == PTHREAD_MUTEX_RECURSIVE || type == PTHREAD_MUTEX_ERRORCHECK);
+}
+
+static int pheld_find(struct thread *t, pthread_mutex_t *m)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		if (t->pheld[i] == m)
+			return i;
+	return -1;
+}
+
+static void pheld_add(struct thread *t, pthread_mutex_t *m)
+{
+	int i = pheld_find(t, NULL);
+
+	if (i >= 0)
+		t->pheld[i] = m;   /* more than 8 at once: untracked, as glibc */
+}
+
+/* If g holds m, make glibc's __owner name g's current M. */
+void mutex_pshared_fixowner(g_t *g, pthread_mutex_t *m)
+{
+	if (g && pshared_tracked(kind_of(m)) && pheld_find(thread_of(g), m) >= 0)
+		__atomic_store_n(&MX(m)->__owner, g->m->tid, __ATOMIC_RELAXED);
+}
+
+/* Another G of this M holds m: wait for it to let go, at G level. */
+static int pshared_wait_sibling(g_t *g, pthread_mutex_t *m, int64_t deadline,
+                                bool try_only)
+{
+	while (__atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == g->m->tid &&
+	       pheld_find(thread_of(g), m) < 0) {
+		struct timespec ts = { 0, 50000 };
+
+		if (try_only)
+			return EBUSY;
+		if (deadline >= 0 && os_nanotime() >= deadline)
+			return ETIMEDOUT;
+		g_yield();
+		if (__atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == g->m->tid)
+			nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int pshared_lock(pthread_mutex_t *m, bool try_only, clockid_t clk,
+                        const struct timespec *abst)
+{
+	g_t *g = shim_self();
+	int kind = kind_of(m), r;
+	int64_t deadline = -1;
+
+	if (g && pshared_tracked(kind)) {
+		struct thread *t = thread_of(g);
+
+		if (pheld_find(t, m) >= 0) {
+			if ((kind & MX_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK)
+				return try_only ? EBUSY : EDEADLK;
+			mutex_pshared_fixowner(g, m);
+			return real_pthread_mutex_trylock(m);   /* count++ */
+		}
+		if (abst && shim_deadline(clk, abst, &deadline) != 0)
+			deadline = -1;   /* glibc reports EINVAL below */
+		r = pshared_wait_sibling(g, m, deadline, try_only);
+		if (r)
+			return r;
+	}
+	if (try_only) {
+		r = real_pthread_mutex_trylock(m);
+	} else {
+		g_block_enter();
+		r = abst ? real_pthread_mutex_clocklock(m, clk, abst)
+		         : real_pthread_mutex_lock(m);
+		g_block_exit();
+	}
+	if (g && pshared_tracked(kind) && (r == 0 || r == EOWNERDEAD))
+		pheld_add(thread_of(g), m);
+	return r;
+}
+
+static int pshared_unlock(pthread_mutex_t *m)
+{
+	g_t *g = getcurg();
+	int kind = kind_of(m), r, i;
+
+	if (!g || !pshared_tracked(kind))
+		return real_pthread_mutex_unlock(m);
+	i = pheld_find(thread_of(g), m);
+	if (i < 0)
+		return EPERM;
+	mutex_pshared_fixowner(g, m);
+	r = real_pthread_mutex_unlock(m);
+	if (r == 0 && __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != g->m->tid)
+		thread_of(g)->pheld[i] = NULL;   /* released for good */
+	return r;
+}
+
 /* Used by cond.c to re-take the mutex after a wait. */
 int mutex_relock(pthread_mutex_t *m)
 {
-	if (kind_of(m) & MX_PSHARED) {
-		int r;
-		g_block_enter();
-		r = real_pthread_mutex_lock(m);
-		g_block_exit();
-		return r;
-	}
+	if (kind_of(m) & MX_PSHARED)
+		return pshared_lock(m, false, CLOCK_REALTIME, NULL);
 	return mutex_lock(m, false, NULL, CLOCK_REALTIME);
 }
 
@@ -236,7 +348,7 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 SHIM_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)
 {
 	if (kind_of(m) & MX_PSHARED)
-		return real_pthread_mutex_trylock(m);
+		return pshared_lock(m, true, CLOCK_REALTIME, NULL);
 	return mutex_lock(m, true, NULL, CLOCK_REALTIME);
 }
 
@@ -245,13 +357,8 @@ SHIM_EXPORT int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clk,
 {
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
-	if (kind_of(m) & MX_PSHARED) {
-		int r;
-		g_block_enter();
-		r = real_pthread_mutex_clocklock(m, clk, abst);
-		g_block_exit();
-		return r;
-	}
+	if (kind_of(m) & MX_PSHARED)
+		return pshared_lock(m, false, clk, abst);
 	return mutex_lock(m, false, abst, clk);
 }
 
@@ -268,7 +375,7 @@ int mutex_unlock(pthread_mutex_t *m)
 	int kind = kind_of(m), type = kind & MX_TYPE_MASK, id;
 
 	if (kind & MX_PSHARED)
-		return real_pthread_mutex_unlock(m);
+		return pshared_unlock(m);
 	if (!kind_valid(kind))
 		return EINVAL;
 	g = getcurg();

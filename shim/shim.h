@@ -41,6 +41,7 @@ struct thread {
 	bool canceling;               /* acting on it: no second time */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
 	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
+	pthread_mutex_t *pheld[8];    /* mutex.c: pshared owner-checked held */
 	struct key_slot key1[SHIM_KEY_BLOCK];                    /* keys 0..31 */
 	struct key_slot *keyblk[SHIM_KEYS_MAX / SHIM_KEY_BLOCK]; /* [0] unused */
 };
