@@ -183,10 +183,12 @@ static p_t *cur_p(void)
 static void g_reset(g_t *g)
 {
 	gstack_t st = g->stack;
+	void *tcb = g->tcb;
 	uint32_t gen = atomic_load_explicit(&g->gen, memory_order_relaxed);
 
 	memset(g, 0, g_size());
 	g->stack = st;
+	g->tcb = tcb;
 	atomic_store_explicit(&g->gen, gen, memory_order_relaxed);
 }
 

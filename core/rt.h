@@ -155,6 +155,9 @@ struct g {
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
+	void *tcb;                    /* per-g TLS: this G's thread pointer (kept
+	                                 across reuse, like the stack) */
+	bool tcb_fresh;               /* tls_first_run still to do */
 	_Atomic uint32_t gen;         /* bumped on every reuse */
 	g_t *allnext;                 /* registry chain (reg lock) */
 	/* The shim's per-thread area (keys, name, ...) follows the struct:
@@ -221,11 +224,14 @@ struct m {
 	m_t *alllink;                 /* sched.allm, append only */
 	uint64_t rand;                /* owner */
 	void *altstack;               /* sigaltstack for overflow reports */
+	void *cur_tp;                 /* per-g: thread pointer loaded now */
 	uint32_t locks_held;          /* debug lock rank stack depth */
 	uint8_t lock_ranks[16];
 };
 
 /* ---- sched ------------------------------------------------------------ */
+
+enum { TLS_SHARED = 0, TLS_PER_G = 1 };
 
 struct rt_cfg {
 	int gomaxprocs;               /* >= 1 */
@@ -233,6 +239,7 @@ struct rt_cfg {
 	int schedtrace_ms;            /* 0 = off */
 	int scheddetail;
 	int deadlock;                 /* GSHIM_DEBUG=deadlock=1: report and exit */
+	int tls_mode;                 /* TLS_SHARED or TLS_PER_G (GSHIM_TLS) */
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);
@@ -394,6 +401,22 @@ void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
 int timer_count(void);            /* queued or running, racy */
+
+/* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
+bool tls_init(void);              /* false: unsupported here (warned) */
+bool tls_per_g(void);
+void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM */
+void *tls_new_g0(g_t *g0);
+void tls_first_run(void);         /* on the new TCB */
+void tls_exit(void);              /* on the G's TCB, at thread exit */
+void tls_after_dlopen(void);
+
+/* The fake kernel tid of a G: unique among live G's, above the kernel's
+ * pid range (<= 2^22), inside FUTEX_TID_MASK. */
+static inline int g_fake_tid(const g_t *g)
+{
+	return (int)(0x20000000u | (uint32_t)(g->goid & 0x1fffffff));
+}
 
 /* ---- trace.c ---------------------------------------------------------- */
 void trace_start(void);           /* schedtrace thread if configured */

@@ -66,6 +66,25 @@ static _Atomic int init_done;
 
 /* ---- small helpers --------------------------------------------------- */
 
+/* Make g the context whose TLS is current on m.  Shared TLS: rewrite the
+ * runtime's slot in the M's TCB.  Per-G TLS: load g's thread pointer
+ * (each TCB's slot names its own G), once per change of TCB.  Must run
+ * before the register switch, after the last TLS access of the context
+ * being left. */
+static inline void enter_tls(m_t *m, g_t *g)
+{
+	if (rt_cfg.tls_mode == TLS_PER_G) {
+		void *tp = g->tcb;
+
+		if (tp != m->cur_tp) {
+			arch_set_tp(tp);
+			m->cur_tp = tp;
+		}
+	} else {
+		setg(g);
+	}
+}
+
 static inline m_t *g0_m(g_t *g0)
 {
 	return (m_t *)((char *)g0 - offsetof(m_t, g0));
@@ -195,6 +214,8 @@ static void *m_main(void *arg)
 	m->g0.m = m;
 	m->g0.rtdepth = 1;   /* g0 is always inside the runtime */
 	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
+	/* g0 runs on this thread's own TCB. */
+	m->g0.tcb = m->cur_tp = arch_tp();
 	setg(&m->g0);
 	m_install_altstack(m);
 	acquirep(m, m->nextp);
@@ -588,7 +609,7 @@ static inline void execute_prep(m_t *m, g_t *g)
 	g->m = m;
 	m->curg = g;
 	m->p->schedtick++;
-	setg(g);
+	enter_tls(m, g);
 }
 
 static void raise_on_m(m_t *m, int sig)
@@ -650,7 +671,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		back = arch_switch(&cur->ctx, &next->ctx, req);
 	} else {
 		m->curg = NULL;
-		setg(&m->g0);
+		enter_tls(m, &m->g0);
 		back = arch_switch(&cur->ctx, &m->g0.ctx, req);
 	}
 	/* Running again, possibly on another M. */
@@ -703,7 +724,8 @@ static void schedule(m_t *m)
 			reset_spinning(m);
 		execute_prep(m, g);
 		back = arch_switch(&m->g0.ctx, &g->ctx, &req);
-		setg(&m->g0);
+		if (rt_cfg.tls_mode != TLS_PER_G)
+			setg(&m->g0);   /* per-g: whoever switched to us loaded our TCB */
 		switch_finish(back);
 		if (m->handoff) {
 			m->handoff = false;
@@ -719,6 +741,8 @@ static void g_start(void *from_switch, void *data)
 
 	switch_finish(from_switch);
 	rt_exit(g);   /* g_start_new entered it for us: finish touched the P */
+	if (rt_cfg.tls_mode == TLS_PER_G)
+		tls_first_run();
 	*errno_loc() = 0;
 	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed))
 		deliver_pending(g);
@@ -732,7 +756,10 @@ static void g0_start(void *from_switch, void *data)
 {
 	m_t *m = data;
 
-	setg(&m->g0);
+	if (rt_cfg.tls_mode == TLS_PER_G)
+		tls_first_run();   /* a fresh TCB, see sched_init */
+	else
+		setg(&m->g0);
 	switch_finish(from_switch);
 	schedule(m);
 }
@@ -1005,6 +1032,8 @@ void sched_init(void)
 	}
 	real_init();
 	stack_sys_init();
+	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
+		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
 	sched.nprocs = n;
 	sched.allp = aligned_alloc(64, sizeof(p_t) * (size_t)n);
@@ -1030,9 +1059,15 @@ void sched_init(void)
 		rt_fatal("cannot allocate the scheduler stack of M0");
 	m0.g0.stack = g0s;
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
+	/* The main thread's TCB stays with the main G; M0's g0 gets one of
+	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
+	m0.cur_tp = arch_tp();
+	if (rt_cfg.tls_mode == TLS_PER_G)
+		tls_new_g0(&m0.g0);
 
 	/* The calling context becomes the main G. */
 	mg = g_alloc_main();
+	mg->tcb = m0.cur_tp;
 	mg->m = &m0;
 	m0.curg = mg;
 	atomic_store_explicit(&mg->status, G_RUNNING, memory_order_relaxed);

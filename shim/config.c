@@ -3,6 +3,10 @@
  *   GOMAXPROCS        number of P's; default: CPUs in the affinity mask.
  *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix);
  *                     default: glibc's rule (RLIMIT_STACK, else 2 MiB).
+ *   GSHIM_TLS         per-g (default): a TCB and TLS block per thread;
+ *                     shared: threads share their M's TLS (faster switch,
+ *                     unsafe for TLS that must follow the thread); auto:
+ *                     per-g (errno alone needs it once threads migrate).
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2).
  *
@@ -127,9 +131,28 @@ static void load_debug(void)
 	}
 }
 
+static void load_tls(void)
+{
+	const char *s = getenv("GSHIM_TLS");
+
+	rt_cfg.tls_mode = TLS_SHARED;
+	if (!s || !*s)
+		return;
+	if (strcmp(s, "per-g") == 0 || strcmp(s, "auto") == 0) {
+		rt_cfg.tls_mode = TLS_PER_G;
+		return;
+	}
+	if (strcmp(s, "shared") == 0) {
+		rt_cfg.tls_mode = TLS_SHARED;
+		return;
+	}
+	warn3("GSHIM_TLS must be per-g, shared or auto; using per-g", "", "");
+}
+
 void config_load(void)
 {
 	stack_sys_init();
+	load_tls();
 	load_gomaxprocs();
 	load_stack();
 	load_debug();

@@ -79,7 +79,7 @@ static inline bool shim_is_g(pthread_t t)
  * uses its kernel tid. */
 static inline int shim_owner_id(g_t *g)
 {
-	return g ? (int)(0x20000000u | (uint32_t)(g->goid & 0x1fffffff)) : (int)os_gettid();
+	return g ? g_fake_tid(g) : (int)os_gettid();
 }
 
 /* config.c */

@@ -28,6 +28,10 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 		key_run_destructors(t);
 	if (t->robust)
 		mutex_robust_exit(t);
+	/* C++ thread_local destructors and the thread's locale live in its
+	 * own TLS: only per-G TLS has them per thread. */
+	if (rt_cfg.tls_mode == TLS_PER_G)
+		tls_exit();
 	g_exit(retval);
 }
 
@@ -62,6 +66,10 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	g = g_alloc(stacksize, guard, userp, &err);
 	if (!g)
 		return err ? err : EAGAIN;
+	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new(g)) {
+		g_free(g);
+		return EAGAIN;
+	}
 	t = thread_of(g);
 	t->start = fn;
 	t->arg = arg;

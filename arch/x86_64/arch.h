@@ -77,4 +77,28 @@ static inline long arch_syscall6(long n, long a, long b, long c, long d,
 }
 #define arch_syscall(n, a, b, c) arch_syscall6((n), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 
+/* The thread pointer (FS base).  arch_tp() reads the TCB's self pointer
+ * (%fs:0), which is what glibc keeps there.  arch_set_tp writes it with
+ * wrfsbase when the kernel allows it (AT_HWCAP2 & HWCAP2_FSGSBASE; never
+ * probe by executing it: on some VMs it runs but the kernel restores its
+ * own value later, TLS.md), else with arch_prctl(ARCH_SET_FS). */
+static inline void *arch_tp(void)
+{
+	void *tp;
+
+	__asm__ volatile("movq %%fs:0, %0" : "=r"(tp));
+	return tp;
+}
+
+extern int arch_have_fsgsbase;   /* set by arch_tp_init */
+void arch_tp_init(void);
+
+static inline void arch_set_tp(void *tp)
+{
+	if (arch_have_fsgsbase)
+		__asm__ volatile("wrfsbase %0" :: "r"(tp) : "memory");
+	else
+		arch_syscall(158 /* SYS_arch_prctl */, 0x1002 /* ARCH_SET_FS */, tp, 0);
+}
+
 #endif

@@ -1,4 +1,5 @@
 /* arch/x86_64/ctx.c - building a fresh context frame for switch.S. */
+#include <sys/auxv.h>
 #include "arch.h"
 
 extern void gshim_ctx_start(void) __attribute__((visibility("hidden")));
@@ -26,4 +27,12 @@ void arch_ctx_make(arch_ctx_t *ctx, uintptr_t top,
 	((uint32_t *)sp)[0] = mxcsr;
 	((uint16_t *)sp)[2] = fpucw;
 	ctx->sp = (uintptr_t)sp;
+}
+
+int arch_have_fsgsbase;
+
+void arch_tp_init(void)
+{
+	/* HWCAP2_FSGSBASE is bit 1 of AT_HWCAP2 (asm/hwcap2.h). */
+	arch_have_fsgsbase = (getauxval(AT_HWCAP2) & 2) != 0;
 }
