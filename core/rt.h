@@ -240,6 +240,7 @@ struct rt_cfg {
 	int scheddetail;
 	int deadlock;                 /* GSHIM_DEBUG=deadlock=1: report and exit */
 	int tls_mode;                 /* TLS_SHARED or TLS_PER_G (GSHIM_TLS) */
+	int nofsgsbase;               /* GSHIM_DEBUG=nofsgsbase=1 */
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);
@@ -410,6 +411,8 @@ void *tls_new_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_after_dlopen(void);
+int tls_tid_enter(void);
+void tls_tid_leave(int old);
 
 /* The fake kernel tid of a G: unique among live G's, above the kernel's
  * pid range (<= 2^22), inside FUTEX_TID_MASK. */

@@ -172,6 +172,8 @@ bool tls_init(void)
 	void *tp = arch_tp();
 
 	arch_tp_init();
+	if (rt_cfg.nofsgsbase)
+		arch_have_fsgsbase = 0;
 	tls.allocate = dlvsym(RTLD_DEFAULT, "_dl_allocate_tls", "GLIBC_PRIVATE");
 	tls.deallocate = dlvsym(RTLD_DEFAULT, "_dl_deallocate_tls", "GLIBC_PRIVATE");
 	static_info = dlvsym(RTLD_DEFAULT, "_dl_get_tls_static_info", "GLIBC_PRIVATE");
@@ -385,4 +387,27 @@ void tls_after_dlopen(void)
 bool tls_per_g(void)
 {
 	return tls.ok;
+}
+
+/* Calls into glibc's process-shared objects: glibc names owners by the
+ * tid in the TCB, and the fake tids of G's repeat from one process to the
+ * next.  For the duration of such a call the G's TCB carries its M's
+ * kernel tid (unique system-wide), which is what shared TLS gives too.
+ * Returns the value to restore. */
+int tls_tid_enter(void)
+{
+	g_t *g = getcurg();
+	int old;
+
+	if (rt_cfg.tls_mode != TLS_PER_G || !g || !g->m)
+		return 0;
+	old = AT(arch_tp(), PT_TID, int);
+	AT(arch_tp(), PT_TID, int) = g->m->tid;
+	return old;
+}
+
+void tls_tid_leave(int old)
+{
+	if (old)
+		AT(arch_tp(), PT_TID, int) = old;
 }

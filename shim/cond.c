@@ -64,7 +64,7 @@ SHIM_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a
 		pthread_condattr_getclock(attr, &clk);
 	}
 	if (pshared == PTHREAD_PROCESS_SHARED)
-		return real_pthread_cond_init(c, attr);
+		return PSHARED(real_pthread_cond_init(c, attr));
 	memset(c, 0, sizeof *c);
 	if (clk == CLOCK_MONOTONIC)
 		c->__data.__wrefs = CV_MONOTONIC;
@@ -77,7 +77,7 @@ SHIM_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 	int spins;
 
 	if (cv_flags(c) & CV_SHARED)
-		return real_pthread_cond_destroy(c);
+		return PSHARED(real_pthread_cond_destroy(c));
 	/* Woken waiters still touch the object (waiters--) before they
 	 * re-take the mutex; wait for them, as glibc's destroy does.  Only
 	 * waiters nobody woke keep it non-zero: EBUSY then. */
@@ -97,7 +97,7 @@ SHIM_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 	struct cv *cv = cv_of(c);
 
 	if (cv_flags(c) & CV_SHARED)
-		return real_pthread_cond_signal(c);
+		return PSHARED(real_pthread_cond_signal(c));
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	/* seq_cst: ordered before gfutex_wake's look at the bucket. */
@@ -111,7 +111,7 @@ SHIM_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 	struct cv *cv = cv_of(c);
 
 	if (cv_flags(c) & CV_SHARED)
-		return real_pthread_cond_broadcast(c);
+		return PSHARED(real_pthread_cond_broadcast(c));
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_seq_cst);
@@ -153,7 +153,7 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 		int r;
 		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
-		r = real_pthread_cond_wait(c, m);
+		r = PSHARED(real_pthread_cond_wait(c, m));
 		g_block_exit();
 		return r;
 	}
@@ -169,7 +169,7 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 	if (cv_flags(c) & CV_SHARED) {
 		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
-		err = real_pthread_cond_clockwait(c, m, clk, abst);
+		err = PSHARED(real_pthread_cond_clockwait(c, m, clk, abst));
 		g_block_exit();
 		return err;
 	}
@@ -188,7 +188,7 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 	if (cv_flags(c) & CV_SHARED) {
 		mutex_pshared_fixowner(getcurg(), m);
 		g_block_enter();
-		err = real_pthread_cond_timedwait(c, m, abst);
+		err = PSHARED(real_pthread_cond_timedwait(c, m, abst));
 		g_block_exit();
 		return err;
 	}

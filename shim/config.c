@@ -8,7 +8,9 @@
  *                     unsafe for TLS that must follow the thread); auto:
  *                     per-g (errno alone needs it once threads migrate).
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
- *                     deadlock=1 (report "all threads are asleep", exit 2).
+ *                     deadlock=1 (report "all threads are asleep", exit 2),
+ *                     nofsgsbase=1 (switch the thread pointer with
+ *                     arch_prctl even where wrfsbase is allowed).
  *
  * A bad value gets one line on stderr naming the variable and what is
  * used instead; it never stops the program (a typo in the environment
@@ -126,6 +128,8 @@ static void load_debug(void)
 			rt_cfg.scheddetail = (int)v;
 		else if (strcmp(tok, "deadlock") == 0)
 			rt_cfg.deadlock = (int)v;
+		else if (strcmp(tok, "nofsgsbase") == 0)
+			rt_cfg.nofsgsbase = (int)v;
 		else
 			warn3("GSHIM_DEBUG: unknown setting \"", tok, "\"");
 	}
@@ -135,13 +139,9 @@ static void load_tls(void)
 {
 	const char *s = getenv("GSHIM_TLS");
 
-	rt_cfg.tls_mode = TLS_SHARED;
-	if (!s || !*s)
+	rt_cfg.tls_mode = TLS_PER_G;
+	if (!s || !*s || strcmp(s, "per-g") == 0 || strcmp(s, "auto") == 0)
 		return;
-	if (strcmp(s, "per-g") == 0 || strcmp(s, "auto") == 0) {
-		rt_cfg.tls_mode = TLS_PER_G;
-		return;
-	}
 	if (strcmp(s, "shared") == 0) {
 		rt_cfg.tls_mode = TLS_SHARED;
 		return;

@@ -294,7 +294,7 @@ static int pshared_lock(pthread_mutex_t *m, bool try_only, clockid_t clk,
 			if ((kind & MX_TYPE_MASK) == PTHREAD_MUTEX_ERRORCHECK)
 				return try_only ? EBUSY : EDEADLK;
 			mutex_pshared_fixowner(g, m);
-			return real_pthread_mutex_trylock(m);   /* count++ */
+			return PSHARED(real_pthread_mutex_trylock(m));   /* count++ */
 		}
 		if (abst && shim_deadline(clk, abst, &deadline) != 0)
 			deadline = -1;   /* glibc reports EINVAL below */
@@ -303,11 +303,11 @@ static int pshared_lock(pthread_mutex_t *m, bool try_only, clockid_t clk,
 			return r;
 	}
 	if (try_only) {
-		r = real_pthread_mutex_trylock(m);
+		r = PSHARED(real_pthread_mutex_trylock(m));
 	} else {
 		g_block_enter();
-		r = abst ? real_pthread_mutex_clocklock(m, clk, abst)
-		         : real_pthread_mutex_lock(m);
+		r = abst ? PSHARED(real_pthread_mutex_clocklock(m, clk, abst))
+		         : PSHARED(real_pthread_mutex_lock(m));
 		g_block_exit();
 	}
 	if (g && pshared_tracked(kind) && (r == 0 || r == EOWNERDEAD))
@@ -321,12 +321,12 @@ static int pshared_unlock(pthread_mutex_t *m)
 	int kind = kind_of(m), r, i;
 
 	if (!g || !pshared_tracked(kind))
-		return real_pthread_mutex_unlock(m);
+		return PSHARED(real_pthread_mutex_unlock(m));
 	i = pheld_find(thread_of(g), m);
 	if (i < 0)
 		return EPERM;
 	mutex_pshared_fixowner(g, m);
-	r = real_pthread_mutex_unlock(m);
+	r = PSHARED(real_pthread_mutex_unlock(m));
 	if (r == 0 && __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != g->m->tid)
 		thread_of(g)->pheld[i] = NULL;   /* released for good */
 	return r;
@@ -423,7 +423,7 @@ SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t
 	 * protocol and pshared in __kind exactly as programs expect. */
 	int pshared = PTHREAD_PROCESS_PRIVATE;
 
-	err = real_pthread_mutex_init(m, attr);
+	err = PSHARED(real_pthread_mutex_init(m, attr));
 	if (err)
 		return err;
 	if (attr)
@@ -452,7 +452,7 @@ SHIM_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return real_pthread_mutex_destroy(m);
+		return PSHARED(real_pthread_mutex_destroy(m));
 	if (!kind_valid(kind))
 		return EINVAL;
 	if (!(kind & MX_ROBUST) && atomic_load_explicit(lockword(m), memory_order_relaxed))
@@ -467,7 +467,7 @@ SHIM_EXPORT int pthread_mutex_consistent(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return real_pthread_mutex_consistent(m);
+		return PSHARED(real_pthread_mutex_consistent(m));
 	if (!(kind & MX_ROBUST) ||
 	    !(__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT) ||
 	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != shim_owner_id(getcurg()))
@@ -490,7 +490,7 @@ SHIM_EXPORT int pthread_mutex_getprioceiling(const pthread_mutex_t *m, int *ceil
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return real_pthread_mutex_getprioceiling(m, ceiling);
+		return PSHARED(real_pthread_mutex_getprioceiling(m, ceiling));
 	if (!(kind & MX_PRIO_PROTECT))
 		return EINVAL;
 	*ceiling = m->__data.__spins;
@@ -502,7 +502,7 @@ SHIM_EXPORT int pthread_mutex_setprioceiling(pthread_mutex_t *m, int ceiling, in
 	int kind = kind_of(m), err;
 
 	if (kind & MX_PSHARED)
-		return real_pthread_mutex_setprioceiling(m, ceiling, old);
+		return PSHARED(real_pthread_mutex_setprioceiling(m, ceiling, old));
 	if (!(kind & MX_PRIO_PROTECT) ||
 	    ceiling < sched_get_priority_min(SCHED_FIFO) ||
 	    ceiling > sched_get_priority_max(SCHED_FIFO))

@@ -339,7 +339,7 @@ static bool rw_real_settled(pthread_rwlock_t *l, int (*try)(pthread_rwlock_t *),
 
 	if (abst && (*err = shim_deadline(clk, abst, &ignored)) != 0)
 		return true;
-	*err = try(l);
+	*err = PSHARED(try(l));
 	return *err != EBUSY;
 }
 
@@ -354,7 +354,7 @@ SHIM_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockatt
 		pthread_rwlockattr_getpshared(attr, &pshared);
 	}
 	if (pshared != PTHREAD_PROCESS_PRIVATE)
-		return real_pthread_rwlock_init(l, attr);
+		return PSHARED(real_pthread_rwlock_init(l, attr));
 	memset(l, 0, sizeof *l);
 	rw_of(l)->flags = (uint32_t)kind;
 	return 0;
@@ -366,7 +366,7 @@ SHIM_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 	 * object after an unlock (essay), so no waiting either.  glibc's
 	 * returns 0 unconditionally too. */
 	if (rw_pshared(l))
-		return real_pthread_rwlock_destroy(l);
+		return PSHARED(real_pthread_rwlock_destroy(l));
 	return 0;
 }
 
@@ -375,14 +375,14 @@ SHIM_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 	struct rw *rw = rw_of(l);
 
 	if (rw_pshared(l))
-		return real_pthread_rwlock_tryrdlock(l);
+		return PSHARED(real_pthread_rwlock_tryrdlock(l));
 	return rd_try(rw, rw_prefer_writer(rw));
 }
 
 SHIM_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 {
 	if (rw_pshared(l))
-		return real_pthread_rwlock_trywrlock(l);
+		return PSHARED(real_pthread_rwlock_trywrlock(l));
 	/* No EDEADLK here: glibc's trywrlock says EBUSY to the holder. */
 	return wr_try(rw_of(l), rw_self_id());
 }
@@ -396,7 +396,7 @@ SHIM_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_rdlock(l);
+	err = PSHARED(real_pthread_rwlock_rdlock(l));
 	g_block_exit();
 	return err;
 }
@@ -410,7 +410,7 @@ SHIM_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct tim
 	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_timedrdlock(l, abst);
+	err = PSHARED(real_pthread_rwlock_timedrdlock(l, abst));
 	g_block_exit();
 	return err;
 }
@@ -425,7 +425,7 @@ SHIM_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk,
 	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, clk, abst, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_clockrdlock(l, clk, abst);
+	err = PSHARED(real_pthread_rwlock_clockrdlock(l, clk, abst));
 	g_block_exit();
 	return err;
 }
@@ -439,7 +439,7 @@ SHIM_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_wrlock(l);
+	err = PSHARED(real_pthread_rwlock_wrlock(l));
 	g_block_exit();
 	return err;
 }
@@ -453,7 +453,7 @@ SHIM_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct tim
 	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_timedwrlock(l, abst);
+	err = PSHARED(real_pthread_rwlock_timedwrlock(l, abst));
 	g_block_exit();
 	return err;
 }
@@ -468,7 +468,7 @@ SHIM_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk,
 	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, clk, abst, &err))
 		return err;
 	g_block_enter();
-	err = real_pthread_rwlock_clockwrlock(l, clk, abst);
+	err = PSHARED(real_pthread_rwlock_clockwrlock(l, clk, abst));
 	g_block_exit();
 	return err;
 }
@@ -480,7 +480,7 @@ SHIM_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 	bool pw, wake_r = false, wake_w;
 
 	if (rw_pshared(l))
-		return real_pthread_rwlock_unlock(l);
+		return PSHARED(real_pthread_rwlock_unlock(l));
 	pw = rw_prefer_writer(rw);
 	s = atomic_load_explicit(&rw->state, memory_order_relaxed);
 	if (s & RW_WLOCK) {

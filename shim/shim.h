@@ -82,6 +82,13 @@ static inline int shim_owner_id(g_t *g)
 	return g ? g_fake_tid(g) : (int)os_gettid();
 }
 
+/* A call into glibc's process-shared object code (see tls_tid_enter). */
+#define PSHARED(call) ({                                                \
+	int pshared_old__ = tls_tid_enter();                             \
+	__typeof__(call) pshared_r__ = (call);                           \
+	tls_tid_leave(pshared_old__);                                    \
+	pshared_r__; })
+
 /* config.c */
 void config_load(void);
 size_t config_default_stack(void);
