@@ -140,6 +140,7 @@ struct g {
 	void *retval;                 /* written before exited = 1 */
 
 	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
+	uint64_t sigmask;             /* blocked signals of this G (owner) */
 
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
@@ -225,6 +226,7 @@ struct m {
 	uint64_t rand;                /* owner */
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
+	uint64_t cur_mask;            /* signal mask of the kernel thread now */
 	uint32_t locks_held;          /* debug lock rank stack depth */
 	uint8_t lock_ranks[16];
 };
@@ -338,6 +340,9 @@ void g_fork_child(void);
  * runs. */
 void g_signal(g_t *g, int sig);
 
+/* Set the current G's signal mask and apply it to its M. */
+void g_setmask(g_t *g, uint64_t mask);
+
 /* ---- g.c: allocation, registry, join ---------------------------------- */
 g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err);
 g_t *g_alloc_main(void);               /* the main thread's G, once */
@@ -410,7 +415,6 @@ void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM *
 void *tls_new_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
-void tls_after_dlopen(void);
 int tls_tid_enter(void);
 void tls_tid_leave(int old);
 

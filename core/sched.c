@@ -216,6 +216,7 @@ static void *m_main(void *arg)
 	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
 	/* g0 runs on this thread's own TCB. */
 	m->g0.tcb = m->cur_tp = arch_tp();
+	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m->cur_mask, 8, 0, 0);
 	setg(&m->g0);
 	m_install_altstack(m);
 	acquirep(m, m->nextp);
@@ -612,6 +613,26 @@ static inline void execute_prep(m_t *m, g_t *g)
 	enter_tls(m, g);
 }
 
+/* Signal masks are per G (pthread_sigmask), but the kernel knows only the
+ * M's.  Each G carries its mask; a G that starts or resumes on an M whose
+ * kernel mask differs loads its own (one rt_sigprocmask).  G's of a program
+ * that never changes masks all share one and never pay for it. */
+static inline void sigmask_apply(g_t *g)
+{
+	m_t *m = g->m;
+
+	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
+		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&g->sigmask, 0, 8, 0, 0);
+		m->cur_mask = g->sigmask;
+	}
+}
+
+void g_setmask(g_t *g, uint64_t mask)
+{
+	g->sigmask = mask;
+	sigmask_apply(g);
+}
+
 static void raise_on_m(m_t *m, int sig)
 {
 	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, sig);
@@ -643,7 +664,10 @@ void g_signal(g_t *g, int sig)
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
 	m = g->m;
-	if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_RUNNING &&
+	uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
+	/* Blocked in the kernel (sigwait, a pshared wait) counts as running:
+	 * the signal must reach it there. */
+	if (m && (st == G_RUNNING || st == G_SYSCALL) &&
 	    (atomic_fetch_and_explicit(&g->sigpending, ~bit, memory_order_acq_rel) & bit))
 		raise_on_m(m, sig);
 }
@@ -676,6 +700,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	}
 	/* Running again, possibly on another M. */
 	switch_finish(back);
+	sigmask_apply(cur);
 	if (__builtin_expect(atomic_load_explicit(&cur->sigpending,
 	        memory_order_relaxed) != 0, 0))
 		deliver_pending(cur);
@@ -741,6 +766,7 @@ static void g_start(void *from_switch, void *data)
 
 	switch_finish(from_switch);
 	rt_exit(g);   /* g_start_new entered it for us: finish touched the P */
+	sigmask_apply(g);
 	if (rt_cfg.tls_mode == TLS_PER_G)
 		tls_first_run();
 	*errno_loc() = 0;
@@ -1068,6 +1094,8 @@ void sched_init(void)
 	/* The calling context becomes the main G. */
 	mg = g_alloc_main();
 	mg->tcb = m0.cur_tp;
+	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m0.cur_mask, 8, 0, 0);
+	mg->sigmask = m0.cur_mask;
 	mg->m = &m0;
 	m0.curg = mg;
 	atomic_store_explicit(&mg->status, G_RUNNING, memory_order_relaxed);

@@ -163,6 +163,58 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+/* Modules dlopen'd after start.  Their dynamic TLS needs nothing from us
+ * (each TCB has its own DTV; __tls_get_addr allocates per TCB).  Static
+ * TLS (initial-exec modules) is initialised by glibc only in the threads
+ * it knows, the M's: a fresh TCB from _dl_allocate_tls gets it, but a
+ * reused TCB and a G that already existed at the dlopen do not.  gshim
+ * does not interpose dlopen (glibc uses dlopen's return address to find
+ * the caller's RUNPATH and namespace, which a wrapper would change), so
+ * new modules are noticed when a TCB is handed out: the link map list
+ * grew.  Live G's older than the module get its image then: a G that
+ * used such a module's TLS before that point saw zeros (docs/compat.md). */
+static size_t link_maps_seen;
+
+static size_t count_link_maps(void)
+{
+	struct link_map *lm;
+	size_t n = 0;
+
+	for (lm = _r_debug.r_map; lm; lm = lm->l_next)
+		n++;
+	return n;
+}
+
+static void copy_new_static(g_t *g, void *arg)
+{
+	int i, from = *(int *)arg;
+
+	if (!g->tcb)
+		return;
+	for (i = from; i < tls.nmods; i++) {
+		struct tls_module *mod = &tls.mods[i];
+		char *blk = (char *)g->tcb + mod->off;
+
+		memcpy(blk, mod->image, mod->filesz);
+		memset(blk + mod->filesz, 0, mod->memsz - mod->filesz);
+	}
+}
+
+static void tls_check_new_modules(void)
+{
+	size_t n = count_link_maps();
+	int before;
+
+	if (n == __atomic_load_n(&link_maps_seen, __ATOMIC_RELAXED))
+		return;
+	__atomic_store_n(&link_maps_seen, n, __ATOMIC_RELAXED);
+	atomic_store(&tls.dlopen_seen, 1);
+	before = tls.nmods;
+	dl_iterate_phdr(scan_module, NULL);
+	if (tls.nmods > before)
+		g_foreach(copy_new_static, &before);
+}
+
 bool tls_init(void)
 {
 	void (*static_info)(size_t *, size_t *);
@@ -200,6 +252,7 @@ bool tls_init(void)
 	tls.errno_off = (char *)__errno_location() - (char *)tp;
 	tls.herrno_off = (char *)__h_errno_location() - (char *)tp;
 	dl_iterate_phdr(scan_module, NULL);
+	link_maps_seen = count_link_maps();
 	tls.ok = true;
 	return true;
 }
@@ -307,6 +360,7 @@ void *tls_new(g_t *g)
 {
 	void *tp = g->tcb;
 
+	tls_check_new_modules();
 	if (tp) {
 		tls_reset_blocks(tp);
 		if (atomic_load_explicit(&tls.dlopen_seen, memory_order_relaxed)) {
@@ -350,38 +404,6 @@ void tls_exit(void)
 {
 	tls.call_tls_dtors();
 	uselocale(LC_GLOBAL_LOCALE);
-}
-
-/* A module was dlopen'd: glibc initialised its static TLS block (if it
- * has one) only in the threads glibc knows about, i.e. the M's, not in
- * the G TCBs.  Copy the image into every G's TCB and remember the module
- * for reuse resets. */
-static void copy_new_static(g_t *g, void *arg)
-{
-	int i, from = *(int *)arg;
-
-	if (!g->tcb)
-		return;
-	for (i = from; i < tls.nmods; i++) {
-		struct tls_module *mod = &tls.mods[i];
-		char *blk = (char *)g->tcb + mod->off;
-
-		memcpy(blk, mod->image, mod->filesz);
-		memset(blk + mod->filesz, 0, mod->memsz - mod->filesz);
-	}
-}
-
-void tls_after_dlopen(void)
-{
-	int before;
-
-	if (!tls.ok)
-		return;
-	atomic_store(&tls.dlopen_seen, 1);
-	before = tls.nmods;
-	dl_iterate_phdr(scan_module, NULL);
-	if (tls.nmods > before)
-		g_foreach(copy_new_static, &before);
 }
 
 bool tls_per_g(void)

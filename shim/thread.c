@@ -6,7 +6,9 @@
  * keep working.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include "shim.h"
 
 
@@ -73,11 +75,15 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	t = thread_of(g);
 	t->start = fn;
 	t->arg = arg;
-	/* A new thread inherits its creator's scheduling settings. */
+	/* A new thread inherits its creator's scheduling settings and
+	 * signal mask. */
 	if (self) {
 		parent = thread_of(self);
 		t->policy = parent->policy;
 		t->param = parent->param;
+		g->sigmask = self->sigmask;
+	} else {
+		arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&g->sigmask, 8, 0, 0);
 	}
 	if (detach == PTHREAD_CREATE_DETACHED)
 		g_mark_detached(g);

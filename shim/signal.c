@@ -1,0 +1,160 @@
+/* shim/signal.c - per-thread signal masks and waiting for signals.
+ *
+ * The kernel keeps one signal mask per kernel thread, i.e. per M.  Each G
+ * keeps its own (g->sigmask); the scheduler loads a G's mask into its M
+ * when they differ (core/sched.c, sigmask_apply), so a process-directed
+ * signal is delivered by the kernel to an M whose running G has it
+ * unblocked, as POSIX wants, and a G that blocks a signal does not get it
+ * while it runs.  Programs that never touch masks pay nothing.
+ *
+ * sigwait and friends block in the kernel (rt_sigtimedwait) on the G's
+ * M, after handing the P to another M (g_block_enter), so other G's keep
+ * running; a signal sent to the G with pthread_kill while it waits is
+ * sent to that M (core's g_signal treats a G in a blocking call as
+ * running).
+ *
+ * glibc never lets a program block its two internal signals (SIGCANCEL
+ * and SIGSETXID: 32 and 33); neither do we.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include "shim.h"
+
+#define INTERNAL_SIGS ((1ull << (32 - 1)) | (1ull << (33 - 1)))
+
+static uint64_t to_mask(const sigset_t *set)
+{
+	uint64_t m;
+
+	memcpy(&m, set, sizeof m);
+	return m;
+}
+
+static void from_mask(sigset_t *set, uint64_t m)
+{
+	sigemptyset(set);
+	memcpy(set, &m, sizeof m);
+}
+
+static int set_mask(g_t *g, int how, const sigset_t *set, sigset_t *old)
+{
+	uint64_t cur = g->sigmask, m;
+
+	if (old)
+		from_mask(old, cur);
+	if (!set)
+		return 0;
+	m = to_mask(set);
+	switch (how) {
+	case SIG_BLOCK: cur |= m; break;
+	case SIG_UNBLOCK: cur &= ~m; break;
+	case SIG_SETMASK: cur = m; break;
+	default: return EINVAL;
+	}
+	g_setmask(g, cur & ~INTERNAL_SIGS);
+	return 0;
+}
+
+SHIM_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	g_t *g = shim_self();
+	long r;
+
+	if (!g) {
+		r = arch_syscall6(SYS_rt_sigprocmask, how, (long)set, (long)old, 8, 0, 0);
+		return r < 0 ? (int)-r : 0;
+	}
+	return set_mask(g, how, set, old);
+}
+
+SHIM_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int err = pthread_sigmask(how, set, old);
+
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/* A signal in set already sent to this G with pthread_kill and not yet
+ * raised: take it.  0 if none. */
+static int take_pending(g_t *g, uint64_t set)
+{
+	uint64_t p = atomic_load(&g->sigpending) & set;
+	int sig;
+
+	if (!p)
+		return 0;
+	sig = __builtin_ctzll(p) + 1;
+	atomic_fetch_and(&g->sigpending, ~(1ull << (sig - 1)));
+	return sig;
+}
+
+/* rt_sigtimedwait on this M with the P handed off.  Returns the signal
+ * number or -errno. */
+static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
+{
+	g_t *g = shim_self();
+	long r;
+	int sig;
+
+	if (g && (sig = take_pending(g, to_mask(set))) != 0) {
+		if (info) {
+			memset(info, 0, sizeof *info);
+			info->si_signo = sig;
+			info->si_code = SI_TKILL;
+		}
+		return sig;
+	}
+	if (g)
+		g_block_enter();
+	r = arch_syscall6(SYS_rt_sigtimedwait, (long)set, (long)info, (long)ts, 8, 0, 0);
+	if (g)
+		g_block_exit();
+	return (int)r;
+}
+
+SHIM_EXPORT int sigwait(const sigset_t *set, int *sig)
+{
+	int r;
+
+	do
+		r = wait_sig(set, NULL, NULL);
+	while (r == -EINTR);
+	if (r < 0)
+		return -r;
+	*sig = r;
+	return 0;
+}
+
+SHIM_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
+{
+	int r = wait_sig(set, info, NULL);
+
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return r;
+}
+
+SHIM_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info,
+                             const struct timespec *ts)
+{
+	int r;
+
+	if (ts && (ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
+		errno = EINVAL;
+		return -1;
+	}
+	r = wait_sig(set, info, ts);
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return r;
+}
