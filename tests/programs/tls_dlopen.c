@@ -1,17 +1,19 @@
 /* TLS of libraries dlopen'd at run time is per thread, across blocking
  * points and migrations between kernel threads.
  *
- *   tls_dlopen <path of libtls_mod.so> <path of libtls_mod_ie.so>
+ *   tls_dlopen <path of libtls_mod.so> <path of libtls_mod_ie.so> [live]
  *
  * libtls_mod.so has `__thread int counter = 42` (general dynamic: reached
  * through __tls_get_addr and the thread's DTV); libtls_mod_ie.so has an
  * initial-exec `__thread int ie_var = 7` (a slot in every thread's static
  * TLS block that ld.so fills when the library is loaded).
  *
- * Group A threads exist before either library is loaded; main loads
- * libtls_mod.so and an A thread loads libtls_mod_ie.so while the others
- * wait; group B is created after both loads.  Every thread must see 42 and
- * 7, then increments its own copies across blocking points (a ring of
+ * Group A threads are created first; then main loads libtls_mod.so while
+ * they wait.  libtls_mod_ie.so is loaded by main before any thread exists,
+ * or with `live` by an A thread while the other A threads wait.  Group B
+ * is created after both loads.  main uses both libraries (increments its
+ * own copies) before creating threads.  Every thread must see 42 and 7,
+ * then increments its own copies across blocking points (a ring of
  * semaphores) and checks that it only ever sees its own values.  Addresses
  * of the variables are distinct among live threads.  Group C is created
  * after A and B are gone (reusing whatever they left behind) and must see
@@ -26,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define NA 6
@@ -37,6 +40,7 @@ static int (*mod_get)(void), (*ie_get)(void);
 static void (*mod_inc)(void), (*ie_inc)(void);
 static int *(*mod_addr)(void), *(*ie_addr)(void);
 static const char *ie_path;
+static int live; /* the IE library is loaded while threads exist */
 static void *ie_handle;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +53,7 @@ static atomic_long migrations, blocks;
 
 struct result {
 	int initial_ok; /* saw 42 and 7 first */
+	int first_gd, first_ie;
 	int bad;        /* a value or address other than its own */
 	int *gd, *ie;   /* addresses, recorded while all threads are alive */
 };
@@ -109,7 +114,9 @@ static void run_checks(int id, int n)
 	struct result *r = &res[id];
 	int *gd = mod_addr(), *ie = ie_addr();
 
-	r->initial_ok = mod_get() == 42 && ie_get() == 7 && *gd == 42 && *ie == 7;
+	r->first_gd = mod_get();
+	r->first_ie = ie_get();
+	r->initial_ok = r->first_gd == 42 && r->first_ie == 7 && mod_get() == 42 && ie_get() == 7 && *gd == 42 && *ie == 7;
 	for (int i = 1; i <= ROUNDS; i++) {
 		mod_inc();
 		ie_inc();
@@ -136,7 +143,7 @@ static void run_checks(int id, int n)
 static void *group_a(void *arg)
 {
 	int id = (int)(intptr_t)arg;
-	if (id == 0) {
+	if (id == 0 && live) {
 		/* a thread, not main, loads the initial-exec library while
 		 * the other A threads wait */
 		wait_stage(1);
@@ -168,8 +175,8 @@ static int report(const char *group, int from, int to, int all_from, int all_to)
 	int failures = 0;
 	for (int i = from; i < to; i++) {
 		int distinct_ok = distinct(i, all_from, all_to);
-		printf("group %s thread %2d: initial 42/7 %s, own copies %s, addresses %s\n",
-		       group, i, res[i].initial_ok ? "ok" : "WRONG",
+		printf("group %s thread %2d: initial %d/%d %s, own copies %s, addresses %s\n",
+		       group, i, res[i].first_gd, res[i].first_ie, res[i].initial_ok ? "ok" : "WRONG",
 		       res[i].bad ? "CORRUPTED" : "ok", distinct_ok ? "distinct" : "SHARED");
 		failures += !res[i].initial_ok || res[i].bad || !distinct_ok;
 	}
@@ -182,10 +189,18 @@ int main(int argc, char **argv)
 	int failures = 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s <libtls_mod.so> <libtls_mod_ie.so>\n", argv[0]);
+		fprintf(stderr, "usage: %s <libtls_mod.so> <libtls_mod_ie.so> [live]\n", argv[0]);
 		return 2;
 	}
 	ie_path = argv[2];
+	live = argc > 3 && strcmp(argv[3], "live") == 0;
+	int main_ie_initial = 1;
+	if (!live) {
+		/* loaded before any thread exists, and used by main */
+		load_ie();
+		main_ie_initial = ie_get() == 7;
+		ie_inc();
+	}
 	for (int i = 0; i < NT; i++)
 		sem_init(&ring[i], 0, 0);
 	pthread_barrier_init(&all_alive, NULL, NT);
@@ -204,13 +219,17 @@ int main(int argc, char **argv)
 	mod_get = (int (*)(void))sym(h, "tls_mod_get");
 	mod_inc = (void (*)(void))sym(h, "tls_mod_inc");
 	mod_addr = (int *(*)(void))sym(h, "tls_mod_addr");
-	set_stage(1);
-	wait_stage(2);
-
-	/* main's own copies, before group B exists */
-	int main_initial = mod_get() == 42 && ie_get() == 7;
+	int main_initial = mod_get() == 42;
 	mod_inc();
-	ie_inc();
+	if (live) {
+		set_stage(1);
+		wait_stage(2);
+		main_ie_initial = ie_get() == 7;
+		ie_inc();
+	} else {
+		set_stage(2);
+	}
+	main_initial = main_initial && main_ie_initial;
 
 	/* group B: created after both loads */
 	for (intptr_t i = NA; i < NT; i++)
@@ -234,8 +253,8 @@ int main(int argc, char **argv)
 
 	int main_ok = main_initial && mod_get() == 43 && ie_get() == 8 &&
 		      *mod_addr() == 43 && *ie_addr() == 8;
-	printf("main: initial 42/7 %s, own copies %s\n", main_initial ? "ok" : "WRONG",
-	       main_ok ? "ok" : "CORRUPTED");
+	printf("main: initial 42/7 %s, own copies %s (%d/%d, want 43/8)\n",
+	       main_initial ? "ok" : "WRONG", main_ok ? "ok" : "CORRUPTED", mod_get(), ie_get());
 	failures += !main_ok;
 	fprintf(stderr, "tls_dlopen: %ld of %ld block points resumed on another kernel thread\n",
 		atomic_load(&migrations), atomic_load(&blocks));
