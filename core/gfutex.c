@@ -143,6 +143,14 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
                        _Atomic uint32_t *intr)
 {
 	g_t *g = getcurg();
+
+	/* A signal handler that interrupted this G inside a system call or
+	 * inside the runtime (rtdepth counts our own rt_enter: 1) must not
+	 * park it: the G's state belongs to the code below the handler.  It
+	 * waits like a thread that is not a G (blocking its M briefly). */
+	if (g && (atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
+	          g->rtdepth > 1))
+		g = NULL;
 	bucket_t *b = bucket_of(addr);
 	gwaiter_t w = { .addr = (uintptr_t)addr, .g = g };
 	struct gtimer gt;

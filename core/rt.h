@@ -203,6 +203,12 @@ struct p {
 	 * the rest of the time slice (producer/consumer locality). */
 	_Atomic(g_t *) runnext;
 
+	/* sysmon's view (sysmon only): the last schedtick/syscalltick seen and
+	 * when it changed. */
+	uint32_t syscalltick;         /* owner; bumped per entersyscall */
+	uint32_t sm_schedtick, sm_syscalltick;
+	int64_t sm_when;
+
 	/* Dead G's with stacks, owner only. */
 	g_t *gfree;
 	uint32_t ngfree;
@@ -220,6 +226,7 @@ struct m {
 	bool spinning;                /* looking for work, counted in nmspinning */
 	_Atomic uint32_t idle_sleeping; /* in stopm's sleep: holds nothing */
 	bool handoff;                 /* g0: give the P to a g_block_exit waiter */
+
 	note_t park;                  /* stopm sleeps here */
 	m_t *schedlink;               /* sched.midle (sched.lock) */
 	m_t *alllink;                 /* sched.allm, append only */
@@ -326,6 +333,21 @@ int sched_gomaxprocs(void);
  * queues and this M sleeps).  Between the two the G runs with no P. */
 void g_block_enter(void);
 void g_block_exit(void);
+
+/* Short blocking calls (Go's entersyscall/exitsyscall): the P stays with
+ * the M in P_SYSCALL; sysmon hands it to another M if the call lasts more
+ * than a tick while work waits.  enter returns false when there is
+ * nothing to do (not a G, or the G is already in a call: a signal handler
+ * interrupting one, e.g. waitpid in SIGCHLD), and then exit must not be
+ * called.  errno is preserved by exit. */
+bool g_syscall_enter(void);
+void g_syscall_exit(void);
+
+/* sysmon.c */
+void sysmon_start(void);
+void sysmon_fork_child(void);
+/* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
+bool p_retake_syscall(p_t *p);
 
 /* In the child of fork(): only the calling thread exists.  Reset the
  * scheduler around it (its M, its P, its G); everything owned by other

@@ -980,6 +980,71 @@ void g_block_exit(void)
 	rt_exit(g);
 }
 
+/* ---- system calls (Go's entersyscall / exitsyscall) ---------------------
+ * The P stays with the M, marked P_SYSCALL, so a short call costs two
+ * stores and a CAS.  If the call lasts, sysmon takes the P (CAS
+ * P_SYSCALL -> P_IDLE, exactly one of sysmon and exitsyscall wins) and
+ * hands it to another M; exitsyscall then finds its P gone and gets
+ * another the way g_block_exit does.  The G counts as inside the runtime
+ * meanwhile (rtdepth), so a signal handler's wake-ups wait for the call
+ * to return instead of touching a P that sysmon may be handing away. */
+bool g_syscall_enter(void)
+{
+	g_t *g = getcurg();
+	p_t *p;
+
+	/* Already in a call (we are a signal handler inside it), or between
+	 * P's in g_block_exit: the outer call does the accounting. */
+	if (!g || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
+	    !g->m->p || g->rtdepth != 0)
+		return false;
+	sysmon_start();
+	g->rtdepth++;
+	p = g->m->p;
+	p->syscalltick++;
+	casgstatus(g, G_RUNNING, G_SYSCALL);
+	/* Release: sysmon's acquire of the status sees the syscalltick. */
+	atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+	return true;
+}
+
+void g_syscall_exit(void)
+{
+	g_t *g = getcurg();
+	m_t *m;
+	p_t *p;
+	uint32_t st = P_SYSCALL;
+	int saved;
+
+	m = g->m;
+	p = m->p;
+	/* Fast path: nobody took the P. */
+	if (atomic_compare_exchange_strong_explicit(&p->status, &st, P_RUNNING,
+	        memory_order_acq_rel, memory_order_acquire)) {
+		casgstatus(g, G_SYSCALL, G_RUNNING);
+		rt_exit(g);
+		return;
+	}
+	/* sysmon gave it away: we hold no P. */
+	saved = *errno_loc();
+	m->p = NULL;
+	g_block_exit();
+	*errno_loc() = saved;
+	rt_exit(g);
+}
+
+bool p_retake_syscall(p_t *p)
+{
+	uint32_t st = P_SYSCALL;
+
+	if (!atomic_compare_exchange_strong_explicit(&p->status, &st, P_IDLE,
+	        memory_order_acq_rel, memory_order_acquire))
+		return false;
+	p->m = NULL;
+	handoffp(p);
+	return true;
+}
+
 /* ---- stack overflow reports -------------------------------------------- */
 
 static struct sigaction old_segv, old_bus;
@@ -1166,6 +1231,7 @@ void sched_fork_child(void)
 	atomic_store(&sched.runqsize, 0);
 	atomic_store(&sched.ngs, self && !self->is_g0 ? 1 : 0);
 	trace_start();
+	sysmon_fork_child();
 }
 
 /* For schedtrace and tests. */

@@ -22,6 +22,8 @@ bool shim_init(void)
 	if (os_gettid() != getpid())
 		return false;
 	real_init();
+	syscall_wrap_init();
+	syscall_wrap_init_var();
 	config_load();
 	rt_cfg.g_ext_size = sizeof(struct thread);
 	/* A new thread's name is its creator's comm at creation time; take

@@ -65,9 +65,28 @@
  *
  * Process-shared locks (glibc marks them with __shared != 0; our private
  * init leaves it 0, as does the static initializer) keep glibc's layout
- * and code, so a process not under gshim can share them.  Blocking calls
- * first try the non-blocking variant, and only then hand the P off around
- * the real call (g_block_enter/exit), which costs two sched.lock trips.
+ * and code, so a process not under gshim can share them.  Every glibc
+ * call goes through PSHARED (shim.h: the TCB carries the M's kernel tid
+ * meanwhile).  Blocking calls first try the non-blocking variant, and
+ * only then hand the P off around the real call (g_block_enter/exit),
+ * which costs two sched.lock trips.
+ *
+ * One repair on top: glibc names the writer in __cur_writer by that TCB
+ * tid, which G's on one M share and which changes when a G moves to
+ * another M.  Left alone, a second G on the writer's M gets EDEADLK from
+ * glibc (found by test: two processes, two G's each), and a writer that
+ * migrated would take glibc's read-unlock path and corrupt the lock.  So
+ * while a gshim thread holds a shared write lock, __cur_writer holds
+ * RWP_MARK (-1: no tid, so glibc's own EDEADLK check never fires) and
+ * glibc's unused __pad2 holds the writer's key, pid << 32 | owner id
+ * (owner ids repeat from one process to the next; pids do not).  The
+ * EDEADLK check is ours.  Just before the real unlock the writer clears
+ * the key and puts back the value glibc will compare against, learnt
+ * from glibc on a scratch lock inside the same PSHARED bracket
+ * (rwp_glibc_self) rather than from the TCB layout.  No scheduling point
+ * lies between glibc's store of its tid and our mark, nor between our
+ * restore and the unlock.  (Processes in different pid namespaces
+ * sharing one lock could collide on keys; not handled.)
  *
  * Not cancellation points (POSIX does not require it; glibc's are not):
  * plain gfutex_wait.
@@ -78,18 +97,22 @@
  * at GOMAXPROCS=1, and Go's RWMutex does not either); a handoff that
  * passes the lock to the woken writer (convoys, and timeouts complicate
  * it); a single wait address for both sides (wake-one could pick a reader
- * that cannot proceed, so writers would need broadcast wakes).
+ * that cannot proceed, so writers would need broadcast wakes); our own
+ * algorithm on shared futexes for process-shared locks (a process not
+ * under gshim, or an older gshim, would not understand the layout).
  */
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "shim.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "rwlock.c: the lo/hi halves of rw.state assume little endian"
 #endif
 
-/* Overlay on pthread_rwlock_t for private locks. */
+/* Overlay on pthread_rwlock_t.  A process-shared lock is glibc's: there
+ * only shared, writer and wkey are ours to read or write (essay). */
 struct rw {
 	union {
 		_Atomic uint64_t state;     /* see the essay; CAS only */
@@ -100,11 +123,16 @@ struct rw {
 	};
 	uint32_t unused0[4];                /* 8..23 */
 	_Atomic int writer;                 /* = __cur_writer: owner id of the
-	                                       write holder, else 0; written
-	                                       only by the holder */
+	                                       write holder, else 0 (shared:
+	                                       RWP_MARK or glibc's tid);
+	                                       written only by the holder */
 	int shared;                         /* = __shared: 0 private (ours);
 	                                       else glibc's object */
-	uint32_t unused1[4];                /* 32..47 */
+	uint32_t unused1[2];                /* 32..39 */
+	_Atomic uint64_t wkey;              /* = __pad2 (unused by glibc): for
+	                                       process-shared locks only, who
+	                                       writes (rwp_key); written only
+	                                       by the holder */
 	uint32_t flags;                     /* = __flags: the kind, set by init
 	                                       or the static initializer */
 };
@@ -115,6 +143,8 @@ _Static_assert(offsetof(struct rw, writer) == offsetof(pthread_rwlock_t, __data.
                "writer must be glibc's __cur_writer");
 _Static_assert(offsetof(struct rw, shared) == offsetof(pthread_rwlock_t, __data.__shared),
                "shared must be glibc's __shared");
+_Static_assert(offsetof(struct rw, wkey) == offsetof(pthread_rwlock_t, __data.__pad2),
+               "wkey must be glibc's unused __pad2");
 _Static_assert(offsetof(struct rw, flags) == offsetof(pthread_rwlock_t, __data.__flags),
                "flags must be glibc's __flags (the static initializers set it)");
 
@@ -328,18 +358,80 @@ static int rw_wrlock(struct rw *rw, clockid_t clk, const struct timespec *abst)
 	return wr_slow(rw, rw_prefer_writer(rw), id, deadline);
 }
 
-/* Process-shared, first step of a blocking call: check the timespec (glibc
- * does that before anything else), then try without blocking.  True, with
- * *err set, if that settled the call; else the caller must block in
- * glibc, with the P handed off. */
-static bool rw_real_settled(pthread_rwlock_t *l, int (*try)(pthread_rwlock_t *),
-                            clockid_t clk, const struct timespec *abst, int *err)
+/* ---- process-shared: glibc's code, the writer named per thread -------- */
+
+#define RWP_MARK (-1)   /* __cur_writer while a gshim thread writes */
+
+static inline uint64_t rwp_key(void)
+{
+	return (uint64_t)(uint32_t)getpid() << 32 | (uint32_t)rw_self_id();
+}
+
+/* Does the caller hold l's write lock?  Only the holder stores its own
+ * key (and clears it before unlocking), so a stale read cannot show a
+ * caller its own key. */
+static bool rwp_self_writer(pthread_rwlock_t *l)
+{
+	struct rw *rw = rw_of(l);
+
+	return atomic_load_explicit(&rw->writer, memory_order_relaxed) == RWP_MARK &&
+	       atomic_load_explicit(&rw->wkey, memory_order_relaxed) == rwp_key();
+}
+
+/* After glibc granted the write lock (err == 0), before any scheduling
+ * point: replace glibc's tid with the mark and our key.  We hold the
+ * lock; glibc reads __cur_writer with relaxed loads only. */
+static int rwp_wrote(pthread_rwlock_t *l, int err)
+{
+	struct rw *rw = rw_of(l);
+
+	if (err == 0) {
+		atomic_store_explicit(&rw->wkey, rwp_key(), memory_order_relaxed);
+		atomic_store_explicit(&rw->writer, RWP_MARK, memory_order_relaxed);
+	}
+	return err;
+}
+
+/* What glibc stores in __cur_writer for the calling context (its TCB's
+ * tid), from glibc itself on a private scratch lock.  Call inside the
+ * PSHARED bracket of the call it is for. */
+static int rwp_glibc_self(void)
+{
+	pthread_rwlock_t probe;
+	int id;
+
+	real_pthread_rwlock_init(&probe, NULL);
+	if (real_pthread_rwlock_trywrlock(&probe) != 0)
+		rt_fatal("rwlock: glibc's trywrlock fails on a fresh lock");
+	id = probe.__data.__cur_writer;
+	real_pthread_rwlock_unlock(&probe);
+	return id;
+}
+
+/* Write unlock of a shared lock we hold (key already cleared). */
+static int rwp_unlock_writer(pthread_rwlock_t *l)
+{
+	atomic_store_explicit(&rw_of(l)->writer, rwp_glibc_self(), memory_order_relaxed);
+	return real_pthread_rwlock_unlock(l);
+}
+
+/* First step of a blocking call: EINVAL for a bad time (glibc checks it
+ * before anything else), EDEADLK, then a try without blocking.  True,
+ * with *err set, if that settled the call; else the caller blocks in
+ * glibc with the P handed off. */
+static bool rwp_settled(pthread_rwlock_t *l, bool wr, clockid_t clk,
+                        const struct timespec *abst, int *err)
 {
 	int64_t ignored;
 
 	if (abst && (*err = shim_deadline(clk, abst, &ignored)) != 0)
 		return true;
-	*err = PSHARED(try(l));
+	if (rwp_self_writer(l)) {
+		*err = EDEADLK;
+		return true;
+	}
+	*err = wr ? rwp_wrote(l, PSHARED(real_pthread_rwlock_trywrlock(l)))
+	          : PSHARED(real_pthread_rwlock_tryrdlock(l));
 	return *err != EBUSY;
 }
 
@@ -381,9 +473,9 @@ SHIM_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 
 SHIM_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 {
-	if (rw_pshared(l))
-		return PSHARED(real_pthread_rwlock_trywrlock(l));
 	/* No EDEADLK here: glibc's trywrlock says EBUSY to the holder. */
+	if (rw_pshared(l))
+		return rwp_wrote(l, PSHARED(real_pthread_rwlock_trywrlock(l)));
 	return wr_try(rw_of(l), rw_self_id());
 }
 
@@ -393,7 +485,7 @@ SHIM_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 
 	if (!rw_pshared(l))
 		return rw_rdlock(rw_of(l), CLOCK_REALTIME, NULL);
-	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, CLOCK_REALTIME, NULL, &err))
+	if (rwp_settled(l, false, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
 	err = PSHARED(real_pthread_rwlock_rdlock(l));
@@ -407,7 +499,7 @@ SHIM_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct tim
 
 	if (!rw_pshared(l))
 		return rw_rdlock(rw_of(l), CLOCK_REALTIME, abst);
-	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, CLOCK_REALTIME, abst, &err))
+	if (rwp_settled(l, false, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
 	err = PSHARED(real_pthread_rwlock_timedrdlock(l, abst));
@@ -422,7 +514,7 @@ SHIM_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk,
 
 	if (!rw_pshared(l))
 		return rw_rdlock(rw_of(l), clk, abst);
-	if (rw_real_settled(l, real_pthread_rwlock_tryrdlock, clk, abst, &err))
+	if (rwp_settled(l, false, clk, abst, &err))
 		return err;
 	g_block_enter();
 	err = PSHARED(real_pthread_rwlock_clockrdlock(l, clk, abst));
@@ -430,16 +522,18 @@ SHIM_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk,
 	return err;
 }
 
+/* The write locks mark the lock as ours before g_block_exit, which may
+ * switch this M to other G's. */
 SHIM_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 {
 	int err;
 
 	if (!rw_pshared(l))
 		return rw_wrlock(rw_of(l), CLOCK_REALTIME, NULL);
-	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, CLOCK_REALTIME, NULL, &err))
+	if (rwp_settled(l, true, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_wrlock(l));
+	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_wrlock(l)));
 	g_block_exit();
 	return err;
 }
@@ -450,10 +544,10 @@ SHIM_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct tim
 
 	if (!rw_pshared(l))
 		return rw_wrlock(rw_of(l), CLOCK_REALTIME, abst);
-	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, CLOCK_REALTIME, abst, &err))
+	if (rwp_settled(l, true, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_timedwrlock(l, abst));
+	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_timedwrlock(l, abst)));
 	g_block_exit();
 	return err;
 }
@@ -465,10 +559,10 @@ SHIM_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk,
 
 	if (!rw_pshared(l))
 		return rw_wrlock(rw_of(l), clk, abst);
-	if (rw_real_settled(l, real_pthread_rwlock_trywrlock, clk, abst, &err))
+	if (rwp_settled(l, true, clk, abst, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_clockwrlock(l, clk, abst));
+	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_clockwrlock(l, clk, abst)));
 	g_block_exit();
 	return err;
 }
@@ -479,8 +573,13 @@ SHIM_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 	uint64_t s, ns;
 	bool pw, wake_r = false, wake_w;
 
-	if (rw_pshared(l))
+	if (rw_pshared(l)) {
+		if (rwp_self_writer(l)) {
+			atomic_store_explicit(&rw->wkey, 0, memory_order_relaxed);
+			return PSHARED(rwp_unlock_writer(l));
+		}
 		return PSHARED(real_pthread_rwlock_unlock(l));
+	}
 	pw = rw_prefer_writer(rw);
 	s = atomic_load_explicit(&rw->state, memory_order_relaxed);
 	if (s & RW_WLOCK) {

@@ -89,6 +89,10 @@ static inline int shim_owner_id(g_t *g)
 	tls_tid_leave(pshared_old__);                                    \
 	pshared_r__; })
 
+/* syscall_wrap: resolve libc's originals (constructor). */
+void syscall_wrap_init(void);
+void syscall_wrap_init_var(void);
+
 /* config.c */
 void config_load(void);
 size_t config_default_stack(void);

@@ -1,0 +1,241 @@
+/* syscall_wrap/io_var.c - the variadic blocking calls: fcntl (only its
+ * lock-waiting commands block), open/openat/creat (a FIFO open blocks
+ * until the other end opens), and the generic syscall() entry for the
+ * numbers that block (programs and runtimes such as Rust's std issue
+ * futex waits through it).  Same contract as io.c. */
+#undef _FILE_OFFSET_BITS   /* define open and open64 both (see io.c) */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "shim/shim.h"
+
+static int (*real_fcntl)(int, int, ...);
+static int (*real_fcntl64)(int, int, ...);
+static int (*real_open)(const char *, int, ...);
+static int (*real_open64)(const char *, int, ...);
+static int (*real_openat)(int, const char *, int, ...);
+static int (*real_openat64)(int, const char *, int, ...);
+static int (*real_creat)(const char *, mode_t);
+static int (*real_creat64)(const char *, mode_t);
+static long (*real_syscall)(long, ...);
+
+static void *real_get(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(f == NULL, 0)) {
+		f = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
+	}
+	return f;
+}
+
+#define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
+
+void syscall_wrap_init_var(void)
+{
+	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
+	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
+	real_open = dlsym(RTLD_NEXT, "open");
+	real_open64 = dlsym(RTLD_NEXT, "open64");
+	real_openat = dlsym(RTLD_NEXT, "openat");
+	real_openat64 = dlsym(RTLD_NEXT, "openat64");
+	real_creat = dlsym(RTLD_NEXT, "creat");
+	real_creat64 = dlsym(RTLD_NEXT, "creat64");
+	real_syscall = dlsym(RTLD_NEXT, "syscall");
+}
+
+static inline g_t *sc_enter(bool cancel)
+{
+	g_t *g = getcurg();
+
+	if (!g)
+		return NULL;
+	if (cancel)
+		cancel_point(g);
+	return g_syscall_enter() ? g : NULL;
+}
+
+static inline void sc_exit(g_t *g)
+{
+	if (g)
+		g_syscall_exit();
+}
+
+static bool fcntl_blocks(int cmd)
+{
+	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+}
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+	g_t *g;
+	int r;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);   /* glibc reads int arguments the same way */
+	va_end(ap);
+	if (!fcntl_blocks(cmd))
+		return REAL(fcntl)(fd, cmd, arg);
+	g = sc_enter(true);
+	r = REAL(fcntl)(fd, cmd, arg);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+	g_t *g;
+	int r;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!fcntl_blocks(cmd))
+		return REAL(fcntl64)(fd, cmd, arg);
+	g = sc_enter(true);
+	r = REAL(fcntl64)(fd, cmd, arg);
+	sc_exit(g);
+	return r;
+}
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+}
+
+SHIM_EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+	g_t *g;
+	int r;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	g = sc_enter(true);
+	r = REAL(open)(path, flags, mode);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+	g_t *g;
+	int r;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	g = sc_enter(true);
+	r = REAL(open64)(path, flags, mode);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int openat(int dfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+	g_t *g;
+	int r;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	g = sc_enter(true);
+	r = REAL(openat)(dfd, path, flags, mode);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int openat64(int dfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+	g_t *g;
+	int r;
+
+	va_start(ap, flags);
+	mode = open_mode(flags, ap);
+	va_end(ap);
+	g = sc_enter(true);
+	r = REAL(openat64)(dfd, path, flags, mode);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int creat(const char *path, mode_t mode)
+{
+	g_t *g = sc_enter(true);
+	int r = REAL(creat)(path, mode);
+
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int creat64(const char *path, mode_t mode)
+{
+	g_t *g = sc_enter(true);
+	int r = REAL(creat64)(path, mode);
+
+	sc_exit(g);
+	return r;
+}
+
+/* System call numbers that may block for long. */
+static bool syscall_blocks(long n, long a1)
+{
+	switch (n) {
+	case SYS_futex: {
+		int op = (int)a1 & FUTEX_CMD_MASK;
+		return op == FUTEX_WAIT || op == FUTEX_WAIT_BITSET || op == FUTEX_LOCK_PI ||
+		       op == FUTEX_WAIT_REQUEUE_PI || op == FUTEX_LOCK_PI2;
+	}
+	case SYS_read: case SYS_write: case SYS_readv: case SYS_writev:
+	case SYS_pread64: case SYS_pwrite64: case SYS_recvfrom: case SYS_recvmsg:
+	case SYS_recvmmsg: case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg:
+	case SYS_accept: case SYS_accept4: case SYS_connect: case SYS_poll:
+	case SYS_ppoll: case SYS_select: case SYS_pselect6: case SYS_epoll_wait:
+	case SYS_epoll_pwait: case SYS_wait4: case SYS_waitid: case SYS_flock:
+	case SYS_nanosleep: case SYS_clock_nanosleep: case SYS_pause:
+	case SYS_rt_sigsuspend: case SYS_rt_sigtimedwait: case SYS_msgrcv:
+	case SYS_msgsnd: case SYS_semop: case SYS_semtimedop: case SYS_fsync:
+	case SYS_fdatasync: case SYS_openat: case SYS_open:
+		return true;
+	default:
+		return false;
+	}
+}
+
+SHIM_EXPORT long syscall(long n, ...)
+{
+	va_list ap;
+	long a1, a2, a3, a4, a5, a6, r;
+	g_t *g;
+
+	va_start(ap, n);
+	a1 = va_arg(ap, long);
+	a2 = va_arg(ap, long);
+	a3 = va_arg(ap, long);
+	a4 = va_arg(ap, long);
+	a5 = va_arg(ap, long);
+	a6 = va_arg(ap, long);
+	va_end(ap);
+	if (!syscall_blocks(n, n == SYS_futex ? a2 : 0))
+		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
+	g = sc_enter(false);
+	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
+	sc_exit(g);
+	return r;
+}
