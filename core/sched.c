@@ -627,10 +627,14 @@ static inline void sigmask_apply(g_t *g)
 	}
 }
 
+static void deliver_pending(g_t *g);
+
 void g_setmask(g_t *g, uint64_t mask)
 {
 	g->sigmask = mask;
 	sigmask_apply(g);
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~mask)
+		deliver_pending(g);
 }
 
 static void raise_on_m(m_t *m, int sig)
@@ -642,7 +646,10 @@ static void raise_on_m(m_t *m, int sig)
  * when the tgkill returns, on this G: what pthread_kill promised. */
 static void deliver_pending(g_t *g)
 {
-	uint64_t set = atomic_exchange_explicit(&g->sigpending, 0, memory_order_acq_rel);
+	/* Only what the G does not block: the rest stays pending on the G
+	 * (sigpending() reports it; unblocking delivers it). */
+	uint64_t set = atomic_fetch_and_explicit(&g->sigpending, g->sigmask,
+	                                         memory_order_acq_rel) & ~g->sigmask;
 	int sig;
 
 	for (sig = 1; set; sig++, set >>= 1)
@@ -655,11 +662,13 @@ void g_signal(g_t *g, int sig)
 	uint64_t bit = 1ull << (sig - 1);
 	m_t *m;
 
-	if (g == getcurg()) {
+	if (g == getcurg() && !(g->sigmask & bit)) {
 		raise_on_m(g->m, sig);
 		return;
 	}
 	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_acq_rel);
+	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit)
+		return;   /* blocked: pending on the G until it unblocks or sigwaits */
 	/* Running right now (and maybe for long, without switching): kick its
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */

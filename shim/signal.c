@@ -158,3 +158,22 @@ SHIM_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info,
 	}
 	return r;
 }
+
+/* Pending signals of the thread: the kernel's for its M plus those sent
+ * to the G with pthread_kill that it blocks. */
+SHIM_EXPORT int sigpending(sigset_t *set)
+{
+	g_t *g = shim_self();
+	uint64_t m = 0;
+	long r;
+
+	r = arch_syscall(SYS_rt_sigpending, &m, 8, 0);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	if (g)
+		m |= atomic_load(&g->sigpending);
+	from_mask(set, m);
+	return 0;
+}
