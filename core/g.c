@@ -184,11 +184,13 @@ static void g_reset(g_t *g)
 {
 	gstack_t st = g->stack;
 	void *tcb = g->tcb;
+	int nmods = g->tls_nmods;
 	uint32_t gen = atomic_load_explicit(&g->gen, memory_order_relaxed);
 
 	memset(g, 0, g_size());
 	g->stack = st;
 	g->tcb = tcb;
+	g->tls_nmods = nmods;
 	atomic_store_explicit(&g->gen, gen, memory_order_relaxed);
 }
 

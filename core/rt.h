@@ -159,6 +159,8 @@ struct g {
 	void *tcb;                    /* per-g TLS: this G's thread pointer (kept
 	                                 across reuse, like the stack) */
 	bool tcb_fresh;               /* tls_first_run still to do */
+	int tls_nmods;                /* tls.c: static TLS modules initialised
+	                                 in this TCB (-1: glibc's own thread) */
 	_Atomic uint32_t gen;         /* bumped on every reuse */
 	g_t *allnext;                 /* registry chain (reg lock) */
 	/* The shim's per-thread area (keys, name, ...) follows the struct:
@@ -437,6 +439,7 @@ void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM *
 void *tls_new_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
+void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */
 int tls_tid_enter(void);
 void tls_tid_leave(int old);
 

@@ -674,11 +674,21 @@ void g_signal(g_t *g, int sig)
 	 * window lets the signal land on the M's next G: a known race. */
 	m = g->m;
 	uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
-	/* Blocked in the kernel (sigwait, a pshared wait) counts as running:
-	 * the signal must reach it there. */
-	if (m && (st == G_RUNNING || st == G_SYSCALL) &&
-	    (atomic_fetch_and_explicit(&g->sigpending, ~bit, memory_order_acq_rel) & bit))
+	/* Blocked in the kernel (sigwait, a pshared wait, a wrapped call): the
+	 * signal itself must reach it there, and interrupt the call as it
+	 * would natively. */
+	if (m && st == G_SYSCALL &&
+	    (atomic_fetch_and_explicit(&g->sigpending, ~bit, memory_order_acq_rel) & bit)) {
 		raise_on_m(m, sig);
+		return;
+	}
+	/* Running on another M: kick that M with SIGURG.  Its handler
+	 * (sig_kick) raises the pending signals of whatever G it finds
+	 * running, i.e. only if it is still this one; if the G switched out
+	 * in between, the signals wait on it for its next resume.  Sending
+	 * the program's signal itself could land on the M's next G. */
+	if (m && st == G_RUNNING)
+		arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, SIGURG);
 }
 
 /* Leave the current G as req says; returns when the G runs again. */
@@ -1101,6 +1111,18 @@ static void m_install_altstack(m_t *m)
 		munmap(mem, ALT);
 }
 
+/* SIGURG from g_signal: deliver the running G's pending signals. */
+static void sig_kick(int sig, siginfo_t *si, void *uc)
+{
+	g_t *g = getcurg();
+	int saved = *errno_loc();
+
+	(void)sig; (void)si; (void)uc;
+	if (g && g->m && (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask))
+		deliver_pending(g);
+	*errno_loc() = saved;
+}
+
 static void install_overflow_handler(void)
 {
 	struct sigaction sa;
@@ -1111,6 +1133,11 @@ static void install_overflow_handler(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &old_segv);
 	sigaction(SIGBUS, &sa, &old_bus);
+	/* gshim's kick signal, as Go's preemption signal: SIGURG, which
+	 * programs rarely use; restartable calls restart after it. */
+	sa.sa_sigaction = sig_kick;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigaction(SIGURG, &sa, NULL);
 }
 
 /* ---- initialisation ---------------------------------------------------- */
@@ -1168,6 +1195,7 @@ void sched_init(void)
 	/* The calling context becomes the main G. */
 	mg = g_alloc_main();
 	mg->tcb = m0.cur_tp;
+	mg->tls_nmods = -1;   /* glibc set up the main thread's TLS itself */
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m0.cur_mask, 8, 0, 0);
 	mg->sigmask = m0.cur_mask;
 	mg->m = &m0;

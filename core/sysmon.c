@@ -16,6 +16,7 @@
  * does not wrap, and preemption of G's that run for more than 10 ms.
  */
 #include <time.h>
+#include <sys/prctl.h>
 #include "rt.h"
 
 #define SYSMON_MIN_NS   20000          /* 20 us */
@@ -59,6 +60,7 @@ static void *sysmon(void *arg)
 
 	(void)arg;
 	os_block_all_signals();
+	prctl(PR_SET_NAME, "gshim-sysmon", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
 		os_futex_wait(&never, 0, delay);
 		if (retake(os_nanotime())) {

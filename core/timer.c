@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include "rt.h"
 
 static struct {
@@ -88,6 +89,7 @@ static void *timer_thread(void *arg)
 {
 	(void)arg;
 	os_block_all_signals();
+	prctl(PR_SET_NAME, "gshim-timer", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
 		int64_t now = os_nanotime(), wait;
 		uint32_t seq;

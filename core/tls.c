@@ -168,11 +168,9 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
  * TLS (initial-exec modules) is initialised by glibc only in the threads
  * it knows, the M's: a fresh TCB from _dl_allocate_tls gets it, but a
  * reused TCB and a G that already existed at the dlopen do not.  gshim
- * does not interpose dlopen (glibc uses dlopen's return address to find
- * the caller's RUNPATH and namespace, which a wrapper would change), so
- * new modules are noticed when a TCB is handed out: the link map list
- * grew.  Live G's older than the module get its image then: a G that
- * used such a module's TLS before that point saw zeros (docs/compat.md). */
+ * checks after every dlopen (shim/dl.c) and whenever it hands out a TCB
+ * (the link map list grew): G's that had not seen the module get its
+ * image, once (g->tls_nmods). */
 static size_t link_maps_seen;
 
 static size_t count_link_maps(void)
@@ -185,12 +183,17 @@ static size_t count_link_maps(void)
 	return n;
 }
 
+/* Initialise in g's TCB the static TLS blocks of modules it has not
+ * seen (loaded after the TCB was set up).  Threads glibc started itself
+ * (the main thread) are glibc's business (tls_nmods < 0). */
 static void copy_new_static(g_t *g, void *arg)
 {
-	int i, from = *(int *)arg;
+	int i, from = g->tls_nmods;
 
-	if (!g->tcb)
+	(void)arg;
+	if (!g->tcb || from < 0)
 		return;
+	g->tls_nmods = tls.nmods;
 	for (i = from; i < tls.nmods; i++) {
 		struct tls_module *mod = &tls.mods[i];
 		char *blk = (char *)g->tcb + mod->off;
@@ -200,7 +203,7 @@ static void copy_new_static(g_t *g, void *arg)
 	}
 }
 
-static void tls_check_new_modules(void)
+void tls_modules_changed(void)
 {
 	size_t n = count_link_maps();
 	int before;
@@ -212,7 +215,7 @@ static void tls_check_new_modules(void)
 	before = tls.nmods;
 	dl_iterate_phdr(scan_module, NULL);
 	if (tls.nmods > before)
-		g_foreach(copy_new_static, &before);
+		g_foreach(copy_new_static, NULL);
 }
 
 bool tls_init(void)
@@ -360,7 +363,7 @@ void *tls_new(g_t *g)
 {
 	void *tp = g->tcb;
 
-	tls_check_new_modules();
+	tls_modules_changed();
 	if (tp) {
 		tls_reset_blocks(tp);
 		if (atomic_load_explicit(&tls.dlopen_seen, memory_order_relaxed)) {
@@ -372,6 +375,8 @@ void *tls_new(g_t *g)
 		if (!tp)
 			return NULL;
 	}
+	/* Either way every module known now is initialised in it. */
+	g->tls_nmods = tls.nmods;
 	tls_setup(tp, g);
 	g->tcb = tp;
 	return tp;

@@ -3,6 +3,7 @@
  * thread of its own (no P), so it keeps printing while the program is
  * stuck.  scheddetail=1 adds a line per P. */
 #include <string.h>
+#include <sys/prctl.h>
 #include "rt.h"
 
 void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
@@ -86,6 +87,7 @@ static void *trace_thread(void *arg)
 
 	(void)arg;
 	os_block_all_signals();
+	prctl(PR_SET_NAME, "gshim-trace", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
 		os_futex_wait(&never, 0, period);
 		trace_line();

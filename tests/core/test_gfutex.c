@@ -808,9 +808,15 @@ static void *tt_sender(void *arg)
 	while (!target && os_nanotime() < end) {
 		char path[64];
 		for (pid_t t = pid; t < pid + 4096 && !target; t++) {
-			snprintf(path, sizeof path, "/proc/self/task/%d", (int)t);
-			if (t != me && access(path, F_OK) == 0 && !tid_is_m(t))
+			char comm[32] = "";
+			FILE *f;
+
+			snprintf(path, sizeof path, "/proc/self/task/%d/comm", (int)t);
+			if (t == me || tid_is_m(t) || !(f = fopen(path, "r")))
+				continue;
+			if (fgets(comm, sizeof comm, f) && strncmp(comm, "gshim-timer", 11) == 0)
 				target = t;
+			fclose(f);
 		}
 	}
 	CHECK(target != 0, "timer thread not found");

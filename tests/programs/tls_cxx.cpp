@@ -32,7 +32,7 @@
 namespace {
 
 constexpr int NT = 16;      // threads
-constexpr int ROUNDS = 40;  // rounds of each check per thread
+constexpr int ROUNDS = 100; // rounds of each check per thread
 
 std::atomic<long> migrations{0}, blocks{0};
 

@@ -34,7 +34,7 @@
 #define NA 6
 #define NB 6
 #define NT (NA + NB)
-#define ROUNDS 200
+#define ROUNDS 1000
 
 static int (*mod_get)(void), (*ie_get)(void);
 static void (*mod_inc)(void), (*ie_inc)(void);
@@ -109,6 +109,32 @@ static void block_point(int id, int n)
 		atomic_fetch_add(&migrations, 1);
 }
 
+/* two threads that keep yielding and wake whoever asks for a kick: a
+ * thread woken by one often resumes on another kernel thread */
+static atomic_int kick_want, kick_stop;
+static sem_t kick;
+
+static void *kicker(void *arg)
+{
+	while (!atomic_load(&kick_stop)) {
+		int w = atomic_load(&kick_want);
+		if (w > 0 && atomic_compare_exchange_strong(&kick_want, &w, w - 1))
+			sem_post(&kick);
+		sched_yield();
+	}
+	return arg;
+}
+
+static void kick_wait(void)
+{
+	pid_t before = gettid();
+	atomic_fetch_add(&kick_want, 1);
+	sem_wait(&kick);
+	atomic_fetch_add(&blocks, 1);
+	if (gettid() != before)
+		atomic_fetch_add(&migrations, 1);
+}
+
 static void run_checks(int id, int n)
 {
 	struct result *r = &res[id];
@@ -121,6 +147,8 @@ static void run_checks(int id, int n)
 		mod_inc();
 		ie_inc();
 		block_point(id, n);
+		if (i % 4 == 0)
+			kick_wait();
 		if (mod_get() != 42 + i || ie_get() != 7 + i || mod_addr() != gd ||
 		    ie_addr() != ie || *gd != 42 + i || *ie != 7 + i)
 			r->bad++;
@@ -204,6 +232,10 @@ int main(int argc, char **argv)
 	for (int i = 0; i < NT; i++)
 		sem_init(&ring[i], 0, 0);
 	pthread_barrier_init(&all_alive, NULL, NT);
+	sem_init(&kick, 0, 0);
+	pthread_t kickers[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&kickers[i], NULL, kicker, NULL);
 
 	/* group A: alive before any load */
 	for (intptr_t i = 0; i < NA; i++)
@@ -256,6 +288,9 @@ int main(int argc, char **argv)
 	printf("main: initial 42/7 %s, own copies %s (%d/%d, want 43/8)\n",
 	       main_initial ? "ok" : "WRONG", main_ok ? "ok" : "CORRUPTED", mod_get(), ie_get());
 	failures += !main_ok;
+	atomic_store(&kick_stop, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(kickers[i], NULL);
 	fprintf(stderr, "tls_dlopen: %ld of %ld block points resumed on another kernel thread\n",
 		atomic_load(&migrations), atomic_load(&blocks));
 	dlclose(ie_handle);

@@ -1,0 +1,127 @@
+/* shim/dl.c - dlopen.
+ *
+ * With a TCB per G, a module dlopen'd while threads exist needs its static
+ * TLS image copied into every G's TCB (glibc does it only for the threads
+ * it knows, the M's): tls_modules_changed() does that right after the real
+ * dlopen returns, before any thread can use the module.
+ *
+ * The catch: glibc's dlopen looks at its return address to find the
+ * calling object, whose DT_RUNPATH (with $ORIGIN) it searches for a bare
+ * file name.  Called from here, the caller would be libgshim.  So for a
+ * name without a slash whose caller has a DT_RUNPATH, the search glibc
+ * would make is made here first (LD_LIBRARY_PATH, then the caller's
+ * RUNPATH), and the library found is opened by path; everything else
+ * (already-loaded names, the cache, default directories, RPATH of the
+ * executable) is left to glibc as usual.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "shim.h"
+
+static void *(*real_dlopen)(const char *, int);
+
+/* The caller's DT_RUNPATH string, or NULL. */
+static const char *caller_runpath(const void *caller, const char **origin_name)
+{
+	struct link_map *lm = NULL;
+	Dl_info info;
+	const ElfW(Dyn) *d;
+	const char *strtab = NULL;
+	ElfW(Addr) runpath = 0;
+	bool have = false;
+
+	if (!dladdr1(caller, &info, (void **)&lm, RTLD_DL_LINKMAP) || !lm || !lm->l_ld)
+		return NULL;
+	for (d = lm->l_ld; d->d_tag != DT_NULL; d++) {
+		if (d->d_tag == DT_STRTAB)
+			strtab = (const char *)d->d_un.d_ptr;
+		else if (d->d_tag == DT_RUNPATH) {
+			runpath = d->d_un.d_val;
+			have = true;
+		}
+	}
+	if (!have || !strtab)
+		return NULL;
+	*origin_name = lm->l_name && *lm->l_name ? lm->l_name : NULL;
+	return strtab + runpath;
+}
+
+/* Try dir/file for each dir of a colon-separated list; $ORIGIN expands to
+ * the directory of origin_name (or of the executable). */
+static void *try_path(const char *list, const char *file, int mode,
+                      const char *origin_name)
+{
+	char dir[PATH_MAX], path[PATH_MAX], origin[PATH_MAX];
+	const char *p = list;
+
+	if (origin_name) {
+		strncpy(origin, origin_name, sizeof origin - 1);
+		origin[sizeof origin - 1] = 0;
+	} else {
+		ssize_t n = readlink("/proc/self/exe", origin, sizeof origin - 1);
+		origin[n > 0 ? n : 0] = 0;
+	}
+	if (strrchr(origin, '/'))
+		*strrchr(origin, '/') = 0;
+	while (p && *p) {
+		const char *end = strchr(p, ':');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (len && len < sizeof dir) {
+			memcpy(dir, p, len);
+			dir[len] = 0;
+			const char *pre = "", *rest = dir;
+			int n;
+
+			if (strncmp(dir, "$ORIGIN", 7) == 0) {
+				pre = origin;
+				rest = dir + 7;
+			} else if (strncmp(dir, "${ORIGIN}", 9) == 0) {
+				pre = origin;
+				rest = dir + 9;
+			}
+			n = snprintf(path, sizeof path, "%s%s/%s", pre, rest, file);
+			if (n < 0 || (size_t)n >= sizeof path) {
+				p = end ? end + 1 : NULL;
+				continue;
+			}
+			if (access(path, F_OK) == 0) {
+				void *h = real_dlopen(path, mode);
+				if (h)
+					return h;
+			}
+		}
+		p = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+SHIM_EXPORT void *dlopen(const char *file, int mode)
+{
+	const void *caller = __builtin_return_address(0);
+	const char *runpath, *origin_name = NULL;
+	void *h = NULL;
+
+	if (!real_dlopen)
+		real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
+	if (file && !strchr(file, '/') &&
+	    (runpath = caller_runpath(caller, &origin_name)) != NULL) {
+		/* Already loaded under that name: glibc finds it first. */
+		h = real_dlopen(file, mode | RTLD_NOLOAD);
+		if (!h && getenv("LD_LIBRARY_PATH"))
+			h = try_path(getenv("LD_LIBRARY_PATH"), file, mode, origin_name);
+		if (!h)
+			h = try_path(runpath, file, mode, origin_name);
+	}
+	if (!h)
+		h = real_dlopen(file, mode);
+	if (h && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
+		tls_modules_changed();
+	return h;
+}
