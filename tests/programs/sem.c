@@ -248,15 +248,17 @@ static void test_prodcons(void)
 /* ---- sem_post from a signal handler ------------------------------------- */
 
 static sem_t sig_sem;
-static volatile sig_atomic_t handler_runs, handler_post_failed;
+/* Atomic: handlers for different signals may run at once on different
+ * threads (natively too), and ++ on a volatile would lose counts. */
+static atomic_int handler_runs, handler_post_failed;
 
 static void post_handler(int sig)
 {
     (void)sig;
     int saved = errno;
     if (sem_post(&sig_sem) != 0)
-        handler_post_failed = 1;
-    handler_runs++;
+        atomic_store(&handler_post_failed, 1);
+    atomic_fetch_add(&handler_runs, 1);
     errno = saved;
 }
 
@@ -305,7 +307,7 @@ static void test_signal_post(void)
     check_true("  ... woke after the timer, within 5 s",
                mono_ms() - t0 >= 25 && mono_ms() - t0 < 5000);
     check_true("handler ran 21 times, every post succeeded",
-               handler_runs == 21 && !handler_post_failed);
+               atomic_load(&handler_runs) == 21 && !atomic_load(&handler_post_failed));
     check_true("getvalue == 0", value(&sig_sem) == 0);
     signal(SIGUSR1, SIG_DFL);
     signal(SIGALRM, SIG_DFL);
