@@ -344,3 +344,18 @@ void gfutex_fork_child(void)
 		buckets[i].head = buckets[i].tail = NULL;
 	}
 }
+
+bool gfutex_queued(_Atomic uint32_t *addr)
+{
+	bucket_t *b = bucket_of(addr);
+	gwaiter_t *w;
+	bool found = false;
+	g_t *g = rt_enter();
+
+	b_lock(b);
+	for (w = b->head; w && !found; w = w->next)
+		found = w->addr == (uintptr_t)addr;
+	lock_release(&b->lock);
+	rt_exit(g);
+	return found;
+}

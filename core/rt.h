@@ -394,6 +394,8 @@ int gfutex_wake(_Atomic uint32_t *addr, int n);
 int gfutex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline_ns,
                      _Atomic uint32_t *intr);
 void gfutex_interrupt(g_t *g);
+/* Is any thread queued on addr right now? */
+bool gfutex_queued(_Atomic uint32_t *addr);
 /* gfutex_wake for a signal handler (sem_post): if the handler interrupted
  * runtime code on this thread, the wake is deferred until that code is
  * done (all waiters on addr are woken then). */

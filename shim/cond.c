@@ -79,15 +79,16 @@ SHIM_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 	if (cv_flags(c) & CV_SHARED)
 		return PSHARED(real_pthread_cond_destroy(c));
 	/* Woken waiters still touch the object (waiters--) before they
-	 * re-take the mutex; wait for them, as glibc's destroy does.  Only
-	 * waiters nobody woke keep it non-zero: EBUSY then. */
+	 * re-take the mutex; wait for them, as glibc's destroy does.  A
+	 * waiter still queued (nobody woke it) would keep it in use for good:
+	 * EBUSY then, where glibc would block. */
 	for (spins = 0; atomic_load_explicit(&cv->waiters, memory_order_acquire); spins++) {
-		if (spins > 10000)
+		if (gfutex_queued(&cv->seq))
 			return EBUSY;
 		if (getcurg())
 			g_yield();
-		else
-			os_sched_yield();
+		if (spins > 64)
+			os_sched_yield();   /* let the kernel run the M's they are on */
 	}
 	return 0;
 }
