@@ -184,7 +184,10 @@ static inline g_t *getcurg(void)
 
 /* ---- P ---------------------------------------------------------------- */
 
-enum pstatus { P_IDLE = 0, P_RUNNING, P_SYSCALL };
+/* P_RETAKING: sysmon is deciding whether to take the P from an M blocked
+ * in a call gshim does not wrap (sysmon.c); it ends as P_RUNNING (kept)
+ * or P_IDLE (taken) within a few instructions. */
+enum pstatus { P_IDLE = 0, P_RUNNING, P_SYSCALL, P_RETAKING };
 
 #define RUNQ_SIZE 256   /* Go's size: big enough to absorb bursts, small
                            enough that stealing half is cheap */
@@ -209,7 +212,7 @@ struct p {
 	 * when it changed. */
 	uint32_t syscalltick;         /* owner; bumped per entersyscall */
 	uint32_t sm_schedtick, sm_syscalltick;
-	int64_t sm_when;
+	int64_t sm_when, sm_run_when;
 
 	/* Dead G's with stacks, owner only. */
 	g_t *gfree;
@@ -350,6 +353,7 @@ void sysmon_start(void);
 void sysmon_fork_child(void);
 /* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
 bool p_retake_syscall(p_t *p);
+bool p_retake_running(p_t *p, m_t *m, g_t *g, uint32_t tick);
 
 /* In the child of fork(): only the calling thread exists.  Reset the
  * scheduler around it (its M, its P, its G); everything owned by other
@@ -405,12 +409,36 @@ void gfutex_wake_async(_Atomic uint32_t *addr);
  * touches P state is bracketed; nesting is fine. */
 void rt_defer_drain(g_t *g);
 uint32_t *rt_defer_pop(g_t *g);
+void m_reacquire_p(g_t *g);
+
+/* Does this G's M still own its P?  sysmon may have taken it while the G
+ * was blocked in a call gshim does not wrap.  Called with rtdepth raised:
+ * the seq_cst fence pairs with sysmon's (Dekker: sysmon claims the P, then
+ * reads rtdepth; we raise rtdepth, then read the P's state). */
+static inline void rt_check_p(g_t *g)
+{
+	m_t *m = g->m;
+	p_t *p;
+
+	if (!m || !(p = m->p))
+		return;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&p->status, memory_order_relaxed) == P_RUNNING &&
+	                     __atomic_load_n(&p->m, __ATOMIC_RELAXED) == m, 1))
+		return;
+	m_reacquire_p(g);
+}
+
 static inline g_t *rt_enter(void)
 {
 	g_t *g = getg();
 
-	if (g)
+	if (g) {
 		g->rtdepth++;
+		if (g->rtdepth == 1 && !g->is_g0 &&
+		    atomic_load_explicit(&g->status, memory_order_relaxed) == G_RUNNING)
+			rt_check_p(g);
+	}
 	return g;
 }
 static inline void rt_exit(g_t *g)

@@ -135,15 +135,32 @@ static void acquirep(m_t *m, p_t *p)
 	atomic_store_explicit(&p->status, P_RUNNING, memory_order_relaxed);
 }
 
+/* The owner moves its P out of P_RUNNING.  sysmon may hold it in
+ * P_RETAKING for a moment (p_retake_running); it always backs off for an
+ * owner inside the runtime, so wait for that. */
+static void p_owner_set(p_t *p, uint32_t to)
+{
+	for (;;) {
+		uint32_t st = P_RUNNING;
+
+		if (atomic_compare_exchange_weak_explicit(&p->status, &st, to,
+		        memory_order_acq_rel, memory_order_relaxed))
+			return;
+		if (st != P_RETAKING && st != P_RUNNING)
+			rt_fatal("p_owner_set: P not running");
+		arch_relax();
+	}
+}
+
 static p_t *releasep(m_t *m)
 {
 	p_t *p = m->p;
 
 	if (!p || p->m != m)
 		rt_fatal("releasep: invalid p state");
+	p_owner_set(p, P_IDLE);
 	m->p = NULL;
 	p->m = NULL;
-	atomic_store_explicit(&p->status, P_IDLE, memory_order_relaxed);
 	return p;
 }
 
@@ -891,6 +908,8 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 	g_t *self = rt_enter();
 	m_t *m = getm();
 
+	sysmon_start();   /* a program with threads gets its monitor */
+
 	g->fn = fn;
 	g->fnarg = arg;
 	g->rtdepth = 1;   /* g_start runs switch_finish before leaving it */
@@ -1019,11 +1038,12 @@ bool g_syscall_enter(void)
 		return false;
 	sysmon_start();
 	g->rtdepth++;
+	rt_check_p(g);   /* may have been taken during an unwrapped call */
 	p = g->m->p;
 	p->syscalltick++;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Release: sysmon's acquire of the status sees the syscalltick. */
-	atomic_store_explicit(&p->status, P_SYSCALL, memory_order_release);
+	p_owner_set(p, P_SYSCALL);
 	return true;
 }
 
@@ -1050,6 +1070,49 @@ void g_syscall_exit(void)
 	g_block_exit();
 	*errno_loc() = saved;
 	rt_exit(g);
+}
+
+/* The G's M lost its P to sysmon (rt_check_p): wait until sysmon has
+ * decided, and if the P is gone get one back like a returning call. */
+void m_reacquire_p(g_t *g)
+{
+	m_t *m = g->m;
+	p_t *p = m->p;
+
+	while (atomic_load_explicit(&p->status, memory_order_acquire) == P_RETAKING)
+		arch_relax();
+	if (atomic_load_explicit(&p->status, memory_order_acquire) == P_RUNNING &&
+	    __atomic_load_n(&p->m, __ATOMIC_ACQUIRE) == m)
+		return;   /* sysmon changed its mind */
+	m->p = NULL;
+	casgstatus(g, G_RUNNING, G_SYSCALL);
+	g_block_exit();
+}
+
+/* sysmon: take p from its M, which runs g and looks blocked in the kernel
+ * in a call gshim does not wrap.  The claim (P_RETAKING) and g's rtdepth
+ * form a Dekker pair with rt_check_p: if g is inside the runtime (or
+ * about to be), it keeps its P. */
+bool p_retake_running(p_t *p, m_t *m, g_t *g, uint32_t tick)
+{
+	uint32_t st = P_RUNNING;
+
+	if (!atomic_compare_exchange_strong_explicit(&p->status, &st, P_RETAKING,
+	        memory_order_seq_cst, memory_order_relaxed))
+		return false;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__atomic_load_n(&g->rtdepth, __ATOMIC_RELAXED) != 0 ||
+	    __atomic_load_n(&m->curg, __ATOMIC_RELAXED) != g ||
+	    __atomic_load_n(&p->m, __ATOMIC_RELAXED) != m ||
+	    __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED) != tick ||
+	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING) {
+		atomic_store_explicit(&p->status, P_RUNNING, memory_order_release);
+		return false;
+	}
+	__atomic_store_n(&p->m, NULL, __ATOMIC_RELAXED);
+	atomic_store_explicit(&p->status, P_IDLE, memory_order_release);
+	handoffp(p);
+	return true;
 }
 
 bool p_retake_syscall(p_t *p)

@@ -12,9 +12,21 @@
  * spinning and no P is idle, so nobody would pick new work up), or when
  * the call has lasted 10 ms: the M in the kernel keeps only its G.
  *
- * Planned here (issue 5): retaking P's from M's blocked in calls gshim
- * does not wrap, and preemption of G's that run for more than 10 ms.
+ * retake also covers calls gshim does not wrap (glibc's internal __read,
+ * a stdio or dl lock held by a parked G, getaddrinfo ...): a P in
+ * P_RUNNING whose schedtick has not moved for 10 ms, with work waiting,
+ * whose M is asleep in the kernel (state S or D in
+ * /proc/self/task/<tid>/stat) while running user code of its G (rtdepth
+ * 0), is taken from it (p_retake_running: a Dekker pair with rt_check_p,
+ * so an M that is entering the runtime keeps it).  Without this a
+ * GOMAXPROCS=1 program would deadlock as soon as one thread waits in the
+ * kernel for another.
+ *
+ * Planned here (issue 5): preemption of G's that run for more than 10 ms.
  */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <sys/prctl.h>
 #include "rt.h"
@@ -22,6 +34,63 @@
 #define SYSMON_MIN_NS   20000          /* 20 us */
 #define SYSMON_MAX_NS   10000000       /* 10 ms */
 #define FORCE_RETAKE_NS 10000000       /* a call this long always loses its P */
+#define BLOCKED_NS      10000000       /* unwrapped block: Go's forcePreemptNS */
+
+/* Is kernel thread tid asleep in the kernel (state S or D)?  Raw
+ * syscalls: sysmon must not go through gshim's wrappers. */
+static bool thread_blocked(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	long fd, n;
+	size_t len;
+
+	memcpy(path, "/proc/self/task/", 16);
+	len = 16 + rt_fmt_u64(path + 16, (unsigned long long)tid);
+	memcpy(path + len, "/stat", 6);
+	fd = arch_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return false;
+	n = arch_syscall(SYS_read, fd, buf, sizeof buf - 1);
+	arch_syscall(SYS_close, fd, 0, 0);
+	if (n <= 0)
+		return false;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return false;
+	return p[2] == 'S' || p[2] == 'D';
+}
+
+static bool work_waiting(p_t *p)
+{
+	return !runq_empty(p) ||
+	       atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0;
+}
+
+/* P's held by M's blocked in calls gshim does not wrap. */
+static bool retake_blocked(p_t *p, int64_t now)
+{
+	uint32_t tick = __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED);
+	m_t *m;
+	g_t *g;
+
+	if (tick != p->sm_schedtick) {
+		p->sm_schedtick = tick;
+		p->sm_run_when = now;
+		return false;
+	}
+	if (now - p->sm_run_when < BLOCKED_NS || !work_waiting(p))
+		return false;
+	m = __atomic_load_n(&p->m, __ATOMIC_ACQUIRE);
+	g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;
+	if (!g || __atomic_load_n(&g->rtdepth, __ATOMIC_RELAXED) != 0 ||
+	    !thread_blocked(m->tid))
+		return false;
+	if (!p_retake_running(p, m, g, tick))
+		return false;
+	p->sm_run_when = now;
+	return true;
+}
 
 static bool retake(int64_t now)
 {
@@ -33,6 +102,11 @@ static bool retake(int64_t now)
 		uint32_t st = atomic_load_explicit(&p->status, memory_order_acquire);
 		uint32_t tick;
 
+		if (st == P_RUNNING) {
+			if (retake_blocked(p, now))
+				took = true;
+			continue;
+		}
 		if (st != P_SYSCALL)
 			continue;
 		tick = __atomic_load_n(&p->syscalltick, __ATOMIC_RELAXED);
@@ -85,8 +159,8 @@ static void *sysmon(void *arg)
 
 static _Atomic int started;
 
-/* Started by the first blocking call, not at start-up: a short-lived
- * program that never blocks (ls, true) never pays for the thread. */
+/* Started by the first thread creation or blocking call, not at
+ * start-up: a single-threaded program (ls, true) never pays for it. */
 void sysmon_start(void)
 {
 	int zero = 0;
