@@ -288,6 +288,7 @@ struct sched {
 	g_t *gfree;
 	uint32_t ngfree;
 	bool inited;
+	char comm[16];                /* the process name, for new M's */
 };
 extern struct sched sched;
 

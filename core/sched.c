@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "rt.h"
@@ -227,6 +228,9 @@ static void *m_main(void *arg)
 	m_t *m = arg;
 
 	m->tid = os_gettid();
+	/* A new thread inherits its creator's name: an M started by sysmon
+	 * would be called gshim-sysmon.  M's carry the program's name. */
+	prctl(PR_SET_NAME, sched.comm, 0, 0, 0);
 	m->g0.is_g0 = true;
 	m->g0.m = m;
 	m->g0.rtdepth = 1;   /* g0 is always inside the runtime */
@@ -1057,9 +1061,13 @@ void g_syscall_exit(void)
 
 	m = g->m;
 	p = m->p;
-	/* Fast path: nobody took the P. */
+	/* Fast path: our P is still in a call.  As in Go, a P in P_SYSCALL
+	 * is free for the taking: sysmon may have handed it to another M that
+	 * is itself in a call with it now; then we take it over, and that M
+	 * finds it gone when its call returns. */
 	if (atomic_compare_exchange_strong_explicit(&p->status, &st, P_RUNNING,
 	        memory_order_acq_rel, memory_order_acquire)) {
+		__atomic_store_n(&p->m, m, __ATOMIC_RELEASE);
 		casgstatus(g, G_SYSCALL, G_RUNNING);
 		rt_exit(g);
 		return;
@@ -1222,6 +1230,7 @@ void sched_init(void)
 	}
 	real_init();
 	stack_sys_init();
+	prctl(PR_GET_NAME, sched.comm, 0, 0, 0);
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();

@@ -70,127 +70,97 @@ static bool fcntl_blocks(int cmd)
 	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
 }
 
-SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-	va_list ap;
-	void *arg;
 	g_t *g;
 	int r;
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);   /* glibc reads int arguments the same way */
-	va_end(ap);
 	if (!fcntl_blocks(cmd))
-		return REAL(fcntl)(fd, cmd, arg);
+		return real(fd, cmd, arg);
 	g = sc_enter(true);
-	r = REAL(fcntl)(fd, cmd, arg);
+	r = real(fd, cmd, arg);
 	sc_exit(g);
 	return r;
+}
+
+/* glibc reads the third argument as a pointer whatever the command. */
+#define FCNTL_ARG(last) ({ va_list ap_; void *a_; \
+	va_start(ap_, last); a_ = va_arg(ap_, void *); va_end(ap_); a_; })
+
+SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	return fcntl_common(REAL(fcntl), fd, cmd, FCNTL_ARG(cmd));
 }
 
 SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 {
-	va_list ap;
-	void *arg;
-	g_t *g;
-	int r;
+	return fcntl_common(REAL(fcntl64), fd, cmd, FCNTL_ARG(cmd));
+}
 
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	if (!fcntl_blocks(cmd))
-		return REAL(fcntl64)(fd, cmd, arg);
-	g = sc_enter(true);
-	r = REAL(fcntl64)(fd, cmd, arg);
+/* The mode argument exists only with O_CREAT or O_TMPFILE. */
+#define OPEN_MODE(flags) ({ va_list ap_; mode_t m_ = 0; \
+	va_start(ap_, flags); \
+	if (((flags) & O_CREAT) || ((flags) & O_TMPFILE) == O_TMPFILE) \
+		m_ = va_arg(ap_, mode_t); \
+	va_end(ap_); m_; })
+
+static int openat_common(int (*real)(int, const char *, int, ...), int dfd,
+                         const char *path, int flags, mode_t mode)
+{
+	g_t *g = sc_enter(true);
+	int r = real(dfd, path, flags, mode);
+
 	sc_exit(g);
 	return r;
 }
 
-static mode_t open_mode(int flags, va_list ap)
+static int open_common(int (*real)(const char *, int, ...), const char *path,
+                       int flags, mode_t mode)
 {
-	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(ap, mode_t) : 0;
+	g_t *g = sc_enter(true);
+	int r = real(path, flags, mode);
+
+	sc_exit(g);
+	return r;
 }
 
 SHIM_EXPORT int open(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-	g_t *g;
-	int r;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	g = sc_enter(true);
-	r = REAL(open)(path, flags, mode);
-	sc_exit(g);
-	return r;
+	return open_common(REAL(open), path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-	g_t *g;
-	int r;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	g = sc_enter(true);
-	r = REAL(open64)(path, flags, mode);
-	sc_exit(g);
-	return r;
+	return open_common(REAL(open64), path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int openat(int dfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-	g_t *g;
-	int r;
-
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	g = sc_enter(true);
-	r = REAL(openat)(dfd, path, flags, mode);
-	sc_exit(g);
-	return r;
+	return openat_common(REAL(openat), dfd, path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int openat64(int dfd, const char *path, int flags, ...)
 {
-	va_list ap;
-	mode_t mode;
-	g_t *g;
-	int r;
+	return openat_common(REAL(openat64), dfd, path, flags, OPEN_MODE(flags));
+}
 
-	va_start(ap, flags);
-	mode = open_mode(flags, ap);
-	va_end(ap);
-	g = sc_enter(true);
-	r = REAL(openat64)(dfd, path, flags, mode);
+static int creat_common(int (*real)(const char *, mode_t), const char *path, mode_t mode)
+{
+	g_t *g = sc_enter(true);
+	int r = real(path, mode);
+
 	sc_exit(g);
 	return r;
 }
 
 SHIM_EXPORT int creat(const char *path, mode_t mode)
 {
-	g_t *g = sc_enter(true);
-	int r = REAL(creat)(path, mode);
-
-	sc_exit(g);
-	return r;
+	return creat_common(REAL(creat), path, mode);
 }
 
 SHIM_EXPORT int creat64(const char *path, mode_t mode)
 {
-	g_t *g = sc_enter(true);
-	int r = REAL(creat64)(path, mode);
-
-	sc_exit(g);
-	return r;
+	return creat_common(REAL(creat64), path, mode);
 }
 
 /* System call numbers that may block for long. */
