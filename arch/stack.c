@@ -123,7 +123,7 @@
  * it written.  A pattern would make the bottom page of every chunk stack
  * resident: 4 KiB per thread, half the cost of a thread at 100k threads.
  * An overflow writes return addresses and saved registers: not zeros. */
-#define STACK_CANARY        0ull
+#define STACK_CANARY_WORD   0ull
 
 #define STACK_MAP_PROT  (PROT_READ | PROT_WRITE)
 #define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
@@ -511,14 +511,27 @@ int stack_alloc(gstack_t *s, size_t size, size_t guard)
 			stack_lock();
 		}
 	}
-	/* Degraded or unguarded: a chunk stack. */
+	/* Degraded or unguarded: a chunk stack.  Only a degraded one gets
+	 * the canary check: a program that asked for no guard may keep its
+	 * own guard zone at the bottom (the JVM mprotects one there), and
+	 * reading it would fault. */
 	b = stack_bucket(size, 0, true);
 	if (b && stack_bucket_pop(b, s)) {
 		stack_unlock();
+		if (guard)
+			s->flags |= STACK_CANARY;
 		return 0;
 	}
 	stack_unlock();
-	return stack_alloc_chunk(s, b, size);
+	{
+		int err = stack_alloc_chunk(s, b, size);
+
+		if (err)
+			return err;
+	}
+	if (guard)
+		s->flags |= STACK_CANARY;
+	return 0;
 }
 
 /* Context: any thread, not a signal handler.  s must come from stack_alloc
@@ -580,22 +593,22 @@ void stack_canary_set(const gstack_t *s)
 {
 	uint64_t *w = (uint64_t *)s->lo;
 
-	if (!(s->flags & STACK_CHUNK))
+	if (!(s->flags & STACK_CANARY))
 		return;
 	/* Write only if needed: reading keeps the page non-resident. */
 	for (size_t i = 0; i < STACK_CANARY_BYTES / sizeof(*w); i++)
-		if (w[i] != STACK_CANARY)
-			w[i] = STACK_CANARY;
+		if (w[i] != STACK_CANARY_WORD)
+			w[i] = STACK_CANARY_WORD;
 }
 
 bool stack_canary_ok(const gstack_t *s)
 {
 	const volatile uint64_t *w = (const volatile uint64_t *)s->lo;
 
-	if (!(s->flags & STACK_CHUNK))
+	if (!(s->flags & STACK_CANARY))
 		return true;
 	for (size_t i = 0; i < STACK_CANARY_BYTES / sizeof(*w); i++)
-		if (w[i] != STACK_CANARY)
+		if (w[i] != STACK_CANARY_WORD)
 			return false;
 	return true;
 }

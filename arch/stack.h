@@ -22,6 +22,8 @@ enum {
 	STACK_OWNED   = 1u << 0,   /* gshim mapped it and may cache/unmap it */
 	STACK_GUARDED = 1u << 1,   /* has its own PROT_NONE guard mapping */
 	STACK_CHUNK   = 1u << 2,   /* carved from a shared chunk mapping */
+	STACK_CANARY  = 1u << 3,   /* a guard was asked for but not given:
+	                              the zero canary stands in for it */
 };
 
 typedef struct gstack {

@@ -235,6 +235,14 @@ static g_t *g_alloc_locked(size_t stacksize, size_t guard, const gstack_t *user,
 		stack_free(&g->stack);
 		memset(&g->stack, 0, sizeof g->stack);
 	}
+	if (fits && !(g->stack.flags & STACK_GUARDED)) {
+		/* A reused unguarded stack: the canary stands in for a guard
+		 * only if one was asked for (see arch/stack.c). */
+		if (guard)
+			g->stack.flags |= STACK_CANARY;
+		else
+			g->stack.flags &= ~STACK_CANARY;
+	}
 	if (user) {
 		g->stack = *user;
 	} else if (!fits) {

@@ -610,6 +610,8 @@ static void switch_finish(struct switch_req *req)
 		break;
 	case SW_EXIT:
 		casgstatus(prev, G_RUNNING, G_DEAD);
+		if (!(prev->stack.flags & STACK_OWNED))
+			g_exited_publish(prev);   /* off its stack now */
 		g_unref(prev);
 		break;
 	case SW_TOGLOBAL:
@@ -899,8 +901,11 @@ _Noreturn void g_exit(void *retval)
 	}
 	/* Joiners may run (even on another M) before we are off this stack:
 	 * they only read retval; the stack is freed by the last g_unref,
-	 * which for us happens in switch_finish. */
-	g_exited_publish(g);
+	 * which for us happens in switch_finish.  Not so a stack the program
+	 * supplied (pthread_attr_setstack): it may free it the moment join
+	 * returns, so joiners hear of the exit only once we are off it. */
+	if (g->stack.flags & STACK_OWNED)
+		g_exited_publish(g);
 	req.prev = g;
 	switch_out(g, &req);
 	rt_fatal("g_exit: dead G resumed");

@@ -285,12 +285,28 @@ Test(stack_guard, guard_fault_kills_a_child)
 
 /* ---- canary ---------------------------------------------------------- */
 
+/* A stack that asked for no guard gets no canary check either: the
+ * program may keep its own guard zone there (the JVM does). */
+Test(stack_canary, not_checked_when_no_guard_was_asked)
+{
+	gstack_t s;
+
+	cr_assert_eq(stack_alloc(&s, 64 * KiB, 0), 0);
+	cr_assert(s.flags & STACK_CHUNK);
+	cr_assert(!(s.flags & STACK_CANARY));
+	((volatile char *)s.lo)[0] = 0x5a;
+	cr_assert(stack_canary_ok(&s));
+	((volatile char *)s.lo)[0] = 0;
+	stack_free(&s);
+}
+
 Test(stack_canary, detects_overwrite_on_unguarded_stack)
 {
 	gstack_t s;
 
 	cr_assert_eq(stack_alloc(&s, 64 * KiB, 0), 0);
 	cr_assert(s.flags & STACK_CHUNK);
+	s.flags |= STACK_CANARY;   /* as for a degraded guarded request */
 	stack_canary_set(&s);
 	cr_assert(stack_canary_ok(&s));
 	memset((void *)(s.lo + STACK_CANARY_BYTES), 0, 4096); /* above it: fine */
@@ -372,7 +388,8 @@ Test(stack_budget, twenty_thousand_guarded_requests_degrade_to_chunks)
 			cr_assert_eq(s[i].guard, page());
 		} else {
 			chunk++;
-			cr_assert_eq(s[i].flags, STACK_OWNED | STACK_CHUNK);
+			/* degraded: the canary stands in for the guard */
+			cr_assert_eq(s[i].flags, STACK_OWNED | STACK_CHUNK | STACK_CANARY);
 			cr_assert_eq(s[i].guard, 0);
 		}
 		/* Usable: touch the top word (the bottom is what the canary
