@@ -36,82 +36,12 @@ void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
 
 /* ---- child harness --------------------------------------------------------- */
 
-struct shared {
-	char msg[2048];              /* failure message */
-	char stage[256];             /* last stage reached, for timeouts */
-};
-static struct shared *sh;
-
-static void child_fail(const char *file, int line, const char *cond,
-                       const char *fmt, ...)
-	__attribute__((format(printf, 4, 5), noreturn));
-static void child_fail(const char *file, int line, const char *cond,
-                       const char *fmt, ...)
-{
-	va_list ap;
-	int n = snprintf(sh->msg, sizeof sh->msg, "%s:%d: check failed: %s: ",
-	                 file, line, cond);
-
-	va_start(ap, fmt);
-	vsnprintf(sh->msg + n, sizeof sh->msg - (size_t)n, fmt, ap);
-	va_end(ap);
-	_exit(1);
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) child_fail(__FILE__, __LINE__, \
-	#cond, __VA_ARGS__); } while (0)
-#define STAGE(...) snprintf(sh->stage, sizeof sh->stage, __VA_ARGS__)
+#include "child.h"
 
 /* errno through a pointer the compiler cannot cache: after a switch the
  * same code may run on another M (another TCB). */
 static int *(*volatile errno_at)(void) = __errno_location;
 
-static void run_child(int procs, void (*scenario)(int procs))
-{
-	pid_t pid;
-	int status = 0;
-	int64_t deadline;
-
-	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE,
-	          MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(sh, MAP_FAILED);
-	memset(sh, 0, sizeof *sh);
-	fflush(NULL);
-	pid = fork();
-	/* No criterion call in the child: even a passing assertion talks to
-	 * the runner, and the child must leave that to the parent. */
-	if (pid == 0) {
-		alarm(CHILD_TIMEOUT_S + 5);   /* belt and braces */
-		rt_cfg.gomaxprocs = procs;
-		sched_init();
-		CHECK(sched_ready(), "sched_init did not finish");
-		CHECK(sched_gomaxprocs() == procs, "gomaxprocs %d", sched_gomaxprocs());
-		CHECK(getcurg() && getcurg()->is_main, "not on the main G after sched_init");
-		scenario(procs);
-		_exit(0);
-	}
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	deadline = os_nanotime() + (int64_t)CHILD_TIMEOUT_S * 1000 * MS;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
-		cr_assert_eq(r, 0, "waitpid: %s", strerror(errno));
-		if (os_nanotime() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			cr_assert_fail("GOMAXPROCS=%d: child timed out after %d s; last stage: %s",
-			               procs, CHILD_TIMEOUT_S, sh->stage);
-		}
-		usleep(2000);
-	}
-	if (WIFSIGNALED(status))
-		cr_assert_fail("GOMAXPROCS=%d: child killed by signal %d; last stage: %s; %s",
-		               procs, WTERMSIG(status), sh->stage, sh->msg);
-	cr_assert(WIFEXITED(status));
-	cr_assert_eq(WEXITSTATUS(status), 0, "GOMAXPROCS=%d: %s (last stage: %s)",
-	             procs, sh->msg[0] ? sh->msg : "child failed", sh->stage);
-}
 
 #define SCHED_TEST(name, ...)                                              \
 	static void name(int procs);                                       \
