@@ -1,6 +1,6 @@
 /* syscall_wrap/io.c - blocking calls: entersyscall / exitsyscall.
  *
- * Generated list (one wrapper shape): each call runs between
+ * One wrapper shape (WRAP below) for every call: each runs between
  * g_syscall_enter and g_syscall_exit, so the G keeps its P for a short
  * call and sysmon hands the P to another M if it lasts (core/sysmon.c);
  * the program sees exactly what libc returns, errno included.  They are
@@ -29,9 +29,8 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "shim/shim.h"
-
 #include <dlfcn.h>
+#include "shim/shim.h"
 
 /* libc's originals, resolved once by syscall_wrap_init (called by the
  * constructor), or on first use if a library constructor that runs before
@@ -65,60 +64,73 @@ static inline void sc_exit(g_t *g)
 		g_syscall_exit();
 }
 
-static __typeof__(read) *real_read;
-static __typeof__(write) *real_write;
-static __typeof__(readv) *real_readv;
-static __typeof__(writev) *real_writev;
-static __typeof__(pread) *real_pread;
-static __typeof__(pread64) *real_pread64;
-static __typeof__(pwrite) *real_pwrite;
-static __typeof__(pwrite64) *real_pwrite64;
-static __typeof__(preadv) *real_preadv;
-static __typeof__(preadv64) *real_preadv64;
-static __typeof__(pwritev) *real_pwritev;
-static __typeof__(pwritev64) *real_pwritev64;
-static __typeof__(preadv2) *real_preadv2;
-static __typeof__(pwritev2) *real_pwritev2;
-static __typeof__(recv) *real_recv;
-static __typeof__(recvfrom) *real_recvfrom;
-static __typeof__(recvmsg) *real_recvmsg;
-static __typeof__(recvmmsg) *real_recvmmsg;
-static __typeof__(send) *real_send;
-static __typeof__(sendto) *real_sendto;
-static __typeof__(sendmsg) *real_sendmsg;
-static __typeof__(sendmmsg) *real_sendmmsg;
-static __typeof__(accept) *real_accept;
-static __typeof__(accept4) *real_accept4;
-static __typeof__(connect) *real_connect;
-static __typeof__(close) *real_close;
-static __typeof__(fsync) *real_fsync;
-static __typeof__(fdatasync) *real_fdatasync;
-static __typeof__(sync_file_range) *real_sync_file_range;
-static __typeof__(poll) *real_poll;
-static __typeof__(ppoll) *real_ppoll;
-static __typeof__(select) *real_select;
-static __typeof__(pselect) *real_pselect;
-static __typeof__(epoll_wait) *real_epoll_wait;
-static __typeof__(epoll_pwait) *real_epoll_pwait;
-static __typeof__(waitpid) *real_waitpid;
-static __typeof__(wait) *real_wait;
-static __typeof__(wait3) *real_wait3;
-static __typeof__(wait4) *real_wait4;
-static __typeof__(waitid) *real_waitid;
-static __typeof__(flock) *real_flock;
-static __typeof__(lockf) *real_lockf;
-static __typeof__(lockf64) *real_lockf64;
-static __typeof__(pause) *real_pause;
-static __typeof__(sigsuspend) *real_sigsuspend;
-static __typeof__(msgrcv) *real_msgrcv;
-static __typeof__(msgsnd) *real_msgsnd;
-static __typeof__(semop) *real_semop;
-static __typeof__(semtimedop) *real_semtimedop;
-static __typeof__(splice) *real_splice;
-static __typeof__(tee) *real_tee;
-static __typeof__(sendfile) *real_sendfile;
-static __typeof__(sendfile64) *real_sendfile64;
-static __typeof__(copy_file_range) *real_copy_file_range;
+/* One wrapper shape for every call: libc's original, resolved once into
+ * real_<name>, between sc_enter and sc_exit. */
+#define WRAP(ret, name, params, args)                                    \
+	static __typeof__(name) *real_##name;                            \
+	SHIM_EXPORT ret name params                                      \
+	{                                                                \
+		g_t *g = sc_enter();                                     \
+		ret r = REAL(name) args;                                 \
+                                                                         \
+		sc_exit(g);                                              \
+		return r;                                                \
+	}
+
+WRAP(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
+WRAP(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
+WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
+WRAP(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off))
+WRAP(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), (fd, buf, n, off))
+WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off))
+WRAP(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off), (fd, buf, n, off))
+WRAP(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
+WRAP(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off))
+WRAP(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
+WRAP(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off))
+WRAP(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl), (fd, iov, cnt, off, fl))
+WRAP(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl), (fd, iov, cnt, off, fl))
+WRAP(ssize_t, recv, (int fd, void *buf, size_t n, int fl), (fd, buf, n, fl))
+WRAP(ssize_t, recvfrom, (int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al), (fd, buf, n, fl, a, al))
+WRAP(ssize_t, recvmsg, (int fd, struct msghdr *msg, int fl), (fd, msg, fl))
+WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
+WRAP(ssize_t, send, (int fd, const void *buf, size_t n, int fl), (fd, buf, n, fl))
+WRAP(ssize_t, sendto, (int fd, const void *buf, size_t n, int fl, const struct sockaddr *a, socklen_t al), (fd, buf, n, fl, a, al))
+WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int fl), (fd, msg, fl))
+WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
+WRAP(int, accept, (int fd, struct sockaddr *a, socklen_t *al), (fd, a, al))
+WRAP(int, accept4, (int fd, struct sockaddr *a, socklen_t *al, int fl), (fd, a, al, fl))
+WRAP(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al))
+WRAP(int, close, (int fd), (fd))
+WRAP(int, fsync, (int fd), (fd))
+WRAP(int, fdatasync, (int fd), (fd))
+WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned int fl), (fd, off, n, fl))
+WRAP(int, poll, (struct pollfd *fds, nfds_t n, int t), (fds, n, t))
+WRAP(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m), (fds, n, t, m))
+WRAP(int, select, (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t), (n, rd, wr, ex, t))
+WRAP(int, pselect, (int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *m), (n, rd, wr, ex, t, m))
+WRAP(int, epoll_wait, (int ep, struct epoll_event *ev, int n, int t), (ep, ev, n, t))
+WRAP(int, epoll_pwait, (int ep, struct epoll_event *ev, int n, int t, const sigset_t *m), (ep, ev, n, t, m))
+WRAP(pid_t, waitpid, (pid_t pid, int *st, int opt), (pid, st, opt))
+WRAP(pid_t, wait, (int *st), (st))
+WRAP(pid_t, wait3, (int *st, int opt, struct rusage *ru), (st, opt, ru))
+WRAP(pid_t, wait4, (pid_t pid, int *st, int opt, struct rusage *ru), (pid, st, opt, ru))
+WRAP(int, waitid, (idtype_t t, id_t id, siginfo_t *si, int opt), (t, id, si, opt))
+WRAP(int, flock, (int fd, int op), (fd, op))
+WRAP(int, lockf, (int fd, int cmd, off_t len), (fd, cmd, len))
+WRAP(int, lockf64, (int fd, int cmd, off64_t len), (fd, cmd, len))
+WRAP(int, pause, (void), ())
+WRAP(int, sigsuspend, (const sigset_t *m), (m))
+WRAP(ssize_t, msgrcv, (int id, void *p, size_t sz, long typ, int fl), (id, p, sz, typ, fl))
+WRAP(int, msgsnd, (int id, const void *p, size_t sz, int fl), (id, p, sz, fl))
+WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
+WRAP(int, semtimedop, (int id, struct sembuf *ops, size_t n, const struct timespec *t), (id, ops, n, t))
+WRAP(ssize_t, splice, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
+WRAP(ssize_t, tee, (int fi, int fo, size_t n, unsigned int fl), (fi, fo, n, fl))
+WRAP(ssize_t, sendfile, (int o, int i, off_t *off, size_t n), (o, i, off, n))
+WRAP(ssize_t, sendfile64, (int o, int i, off64_t *off, size_t n), (o, i, off, n))
+WRAP(ssize_t, copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
 
 void syscall_wrap_init(void)
 {
@@ -177,490 +189,3 @@ void syscall_wrap_init(void)
 	real_sendfile64 = (__typeof__(sendfile64) *)dlsym(RTLD_NEXT, "sendfile64");
 	real_copy_file_range = (__typeof__(copy_file_range) *)dlsym(RTLD_NEXT, "copy_file_range");
 }
-
-SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(read)(fd, buf, n);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(write)(fd, buf, n);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(readv)(fd, iov, cnt);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(writev)(fd, iov, cnt);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pread)(fd, buf, n, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pread64)(fd, buf, n, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pwrite)(fd, buf, n, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pwrite64)(fd, buf, n, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(preadv)(fd, iov, cnt, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(preadv64)(fd, iov, cnt, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pwritev)(fd, iov, cnt, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pwritev64)(fd, iov, cnt, off);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(preadv2)(fd, iov, cnt, off, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(pwritev2)(fd, iov, cnt, off, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(recv)(fd, buf, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(recvfrom)(fd, buf, n, fl, a, al);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(recvmsg)(fd, msg, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t)
-{
-	g_t *g = sc_enter();
-	int r = REAL(recvmmsg)(fd, v, n, fl, t);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(send)(fd, buf, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a, socklen_t al)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(sendto)(fd, buf, n, fl, a, al);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(sendmsg)(fd, msg, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int fl)
-{
-	g_t *g = sc_enter();
-	int r = REAL(sendmmsg)(fd, v, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
-{
-	g_t *g = sc_enter();
-	int r = REAL(accept)(fd, a, al);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
-{
-	g_t *g = sc_enter();
-	int r = REAL(accept4)(fd, a, al, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
-{
-	g_t *g = sc_enter();
-	int r = REAL(connect)(fd, a, al);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int close(int fd)
-{
-	g_t *g = sc_enter();
-	int r = REAL(close)(fd);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int fsync(int fd)
-{
-	g_t *g = sc_enter();
-	int r = REAL(fsync)(fd);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int fdatasync(int fd)
-{
-	g_t *g = sc_enter();
-	int r = REAL(fdatasync)(fd);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
-{
-	g_t *g = sc_enter();
-	int r = REAL(sync_file_range)(fd, off, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int poll(struct pollfd *fds, nfds_t n, int t)
-{
-	g_t *g = sc_enter();
-	int r = REAL(poll)(fds, n, t);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m)
-{
-	g_t *g = sc_enter();
-	int r = REAL(ppoll)(fds, n, t, m);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int select(int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t)
-{
-	g_t *g = sc_enter();
-	int r = REAL(select)(n, rd, wr, ex, t);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int pselect(int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *m)
-{
-	g_t *g = sc_enter();
-	int r = REAL(pselect)(n, rd, wr, ex, t, m);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
-{
-	g_t *g = sc_enter();
-	int r = REAL(epoll_wait)(ep, ev, n, t);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *m)
-{
-	g_t *g = sc_enter();
-	int r = REAL(epoll_pwait)(ep, ev, n, t, m);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT pid_t waitpid(pid_t pid, int *st, int opt)
-{
-	g_t *g = sc_enter();
-	pid_t r = REAL(waitpid)(pid, st, opt);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT pid_t wait(int *st)
-{
-	g_t *g = sc_enter();
-	pid_t r = REAL(wait)(st);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT pid_t wait3(int *st, int opt, struct rusage *ru)
-{
-	g_t *g = sc_enter();
-	pid_t r = REAL(wait3)(st, opt, ru);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru)
-{
-	g_t *g = sc_enter();
-	pid_t r = REAL(wait4)(pid, st, opt, ru);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
-{
-	g_t *g = sc_enter();
-	int r = REAL(waitid)(t, id, si, opt);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int flock(int fd, int op)
-{
-	g_t *g = sc_enter();
-	int r = REAL(flock)(fd, op);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int lockf(int fd, int cmd, off_t len)
-{
-	g_t *g = sc_enter();
-	int r = REAL(lockf)(fd, cmd, len);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int lockf64(int fd, int cmd, off64_t len)
-{
-	g_t *g = sc_enter();
-	int r = REAL(lockf64)(fd, cmd, len);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int pause(void)
-{
-	g_t *g = sc_enter();
-	int r = REAL(pause)();
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int sigsuspend(const sigset_t *m)
-{
-	g_t *g = sc_enter();
-	int r = REAL(sigsuspend)(m);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t msgrcv(int id, void *p, size_t sz, long typ, int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(msgrcv)(id, p, sz, typ, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int msgsnd(int id, const void *p, size_t sz, int fl)
-{
-	g_t *g = sc_enter();
-	int r = REAL(msgsnd)(id, p, sz, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int semop(int id, struct sembuf *ops, size_t n)
-{
-	g_t *g = sc_enter();
-	int r = REAL(semop)(id, ops, n);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT int semtimedop(int id, struct sembuf *ops, size_t n, const struct timespec *t)
-{
-	g_t *g = sc_enter();
-	int r = REAL(semtimedop)(id, ops, n, t);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t splice(int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(splice)(fi, oi, fo, oo, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t tee(int fi, int fo, size_t n, unsigned int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(tee)(fi, fo, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t sendfile(int o, int i, off_t *off, size_t n)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(sendfile)(o, i, off, n);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t sendfile64(int o, int i, off64_t *off, size_t n)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(sendfile64)(o, i, off, n);
-
-	sc_exit(g);
-	return r;
-}
-
-SHIM_EXPORT ssize_t copy_file_range(int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl)
-{
-	g_t *g = sc_enter();
-	ssize_t r = REAL(copy_file_range)(fi, oi, fo, oo, n, fl);
-
-	sc_exit(g);
-	return r;
-}
-
