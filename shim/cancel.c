@@ -48,7 +48,7 @@ _Noreturn static void cancel_act(g_t *g)
 	t->cancelstate = PTHREAD_CANCEL_DISABLE;
 	if (buf)
 		jump_to(buf);
-	thread_exit(g, PTHREAD_CANCELED);
+	thread_unwind_exit(g, PTHREAD_CANCELED);
 }
 
 void cancel_point(g_t *g)
@@ -211,5 +211,5 @@ SHIM_EXPORT _Noreturn void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
 	t->cleanup = next;
 	if (next)
 		jump_to(next);
-	thread_exit(g, PTHREAD_CANCELED);
+	thread_unwind_exit(g, PTHREAD_CANCELED);
 }

@@ -9,6 +9,7 @@
 #define GSHIM_SHIM_H
 
 #include <pthread.h>
+#include <setjmp.h>
 #include "core/rt.h"
 #include "arch/real.h"
 
@@ -41,6 +42,12 @@ struct thread {
 	bool canceling;               /* acting on it: no second time */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
 	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
+	/* thread.c: pthread_exit/cancellation unwind C++ frames (forced
+	 * unwinding) and land back in thread_entry. */
+	jmp_buf exit_jb;
+	bool exit_jb_set;
+	void *exit_value;
+	char unwind_exc[64] __attribute__((aligned(16)));   /* _Unwind_Exception */
 	pthread_mutex_t *pheld[8];    /* mutex.c: pshared owner-checked held */
 	struct key_slot key1[SHIM_KEY_BLOCK];                    /* keys 0..31 */
 	struct key_slot *keyblk[SHIM_KEYS_MAX / SHIM_KEY_BLOCK]; /* [0] unused */
@@ -125,6 +132,10 @@ int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
 /* cancel.c: act on a pending cancellation request at a cancellation
  * point (no-op if none, or disabled). */
 void cancel_point(g_t *g);
+
+/* thread.c: end the calling thread as pthread_exit does: unwind its
+ * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */
+_Noreturn void thread_unwind_exit(g_t *g, void *retval);
 
 /* thread.c */
 _Noreturn void thread_exit(g_t *g, void *retval);

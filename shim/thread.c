@@ -5,6 +5,7 @@
  * for SIGEV_THREAD timers) is passed to libc untouched, so mixed programs
  * keep working.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -16,8 +17,67 @@ static void thread_entry(void *arg)
 {
 	g_t *g = arg;
 	struct thread *t = thread_of(g);
+	void *ret;
 
-	thread_exit(g, t->start(t->arg));
+	if (setjmp(t->exit_jb) == 0) {
+		t->exit_jb_set = true;
+		ret = t->start(t->arg);
+	} else {
+		ret = t->exit_value;   /* pthread_exit: frames unwound, landed */
+	}
+	t->exit_jb_set = false;
+	thread_exit(g, ret);
+}
+
+/* ---- pthread_exit unwinding ---------------------------------------------
+ * glibc's pthread_exit unwinds the thread's stack with
+ * _Unwind_ForcedUnwind, so C++ destructors and the C++ form of
+ * pthread_cleanup_push (a class whose destructor runs the handler) run;
+ * its stop function longjmps back into start_thread at the end of the
+ * stack.  Same here, landing in thread_entry.  libgcc_s is looked up at
+ * run time, as glibc does; without it the thread exits without unwinding.
+ * The C form of pthread_cleanup_push (no exceptions) keeps its own chain
+ * (cancel.c), which runs first. */
+typedef int (*unwind_fn)(void *, void *, void *);
+static unwind_fn forced_unwind;
+static _Atomic int forced_unwind_looked;
+
+#define UA_END_OF_STACK 16   /* _UA_END_OF_STACK, unwind.h */
+
+static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
+                       void *context, void *arg)
+{
+	struct thread *t = arg;
+
+	(void)version; (void)cls; (void)exc; (void)context;
+	if (actions & UA_END_OF_STACK)
+		longjmp(t->exit_jb, 1);
+	return 0;   /* _URC_NO_REASON: keep unwinding */
+}
+
+_Noreturn void thread_unwind_exit(g_t *g, void *retval)
+{
+	struct thread *t = thread_of(g);
+
+	t->exit_value = retval;
+	if (t->exit_jb_set && !t->cleanup) {
+		if (!atomic_exchange(&forced_unwind_looked, 1)) {
+			void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
+
+			if (!h)
+				h = dlopen("libgcc_s.so.1", RTLD_NOW);
+			if (h)
+				forced_unwind = (unwind_fn)dlsym(h, "_Unwind_ForcedUnwind");
+		}
+		if (forced_unwind) {
+			memset(t->unwind_exc, 0, sizeof t->unwind_exc);
+			/* exception_class: glibc's "GNUCSUSD" for thread exit */
+			memcpy(t->unwind_exc, "DSUSCNUG", 8);
+			forced_unwind(t->unwind_exc, (void *)unwind_stop, t);
+			/* only returns if unwinding could not even start */
+		}
+	}
+	thread_exit(g, retval);
 }
 
 _Noreturn void thread_exit(g_t *g, void *retval)
@@ -108,7 +168,7 @@ SHIM_EXPORT void pthread_exit(void *retval)
 
 	if (!g)
 		real_pthread_exit(retval);
-	thread_exit(g, retval);
+	thread_unwind_exit(g, retval);
 }
 
 SHIM_EXPORT pthread_t pthread_self(void)
