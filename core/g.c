@@ -170,13 +170,9 @@ g_t *gfree_get(p_t *p, size_t size, size_t guard)
 
 static p_t *cur_p(void)
 {
-	g_t *g = getg();
+	m_t *m = getm();
 
-	if (!g)
-		return NULL;
-	if (g->is_g0)
-		return ((m_t *)((char *)g - offsetof(m_t, g0)))->p;
-	return g->m ? g->m->p : NULL;
+	return m ? m->p : NULL;
 }
 
 /* Reset a G for a new life, keeping its stack and its generation. */

@@ -255,8 +255,7 @@ void gfutex_wake_async(_Atomic uint32_t *addr)
 	uint32_t head, tail, i;
 
 	if (!g || (!g->is_g0 && g->rtdepth == 0) ||
-	    (g->is_g0 && atomic_load_explicit(&((m_t *)((char *)g - offsetof(m_t, g0)))
-	                      ->idle_sleeping, memory_order_seq_cst))) {
+	    (g->is_g0 && atomic_load_explicit(&g0_m(g)->idle_sleeping, memory_order_seq_cst))) {
 		gfutex_wake(addr, INT32_MAX);
 		return;
 	}

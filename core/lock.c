@@ -29,15 +29,9 @@ void lock_init(lock_t *l, enum lock_rank rank)
 }
 
 #ifdef GSHIM_DEBUG_LOCKS
-static m_t *lock_m(void)
-{
-	g_t *g = getg();
-	return g ? (g->is_g0 ? (m_t *)((char *)g - offsetof(m_t, g0)) : g->m) : NULL;
-}
-
 static void rank_push(lock_t *l)
 {
-	m_t *m = lock_m();
+	m_t *m = getm();
 
 	if (!m || l->rank == RANK_LEAF)
 		return;
@@ -50,7 +44,7 @@ static void rank_push(lock_t *l)
 
 static void rank_pop(lock_t *l)
 {
-	m_t *m = lock_m();
+	m_t *m = getm();
 
 	if (!m || l->rank == RANK_LEAF || m->locks_held == 0)
 		return;

@@ -243,6 +243,22 @@ struct m {
 	uint8_t lock_ranks[16];
 };
 
+/* The M whose g0 this is (g0 is embedded in its M). */
+static inline m_t *g0_m(g_t *g0)
+{
+	return (m_t *)((char *)g0 - offsetof(m_t, g0));
+}
+
+/* The M this code runs on, or NULL on a thread that is not an M. */
+static inline m_t *getm(void)
+{
+	g_t *g = getg();
+
+	if (!g)
+		return NULL;
+	return g->is_g0 ? g0_m(g) : g->m;
+}
+
 /* ---- sched ------------------------------------------------------------ */
 
 enum { TLS_SHARED = 0, TLS_PER_G = 1 };

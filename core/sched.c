@@ -86,21 +86,6 @@ static inline void enter_tls(m_t *m, g_t *g)
 	}
 }
 
-static inline m_t *g0_m(g_t *g0)
-{
-	return (m_t *)((char *)g0 - offsetof(m_t, g0));
-}
-
-/* The M this code runs on, or NULL on a thread that is not an M. */
-static inline m_t *getm(void)
-{
-	g_t *g = getg();
-
-	if (!g)
-		return NULL;
-	return g->is_g0 ? g0_m(g) : g->m;
-}
-
 /* errno is reached through a pointer the compiler cannot treat as const:
  * after a switch the same code may be on another M (another TCB). */
 static int *(*volatile errno_loc)(void) = __errno_location;
