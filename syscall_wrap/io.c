@@ -29,40 +29,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <dlfcn.h>
-#include "shim/shim.h"
-
-/* libc's originals, resolved once by syscall_wrap_init (called by the
- * constructor), or on first use if a library constructor that runs before
- * ours blocks already. */
-static void *real_get(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
-
-	if (__builtin_expect(f == NULL, 0)) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-#define REAL(name) ((__typeof__(name) *)real_get((void **)&real_##name, #name))
-
-static inline g_t *sc_enter(void)
-{
-	g_t *g = getcurg();
-
-	if (!g)
-		return NULL;
-	cancel_point(g);
-	return g_syscall_enter() ? g : NULL;
-}
-
-static inline void sc_exit(g_t *g)
-{
-	if (g)
-		g_syscall_exit();
-}
+#include "wrap.h"
 
 /* One wrapper shape for every call: libc's original, resolved once into
  * real_<name>, between sc_enter and sc_exit. */
@@ -70,7 +37,7 @@ static inline void sc_exit(g_t *g)
 	static __typeof__(name) *real_##name;                            \
 	SHIM_EXPORT ret name params                                      \
 	{                                                                \
-		g_t *g = sc_enter();                                     \
+		g_t *g = sc_enter(true);                                 \
 		ret r = REAL(name) args;                                 \
                                                                          \
 		sc_exit(g);                                              \

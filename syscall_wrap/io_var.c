@@ -4,13 +4,12 @@
  * numbers that block (programs and runtimes such as Rust's std issue
  * futex waits through it).  Same contract as io.c. */
 #undef _FILE_OFFSET_BITS   /* define open and open64 both (see io.c) */
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "shim/shim.h"
+#include "wrap.h"
 
 static int (*real_fcntl)(int, int, ...);
 static int (*real_fcntl64)(int, int, ...);
@@ -21,19 +20,6 @@ static int (*real_openat64)(int, const char *, int, ...);
 static int (*real_creat)(const char *, mode_t);
 static int (*real_creat64)(const char *, mode_t);
 static long (*real_syscall)(long, ...);
-
-static void *real_get(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
-
-	if (__builtin_expect(f == NULL, 0)) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-#define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
 
 void syscall_wrap_init_var(void)
 {
@@ -46,23 +32,6 @@ void syscall_wrap_init_var(void)
 	real_creat = dlsym(RTLD_NEXT, "creat");
 	real_creat64 = dlsym(RTLD_NEXT, "creat64");
 	real_syscall = dlsym(RTLD_NEXT, "syscall");
-}
-
-static inline g_t *sc_enter(bool cancel)
-{
-	g_t *g = getcurg();
-
-	if (!g)
-		return NULL;
-	if (cancel)
-		cancel_point(g);
-	return g_syscall_enter() ? g : NULL;
-}
-
-static inline void sc_exit(g_t *g)
-{
-	if (g)
-		g_syscall_exit();
 }
 
 static bool fcntl_blocks(int cmd)

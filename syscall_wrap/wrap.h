@@ -1,0 +1,45 @@
+/* syscall_wrap/wrap.h - what every blocking-call wrapper shares: libc's
+ * original (resolved once by the constructor, or on first use if a
+ * library constructor that runs before ours blocks already), and the
+ * entersyscall/exitsyscall bracket around it. */
+#ifndef GSHIM_SYSCALL_WRAP_H
+#define GSHIM_SYSCALL_WRAP_H
+
+#include <dlfcn.h>
+#include "shim/shim.h"
+
+static inline void *real_get(void **slot, const char *name)
+{
+	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(f == NULL, 0)) {
+		f = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
+	}
+	return f;
+}
+
+/* real_<name> must be declared with the original's type. */
+#define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
+
+/* Enter a wrapped call: the G to hand to sc_exit, or NULL when there is
+ * nothing to account (not a G, or already inside a call).  cancel: the
+ * call is a cancellation point (acted on at entry). */
+static inline g_t *sc_enter(bool cancel)
+{
+	g_t *g = getcurg();
+
+	if (!g)
+		return NULL;
+	if (cancel)
+		cancel_point(g);
+	return g_syscall_enter() ? g : NULL;
+}
+
+static inline void sc_exit(g_t *g)
+{
+	if (g)
+		g_syscall_exit();
+}
+
+#endif
