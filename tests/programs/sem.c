@@ -256,9 +256,12 @@ static void post_handler(int sig)
 {
     (void)sig;
     int saved = errno;
+    /* Count before posting: the post may wake the checking thread at
+     * once, on another CPU, if the handler runs in some other thread
+     * (POSIX lets any thread that does not block it take a kill()). */
+    atomic_fetch_add(&handler_runs, 1);
     if (sem_post(&sig_sem) != 0)
         atomic_store(&handler_post_failed, 1);
-    atomic_fetch_add(&handler_runs, 1);
     errno = saved;
 }
 
