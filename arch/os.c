@@ -3,6 +3,7 @@
  * between G's; only os_thread_start goes through libc (to give the new M a
  * TCB of its own). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <linux/futex.h>
 #include <sched.h>
@@ -109,4 +110,41 @@ void os_block_all_signals(void)
 	uint64_t all = ~0ull;
 
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
+}
+
+static size_t fmt_u64(char *buf, unsigned long long n)
+{
+	char tmp[24];
+	size_t len = 0, i;
+
+	do {
+		tmp[len++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n);
+	for (i = 0; i < len; i++)
+		buf[i] = tmp[len - 1 - i];
+	return len;
+}
+
+char os_thread_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	long fd, n;
+	size_t len;
+
+	memcpy(path, "/proc/self/task/", 16);
+	len = 16 + fmt_u64(path + 16, (unsigned long long)tid);
+	memcpy(path + len, "/stat", 6);
+	fd = arch_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+	if (fd < 0)
+		return 0;
+	n = arch_syscall(SYS_read, fd, buf, sizeof buf - 1);
+	arch_syscall(SYS_close, fd, 0, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ')
+		return 0;
+	return p[2];
 }

@@ -18,6 +18,10 @@ int64_t os_nanotime(void);            /* CLOCK_MONOTONIC, ns */
 int64_t os_clock_ns(clockid_t clk);   /* any clock, ns; -1 on error */
 void os_write_all(int fd, const char *buf, size_t len);  /* raw write(2) */
 void os_sched_yield(void);            /* the real syscall */
+/* Scheduler state letter of kernel thread tid of this process, from
+ * /proc/self/task/<tid>/stat ('R' running, 'S'/'D' asleep in the kernel),
+ * or 0 if unknown.  Raw syscalls only. */
+char os_thread_state(pid_t tid);
 int os_ncpu(void);                    /* CPUs in the affinity mask, >= 1 */
 
 /* Block every signal in the calling thread (runtime helper threads: a

@@ -26,6 +26,7 @@
 #ifndef GSHIM_CORE_RT_H
 #define GSHIM_CORE_RT_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -239,6 +240,7 @@ struct m {
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
+	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
 	uint8_t lock_ranks[16];
 };
@@ -262,6 +264,7 @@ static inline m_t *getm(void)
 /* ---- sched ------------------------------------------------------------ */
 
 enum { TLS_SHARED = 0, TLS_PER_G = 1 };
+enum { IO_URING = 0, IO_EPOLL = 1, IO_SYSCALL = 2 };
 
 struct rt_cfg {
 	int gomaxprocs;               /* >= 1 */
@@ -271,6 +274,8 @@ struct rt_cfg {
 	int deadlock;                 /* GSHIM_DEBUG=deadlock=1: report and exit */
 	int tls_mode;                 /* TLS_SHARED or TLS_PER_G (GSHIM_TLS) */
 	int nofsgsbase;               /* GSHIM_DEBUG=nofsgsbase=1 */
+	int preempt;                  /* GSHIM_PREEMPT: async preemption on */
+	int io_mode;                  /* GSHIM_IO: IO_URING, IO_EPOLL, IO_SYSCALL */
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);
@@ -316,6 +321,7 @@ bool runq_empty(p_t *p);                      /* any */
 uint32_t runq_len(p_t *p);                    /* any, racy */
 g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */
 void globrunq_put(g_t *g);                    /* sched.lock held */
+void globrunq_put_head(g_t *g);               /* sched.lock held */
 void globrunq_put_batch(g_t *head, g_t *tail, int n); /* sched.lock held */
 g_t *globrunq_get(p_t *p, int max);           /* sched.lock held; owner of p */
 
@@ -364,6 +370,18 @@ void g_block_exit(void);
  * called.  errno is preserved by exit. */
 bool g_syscall_enter(void);
 void g_syscall_exit(void);
+
+/* The signal handler's half of preemption: yield the P (g_yield, run
+ * from inside the handler). */
+void g_preempt_yield(void);
+
+/* preempt.c */
+bool preempt_request(p_t *p, m_t *m, g_t *g, uint32_t tick);
+void preempt_handle(void *uc);
+void preempt_drain(m_t *m);
+bool preempt_sig_ours(void);
+uint64_t preempt_kmask_clear(void);   /* signals kept unblocked in M's */
+void preempt_set_handler(void (*h)(int, siginfo_t *, void *));
 
 /* sysmon.c */
 void sysmon_start(void);
@@ -471,6 +489,7 @@ typedef struct rtimer {
 	int64_t when;                 /* CLOCK_MONOTONIC ns (timer lock) */
 	void (*fn)(struct rtimer *);  /* runs on the timer thread, no locks */
 	int32_t idx;                  /* heap index, -1 if not queued */
+	bool running;                 /* callback in progress (timer lock) */
 } rtimer_t;
 
 void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
@@ -478,6 +497,11 @@ void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
 int timer_count(void);            /* queued or running, racy */
+/* Run the timers whose deadline has passed (callbacks ready G's).  Any
+ * thread, no runtime lock held; never from inside switch_out.  Costs one
+ * load when no timer is queued. */
+int timer_run_expired(void);
+bool timer_due(void);             /* an expired timer waits to run */
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */

@@ -196,6 +196,15 @@ void globrunq_put(g_t *g)
 	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
 }
 
+void globrunq_put_head(g_t *g)
+{
+	g->schedlink = sched.runqhead;
+	sched.runqhead = g;
+	if (!sched.runqtail)
+		sched.runqtail = g;
+	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+}
+
 void globrunq_put_batch(g_t *head, g_t *tail, int n)
 {
 	tail->schedlink = NULL;

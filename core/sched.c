@@ -425,9 +425,19 @@ static void reset_spinning(m_t *m)
 
 /* Non-blocking search of the M's own P and the global queue.  Safe on a
  * G's stack: it only takes short locks.  Owner of p. */
-static g_t *pick_local(p_t *p)
+static g_t *pick_local(p_t *p, bool global_first)
 {
 	g_t *g;
+
+	/* A preemption is the moment to serve G's readied from outside the
+	 * scheduler (timer expiries, I/O) that wait on the global queue. */
+	if (global_first && atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		lock_acquire(&sched.lock);
+		g = globrunq_get(p, 1);
+		lock_release(&sched.lock);
+		if (g)
+			return g;
+	}
 
 	/* Every 61st tick look at the global queue first, so that a pair of
 	 * G's readying each other through runnext cannot starve it.  61 is
@@ -487,8 +497,10 @@ static g_t *find_runnable(m_t *m)
 
 top:
 	p = m->p;
-	g = pick_local(p);
+	g = pick_local(p, false);
 	if (g)
+		return g;
+	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p, false)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
@@ -544,7 +556,7 @@ top:
 
 /* ---- switching --------------------------------------------------------- */
 
-enum switch_kind { SW_NONE, SW_PARK, SW_YIELD, SW_EXIT, SW_TOGLOBAL };
+enum switch_kind { SW_NONE, SW_PARK, SW_YIELD, SW_EXIT, SW_TOGLOBAL, SW_PREEMPT };
 
 struct switch_req {
 	g_t *prev;
@@ -599,6 +611,14 @@ static void switch_finish(struct switch_req *req)
 			g_exited_publish(prev);   /* off its stack now */
 		g_unref(prev);
 		break;
+	case SW_PREEMPT:
+		/* Preempted (Go's gopreempt_m): the global queue's tail, so
+		 * CPU-bound G's rotate over every P, not just their own. */
+		casgstatus(prev, G_RUNNING, G_RUNNABLE);
+		lock_acquire(&sched.lock);
+		globrunq_put(prev);
+		lock_release(&sched.lock);
+		break;
 	case SW_TOGLOBAL:
 		/* g_block_exit found no P: the G waits for one on the global
 		 * queue, and this M (on g0, P-less) goes to sleep. */
@@ -630,7 +650,10 @@ static inline void sigmask_apply(g_t *g)
 	m_t *m = g->m;
 
 	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
-		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&g->sigmask, 0, 8, 0, 0);
+		/* The kick/preemption signal stays deliverable (preempt.c). */
+		uint64_t k = g->sigmask & ~preempt_kmask_clear();
+
+		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
 		m->cur_mask = g->sigmask;
 	}
 }
@@ -695,7 +718,7 @@ void g_signal(g_t *g, int sig)
 	 * running, i.e. only if it is still this one; if the G switched out
 	 * in between, the signals wait on it for its next resume.  Sending
 	 * the program's signal itself could land on the M's next G. */
-	if (m && st == G_RUNNING)
+	if (m && st == G_RUNNING && preempt_sig_ours())
 		arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, SIGURG);
 }
 
@@ -715,7 +738,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
 	    (req->kind == SW_YIELD || m->p->schedtick % 61 == 0))
 		m->handoff = true;
-	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
+	next = m->p && !m->handoff ? pick_local(m->p, req->kind == SW_PREEMPT) : NULL;
 	cur->m = NULL;
 	if (next) {
 		execute_prep(m, next);
@@ -827,8 +850,14 @@ void g_ready(g_t *g)
 	if (m && m->p) {
 		runq_put(m->p, g, true);
 	} else {
+		/* From the timer thread (or a foreign thread): an event from
+		 * outside the scheduler runs next, as an expiry run by a P's
+		 * own scheduler would (runnext in Go). */
 		lock_acquire(&sched.lock);
-		globrunq_put(g);
+		if (m)
+			globrunq_put(g);
+		else
+			globrunq_put_head(g);
 		lock_release(&sched.lock);
 	}
 	wakep();
@@ -856,6 +885,13 @@ void g_yield(void)
 	if (!g)
 		return;
 	m = g->m;
+	/* Sleepers whose time has come run next (core/timer.c). */
+	if (timer_due()) {
+		rt_enter();
+		timer_run_expired();
+		rt_exit(g);
+		m = g->m;
+	}
 	/* Nothing else to run here or globally: like sched_yield on an idle
 	 * CPU, return at once.  Other P's queues are their own M's business. */
 	if (runq_empty(m->p) &&
@@ -894,6 +930,26 @@ _Noreturn void g_exit(void *retval)
 	req.prev = g;
 	switch_out(g, &req);
 	rt_fatal("g_exit: dead G resumed");
+}
+
+void g_preempt_yield(void)
+{
+	g_t *g = getcurg();
+	struct switch_req req = { .kind = SW_PREEMPT };
+	m_t *m = g->m;
+
+	rt_enter();
+	timer_run_expired();
+	m = g->m;
+	if (runq_empty(m->p) &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 &&
+	    !__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED)) {
+		rt_exit(g);
+		return;
+	}
+	req.prev = g;
+	switch_out(g, &req);
+	rt_exit(g);
 }
 
 /* Make g (fresh from g_alloc, stack set) runnable.  Go's newproc1 tail. */
@@ -960,6 +1016,8 @@ void g_block_enter(void)
 
 	if (!g)
 		return;
+	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
+		preempt_drain(g->m);
 	rt_enter();
 	m = g->m;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
@@ -1030,6 +1088,8 @@ bool g_syscall_enter(void)
 	if (!g || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
 	    !g->m->p || g->rtdepth != 0)
 		return false;
+	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
+		preempt_drain(g->m);
 	sysmon_start();
 	g->rtdepth++;
 	rt_check_p(g);   /* may have been taken during an unwrapped call */
@@ -1178,9 +1238,11 @@ static void sig_kick(int sig, siginfo_t *si, void *uc)
 	g_t *g = getcurg();
 	int saved = *errno_loc();
 
-	(void)sig; (void)si; (void)uc;
+	(void)sig; (void)si;
 	if (g && g->m && (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask))
 		deliver_pending(g);
+	if (g)
+		preempt_handle(uc);
 	*errno_loc() = saved;
 }
 
@@ -1194,10 +1256,13 @@ static void install_overflow_handler(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, &old_segv);
 	sigaction(SIGBUS, &sa, &old_bus);
-	/* gshim's kick signal, as Go's preemption signal: SIGURG, which
-	 * programs rarely use; restartable calls restart after it. */
+	/* gshim's kick and preemption signal, as Go's: SIGURG, which
+	 * programs rarely use; restartable calls restart after it.  On the
+	 * G's stack with the G's mask (no SA_ONSTACK, SA_NODEFER): the
+	 * handler may switch away (core/preempt.c). */
 	sa.sa_sigaction = sig_kick;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+	preempt_set_handler(sig_kick);
 	sigaction(SIGURG, &sa, NULL);
 }
 

@@ -7,6 +7,11 @@
  *                     shared: threads share their M's TLS (faster switch,
  *                     unsafe for TLS that must follow the thread); auto:
  *                     per-g (errno alone needs it once threads migrate).
+ *   GSHIM_PREEMPT     on (default) / off: asynchronous preemption of
+ *                     threads that compute for 10 ms while others wait.
+ *   GSHIM_IO          uring (default; epoll if io_uring is unavailable),
+ *                     epoll (poller on epoll, files through plain calls),
+ *                     syscall (no poller: blocking calls hold an M).
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2),
  *                     nofsgsbase=1 (switch the thread pointer with
@@ -149,8 +154,39 @@ static void load_tls(void)
 	warn3("GSHIM_TLS must be per-g, shared or auto; using per-g", "", "");
 }
 
+static void load_preempt(void)
+{
+	const char *s = getenv("GSHIM_PREEMPT");
+
+	rt_cfg.preempt = 1;
+	if (!s || !*s || strcmp(s, "on") == 0 || strcmp(s, "1") == 0)
+		return;
+	if (strcmp(s, "off") == 0 || strcmp(s, "0") == 0) {
+		rt_cfg.preempt = 0;
+		return;
+	}
+	warn3("GSHIM_PREEMPT must be on or off; using on", "", "");
+}
+
+static void load_io(void)
+{
+	const char *s = getenv("GSHIM_IO");
+
+	rt_cfg.io_mode = IO_URING;
+	if (!s || !*s || strcmp(s, "uring") == 0 || strcmp(s, "io_uring") == 0)
+		return;
+	if (strcmp(s, "epoll") == 0)
+		rt_cfg.io_mode = IO_EPOLL;
+	else if (strcmp(s, "syscall") == 0)
+		rt_cfg.io_mode = IO_SYSCALL;
+	else
+		warn3("GSHIM_IO must be uring, epoll or syscall; using uring", "", "");
+}
+
 void config_load(void)
 {
+	load_preempt();
+	load_io();
 	stack_sys_init();
 	load_tls();
 	load_gomaxprocs();
