@@ -89,6 +89,17 @@ static g_t *slab_take(void)
 	return g;
 }
 
+bool g_in_slab(const void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	int n = atomic_load_explicit(&reg.nslabs, memory_order_acquire), i;
+
+	for (i = 0; i < n; i++)
+		if (a >= reg.lo[i] && a < reg.hi[i])
+			return true;
+	return false;
+}
+
 bool g_valid(const void *ptr)
 {
 	uintptr_t a = (uintptr_t)ptr;

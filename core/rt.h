@@ -141,6 +141,8 @@ struct g {
 	void *retval;                 /* written before exited = 1 */
 
 	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
+	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (pio.c's
+	                                 EINTR-or-restart decision; owner) */
 	uint64_t sigmask;             /* blocked signals of this G (owner) */
 
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
@@ -383,6 +385,18 @@ bool preempt_sig_ours(void);
 uint64_t preempt_kmask_clear(void);   /* signals kept unblocked in M's */
 void preempt_set_handler(void (*h)(int, siginfo_t *, void *));
 
+/* netpoll.c: the poller.  netpoll_wait parks the current G until fd is
+ * ready for events (POLLIN/POLLOUT), deadline (ns) passes (-ETIMEDOUT),
+ * *intr is set (-EINTR), or a signal is directed at it (-EAGAIN); 0 when
+ * ready; -ENOSYS when there is no poller (block in the kernel instead).
+ * netpoll_rw: a regular-file read/write through io_uring, the G parked
+ * until it completes: bytes or -errno, -ENOSYS without io_uring. */
+struct iovec;
+int netpoll_mode(void);
+int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
+ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off);
+void netpoll_fork_child(void);
+
 /* sysmon.c */
 void sysmon_start(void);
 void sysmon_fork_child(void);
@@ -412,6 +426,7 @@ g_t *g_alloc_main(void);               /* the main thread's G, once */
 void g_free(g_t *g);                   /* drop to free list (refs hit 0) */
 void g_unref(g_t *g);
 bool g_valid(const void *maybe_g);     /* is it a G we handed out, alive? */
+bool g_in_slab(const void *maybe_g);   /* inside gshim's G memory at all? */
 int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only);
 int g_detach(g_t *g);
 void g_mark_detached(g_t *g);            /* before the G first runs */

@@ -683,6 +683,7 @@ static void deliver_pending(g_t *g)
 	                                         memory_order_acq_rel) & ~g->sigmask;
 	int sig;
 
+	atomic_fetch_or_explicit(&g->sigdelivered, set, memory_order_relaxed);
 	for (sig = 1; set; sig++, set >>= 1)
 		if (set & 1)
 			raise_on_m(g->m, sig);
@@ -718,6 +719,13 @@ void g_signal(g_t *g, int sig)
 	 * running, i.e. only if it is still this one; if the G switched out
 	 * in between, the signals wait on it for its next resume.  Sending
 	 * the program's signal itself could land on the M's next G. */
+	/* Parked in an interruptible wait (poller, sleep, condvar): wake it
+	 * so the handler runs now, as it would in a blocked native thread;
+	 * the wait decides between EINTR and going on. */
+	if (st == G_WAITING) {
+		gfutex_interrupt(g);
+		return;
+	}
 	if (m && st == G_RUNNING && preempt_sig_ours())
 		arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, SIGURG);
 }
@@ -1356,6 +1364,7 @@ void sched_fork_child(void)
 	g_fork_child();
 	gfutex_fork_child();
 	timer_fork_child();
+	netpoll_fork_child();
 
 	m->tid = os_gettid();
 	m->alllink = NULL;

@@ -12,7 +12,7 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	int err;
 
 	if (!shim_is_g(t))
-		return real_pthread_getattr_np(t, attr);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_getattr_np(t, attr);
 	g = (g_t *)t;
 	err = pthread_attr_init(attr);
 	if (err)

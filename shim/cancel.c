@@ -80,7 +80,7 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	g_t *g;
 
 	if (!shim_is_g(th))
-		return real_pthread_cancel(th);
+		return shim_is_stale_g(th) ? ESRCH : real_pthread_cancel(th);
 	g = (g_t *)th;
 	if (atomic_load(&g->status) == G_DEAD)
 		return ESRCH;

@@ -19,7 +19,7 @@ SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 	size_t len;
 
 	if (!shim_is_g(t))
-		return real_pthread_setname_np(t, name);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_setname_np(t, name);
 	len = strlen(name);
 	if (len >= sizeof th->name)
 		return ERANGE;
@@ -36,7 +36,7 @@ SHIM_EXPORT int pthread_getname_np(pthread_t t, char *buf, size_t len)
 	size_t n;
 
 	if (!shim_is_g(t))
-		return real_pthread_getname_np(t, buf, len);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_getname_np(t, buf, len);
 	th = thread_of((g_t *)t);
 	name = th->named ? th->name : shim_default_name;
 	n = strnlen(name, 15);
@@ -59,7 +59,7 @@ SHIM_EXPORT int pthread_kill(pthread_t t, int sig)
 	g_t *g;
 
 	if (!shim_is_g(t))
-		return real_pthread_kill(t, sig);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_kill(t, sig);
 	if (sig < 0 || sig >= NSIG)
 		return EINVAL;
 	g = (g_t *)t;
@@ -135,7 +135,7 @@ SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,
 	struct thread *th;
 
 	if (!shim_is_g(t))
-		return real_pthread_getschedparam(t, policy, param);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_getschedparam(t, policy, param);
 	th = thread_of((g_t *)t);
 	*policy = th->policy;
 	*param = th->param;
@@ -149,7 +149,7 @@ SHIM_EXPORT int pthread_setschedparam(pthread_t t, int policy,
 	int err;
 
 	if (!shim_is_g(t))
-		return real_pthread_setschedparam(t, policy, param);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedparam(t, policy, param);
 	err = check_policy(policy, param);
 	if (err)
 		return err;
@@ -166,7 +166,7 @@ SHIM_EXPORT int pthread_setschedprio(pthread_t t, int prio)
 	int err;
 
 	if (!shim_is_g(t))
-		return real_pthread_setschedprio(t, prio);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedprio(t, prio);
 	th = thread_of((g_t *)t);
 	sp.sched_priority = prio;
 	err = check_policy(th->policy, &sp);
@@ -186,7 +186,7 @@ SHIM_EXPORT int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
 	long r;
 
 	if (!shim_is_g(t))
-		return real_pthread_getaffinity_np(t, size, set);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_getaffinity_np(t, size, set);
 	r = arch_syscall(SYS_sched_getaffinity, 0, size, set);
 	if (r < 0)
 		return (int)-r;
@@ -202,7 +202,7 @@ SHIM_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
 	size_t i, n;
 
 	if (!shim_is_g(t))
-		return real_pthread_setaffinity_np(t, size, set);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_setaffinity_np(t, size, set);
 	memset(&allowed, 0, sizeof allowed);
 	if (arch_syscall(SYS_sched_getaffinity, 0, sizeof allowed, &allowed) < 0)
 		return EINVAL;
@@ -220,7 +220,7 @@ SHIM_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
 SHIM_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t *clk)
 {
 	if (!shim_is_g(t))
-		return real_pthread_getcpuclockid(t, clk);
+		return shim_is_stale_g(t) ? ESRCH : real_pthread_getcpuclockid(t, clk);
 	if ((g_t *)t == getcurg()) {
 		*clk = CLOCK_THREAD_CPUTIME_ID;
 		return 0;

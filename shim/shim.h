@@ -80,6 +80,15 @@ static inline bool shim_is_g(pthread_t t)
 	return sched_ready() && g_valid((void *)t);
 }
 
+/* A pthread_t naming a G that has exited and been freed (joining a
+ * detached thread, a kill after join): never glibc's code, which would
+ * take it for one of its descriptors.  Join and detach say EINVAL, as
+ * glibc does for an exited detached thread; the rest ESRCH. */
+static inline bool shim_is_stale_g(pthread_t t)
+{
+	return sched_ready() && g_in_slab((void *)t);
+}
+
 /* An owner id for lock words (mutex __owner, rwlock __cur_writer): unique
  * among live threads, never 0.  G's get ids above the kernel's pid range
  * (pid_max <= 2^22) but inside FUTEX_TID_MASK; a thread that is not a G

@@ -7,9 +7,8 @@
  * cancellation points, as in glibc (acted on at entry).  Threads that are
  * not G's call libc directly.
  *
- * Planned (issue 5): parking G's on a poller (io_uring / epoll) for
- * descriptors that can be polled and on io_uring completions for regular
- * files, instead of holding an M for the duration of the call.
+ * Reads, writes, socket transfers, accept and epoll_wait park the G on
+ * the poller instead (pio.c); what is left here holds the M for the call.
  */
 /* meson builds with _FILE_OFFSET_BITS=64, which turns pread into an asm
  * alias of pread64 (and so on); here both names must be defined. */
@@ -44,32 +43,9 @@
 		return r;                                                \
 	}
 
-WRAP(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n))
-WRAP(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n))
-WRAP(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
-WRAP(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt))
-WRAP(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off))
-WRAP(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), (fd, buf, n, off))
-WRAP(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off))
-WRAP(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off), (fd, buf, n, off))
-WRAP(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
-WRAP(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off))
-WRAP(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off))
-WRAP(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off))
-WRAP(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl), (fd, iov, cnt, off, fl))
-WRAP(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int fl), (fd, iov, cnt, off, fl))
-WRAP(ssize_t, recv, (int fd, void *buf, size_t n, int fl), (fd, buf, n, fl))
-WRAP(ssize_t, recvfrom, (int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al), (fd, buf, n, fl, a, al))
-WRAP(ssize_t, recvmsg, (int fd, struct msghdr *msg, int fl), (fd, msg, fl))
 WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
-WRAP(ssize_t, send, (int fd, const void *buf, size_t n, int fl), (fd, buf, n, fl))
-WRAP(ssize_t, sendto, (int fd, const void *buf, size_t n, int fl, const struct sockaddr *a, socklen_t al), (fd, buf, n, fl, a, al))
-WRAP(ssize_t, sendmsg, (int fd, const struct msghdr *msg, int fl), (fd, msg, fl))
 WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
-WRAP(int, accept, (int fd, struct sockaddr *a, socklen_t *al), (fd, a, al))
-WRAP(int, accept4, (int fd, struct sockaddr *a, socklen_t *al, int fl), (fd, a, al, fl))
 WRAP(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al))
-WRAP(int, close, (int fd), (fd))
 WRAP(int, fsync, (int fd), (fd))
 WRAP(int, fdatasync, (int fd), (fd))
 WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned int fl), (fd, off, n, fl))
@@ -77,8 +53,6 @@ WRAP(int, poll, (struct pollfd *fds, nfds_t n, int t), (fds, n, t))
 WRAP(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m), (fds, n, t, m))
 WRAP(int, select, (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t), (n, rd, wr, ex, t))
 WRAP(int, pselect, (int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *m), (n, rd, wr, ex, t, m))
-WRAP(int, epoll_wait, (int ep, struct epoll_event *ev, int n, int t), (ep, ev, n, t))
-WRAP(int, epoll_pwait, (int ep, struct epoll_event *ev, int n, int t, const sigset_t *m), (ep, ev, n, t, m))
 WRAP(pid_t, waitpid, (pid_t pid, int *st, int opt), (pid, st, opt))
 WRAP(pid_t, wait, (int *st), (st))
 WRAP(pid_t, wait3, (int *st, int opt, struct rusage *ru), (st, opt, ru))
@@ -101,32 +75,9 @@ WRAP(ssize_t, copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t
 
 void syscall_wrap_init(void)
 {
-	real_read = (__typeof__(read) *)dlsym(RTLD_NEXT, "read");
-	real_write = (__typeof__(write) *)dlsym(RTLD_NEXT, "write");
-	real_readv = (__typeof__(readv) *)dlsym(RTLD_NEXT, "readv");
-	real_writev = (__typeof__(writev) *)dlsym(RTLD_NEXT, "writev");
-	real_pread = (__typeof__(pread) *)dlsym(RTLD_NEXT, "pread");
-	real_pread64 = (__typeof__(pread64) *)dlsym(RTLD_NEXT, "pread64");
-	real_pwrite = (__typeof__(pwrite) *)dlsym(RTLD_NEXT, "pwrite");
-	real_pwrite64 = (__typeof__(pwrite64) *)dlsym(RTLD_NEXT, "pwrite64");
-	real_preadv = (__typeof__(preadv) *)dlsym(RTLD_NEXT, "preadv");
-	real_preadv64 = (__typeof__(preadv64) *)dlsym(RTLD_NEXT, "preadv64");
-	real_pwritev = (__typeof__(pwritev) *)dlsym(RTLD_NEXT, "pwritev");
-	real_pwritev64 = (__typeof__(pwritev64) *)dlsym(RTLD_NEXT, "pwritev64");
-	real_preadv2 = (__typeof__(preadv2) *)dlsym(RTLD_NEXT, "preadv2");
-	real_pwritev2 = (__typeof__(pwritev2) *)dlsym(RTLD_NEXT, "pwritev2");
-	real_recv = (__typeof__(recv) *)dlsym(RTLD_NEXT, "recv");
-	real_recvfrom = (__typeof__(recvfrom) *)dlsym(RTLD_NEXT, "recvfrom");
-	real_recvmsg = (__typeof__(recvmsg) *)dlsym(RTLD_NEXT, "recvmsg");
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
-	real_send = (__typeof__(send) *)dlsym(RTLD_NEXT, "send");
-	real_sendto = (__typeof__(sendto) *)dlsym(RTLD_NEXT, "sendto");
-	real_sendmsg = (__typeof__(sendmsg) *)dlsym(RTLD_NEXT, "sendmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
-	real_accept = (__typeof__(accept) *)dlsym(RTLD_NEXT, "accept");
-	real_accept4 = (__typeof__(accept4) *)dlsym(RTLD_NEXT, "accept4");
 	real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
-	real_close = (__typeof__(close) *)dlsym(RTLD_NEXT, "close");
 	real_fsync = (__typeof__(fsync) *)dlsym(RTLD_NEXT, "fsync");
 	real_fdatasync = (__typeof__(fdatasync) *)dlsym(RTLD_NEXT, "fdatasync");
 	real_sync_file_range = (__typeof__(sync_file_range) *)dlsym(RTLD_NEXT, "sync_file_range");
@@ -134,8 +85,6 @@ void syscall_wrap_init(void)
 	real_ppoll = (__typeof__(ppoll) *)dlsym(RTLD_NEXT, "ppoll");
 	real_select = (__typeof__(select) *)dlsym(RTLD_NEXT, "select");
 	real_pselect = (__typeof__(pselect) *)dlsym(RTLD_NEXT, "pselect");
-	real_epoll_wait = (__typeof__(epoll_wait) *)dlsym(RTLD_NEXT, "epoll_wait");
-	real_epoll_pwait = (__typeof__(epoll_pwait) *)dlsym(RTLD_NEXT, "epoll_pwait");
 	real_waitpid = (__typeof__(waitpid) *)dlsym(RTLD_NEXT, "waitpid");
 	real_wait = (__typeof__(wait) *)dlsym(RTLD_NEXT, "wait");
 	real_wait3 = (__typeof__(wait3) *)dlsym(RTLD_NEXT, "wait3");

@@ -1,0 +1,422 @@
+/* core/netpoll.c - the poller: G's wait for descriptors, not M's.
+ *
+ * Purpose.  A thread blocked in read() on a socket holds a kernel thread
+ * natively.  Under gshim the G parks instead: the wrapper (syscall_wrap/
+ * io.c) first tries the call without blocking (RWF_NOWAIT, MSG_DONTWAIT),
+ * and only if it would block asks the poller to wake it when the
+ * descriptor is ready (netpoll_wait), then tries again.  Regular files
+ * cannot be "ready"; their reads and writes that would block go to
+ * io_uring as real operations and the G parks until the completion
+ * (netpoll_rw) - something Go's runtime does not do.
+ *
+ * Backends, chosen once at first use (GSHIM_IO, rt_cfg.io_mode):
+ *   uring   one io_uring (liburing): IORING_OP_POLL_ADD for readiness,
+ *           READV/WRITEV for files.  Falls back to epoll when the ring
+ *           cannot be set up (io_uring_disabled sysctl, seccomp, memlock).
+ *   epoll   one epoll set; each wait registers a private dup of the
+ *           descriptor with EPOLLONESHOT (epoll keys entries by (file, fd):
+ *           a dup lets two G's wait on one descriptor, and nobody else can
+ *           close or reuse the number under us).  Files: plain calls.
+ *   syscall no poller: netpoll_wait says -ENOSYS and callers block an M.
+ * A poller thread ("gshim-netpoll", no P, all signals blocked) waits on
+ * the ring / epoll set and readies the G's (g_ready from a non-M thread:
+ * the head of the global queue, runs next).
+ *
+ * Protocol and invariants.  A waiter lives on the waiting G's stack and is
+ * reached only through a slot of a global table, named in the kernel
+ * request by a token (generation << 32 | index).  Firing (poller thread)
+ * and cancelling (the G, after a timeout, a signal or pthread_cancel) both
+ * happen under the table lock, and cancel bumps the generation: a late
+ * completion or epoll event for a cancelled wait finds a stale token and
+ * is dropped, so the poller never writes to a stack frame that has gone.
+ * The G parks on a gfutex word in its waiter (gfutex_wait_intr), which
+ * gives deadlines (SO_RCVTIMEO, poll timeouts) and interruption by
+ * pthread_cancel and by signals (g_signal interrupts a parked G's wait, the
+ * handler runs as it resumes, and the wrapper decides between EINTR and
+ * restarting as the kernel would) for free.  Regular-file operations are
+ * not interruptible (a native read from disk is not) and always wait for
+ * their completion.
+ *
+ * Rejected: per-P rings (each M would submit without the SQ lock, but
+ * completions for a P's ring must still be reaped when that P is busy or
+ * idle, which needs the same poller thread per ring or cross-P reaping;
+ * with GOMAXPROCS small the lock is uncontended - see docs/benchmarks.md);
+ * setting O_NONBLOCK on the program's descriptors as Go does (the flag
+ * belongs to the open file description, shared with child processes and
+ * visible through fcntl: a program and its children would see it);
+ * io_uring READ on sockets and pipes (an armed read ignores SO_RCVTIMEO
+ * and cannot be retried after a signal without losing data it consumed);
+ * the poller in find_runnable as Go's netpoll(block) (every idle M would
+ * contend for the ring's CQ; one thread is simpler, and its wake-up costs
+ * one futex wake).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include "rt.h"
+
+struct slot {
+	uint32_t gen;
+	uint32_t nextfree;            /* free list link (index + 1) */
+	_Atomic uint32_t *done;       /* waiter's word, NULL: free or fired */
+	int32_t *res;
+};
+
+static struct {
+	lock_t lock;                  /* slot table */
+	struct slot *v;
+	uint32_t n, cap, freehead;    /* freehead: index + 1, 0 = none */
+	_Atomic int mode;             /* -1 not yet chosen, else IO_* */
+	lock_t initlock;
+	struct io_uring ring;
+	lock_t sqlock;                /* SQ of the ring */
+	int epfd;
+} np = {
+	.lock = LOCK_INIT(RANK_LEAF), .initlock = LOCK_INIT(RANK_LEAF),
+	.sqlock = LOCK_INIT(RANK_LEAF), .mode = -1, .epfd = -1,
+};
+
+/* ---- slot table ---------------------------------------------------------- */
+
+static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
+{
+	struct slot *s;
+	uint32_t i;
+
+	lock_acquire(&np.lock);
+	if (np.freehead) {
+		i = np.freehead - 1;
+		np.freehead = np.v[i].nextfree;
+	} else {
+		if (np.n == np.cap) {
+			uint32_t cap = np.cap ? np.cap * 2 : 256;
+			struct slot *v = realloc(np.v, sizeof *v * cap);
+
+			if (!v)
+				rt_fatal("out of memory for poller slots");
+			np.v = v;
+			np.cap = cap;
+		}
+		i = np.n++;
+		np.v[i].gen = 1;
+	}
+	s = &np.v[i];
+	s->done = done;
+	s->res = res;
+	lock_release(&np.lock);
+	return (uint64_t)s->gen << 32 | i;
+}
+
+/* The G is done waiting (fired or not): the slot is free, and a late
+ * event for this token is dropped. */
+static void slot_put(uint64_t tok)
+{
+	uint32_t i = (uint32_t)tok;
+
+	lock_acquire(&np.lock);
+	np.v[i].done = NULL;
+	np.v[i].gen++;
+	np.v[i].nextfree = np.freehead;
+	np.freehead = i + 1;
+	lock_release(&np.lock);
+}
+
+/* Poller thread: an event for tok. */
+static void slot_fire(uint64_t tok, int32_t res)
+{
+	uint32_t i = (uint32_t)tok, gen = (uint32_t)(tok >> 32);
+	_Atomic uint32_t *done = NULL;
+
+	lock_acquire(&np.lock);
+	if (i < np.n && np.v[i].gen == gen && np.v[i].done) {
+		done = np.v[i].done;
+		*np.v[i].res = res;
+		np.v[i].done = NULL;
+		atomic_store_explicit(done, 1, memory_order_release);
+	}
+	lock_release(&np.lock);
+	if (done)
+		gfutex_wake(done, 1);   /* a stale frame at worst: spurious wake */
+}
+
+/* ---- poller threads -------------------------------------------------------- */
+
+static void *uring_thread(void *arg)
+{
+	(void)arg;
+	os_block_all_signals();
+	prctl(PR_SET_NAME, "gshim-netpoll", 0, 0, 0);
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+		int r = io_uring_wait_cqe(&np.ring, &cqe);
+
+		if (r < 0) {
+			if (r == -EINTR || r == -EAGAIN)
+				continue;
+			rt_fatal_num("io_uring wait failed, errno ", (unsigned long long)-r);
+		}
+		io_uring_for_each_cqe(&np.ring, head, cqe) {
+			uint64_t tok = io_uring_cqe_get_data64(cqe);
+
+			if (tok)
+				slot_fire(tok, cqe->res);
+			n++;
+		}
+		io_uring_cq_advance(&np.ring, n);
+	}
+	return NULL;
+}
+
+static void *epoll_thread(void *arg)
+{
+	struct epoll_event ev[128];
+
+	(void)arg;
+	os_block_all_signals();
+	prctl(PR_SET_NAME, "gshim-netpoll", 0, 0, 0);
+	for (;;) {
+		long n = arch_syscall6(SYS_epoll_wait, np.epfd, (long)ev, 128, -1, 0, 0);
+
+		if (n < 0) {
+			if (n == -EINTR)
+				continue;
+			rt_fatal_num("epoll_wait failed in the poller, errno ", (unsigned long long)-n);
+		}
+		for (long i = 0; i < n; i++)
+			slot_fire(ev[i].data.u64, (int32_t)ev[i].events);
+	}
+	return NULL;
+}
+
+static bool uring_setup(void)
+{
+	struct io_uring_params p = { 0 };
+
+	if (io_uring_queue_init_params(256, &np.ring, &p) < 0)
+		return false;
+	/* POLL_ADD needs nothing special; file reads need the kernel to
+	 * complete them asynchronously (5.6+: IORING_FEAT_NODROP etc. are
+	 * not needed, but IORING_OP_POLL_ADD and READV must exist). */
+	if (!(p.features & IORING_FEAT_NODROP)) {
+		io_uring_queue_exit(&np.ring);
+		return false;
+	}
+	if (os_thread_start(uring_thread, NULL, 64 * 1024) != 0) {
+		io_uring_queue_exit(&np.ring);
+		return false;
+	}
+	return true;
+}
+
+static bool epoll_setup(void)
+{
+	long fd = arch_syscall(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
+
+	if (fd < 0)
+		return false;
+	np.epfd = (int)fd;
+	if (os_thread_start(epoll_thread, NULL, 64 * 1024) != 0) {
+		arch_syscall(SYS_close, fd, 0, 0);
+		np.epfd = -1;
+		return false;
+	}
+	return true;
+}
+
+int netpoll_mode(void)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
+
+	if (__builtin_expect(mode >= 0, 1))
+		return mode;
+	lock_acquire(&np.initlock);
+	mode = atomic_load_explicit(&np.mode, memory_order_relaxed);
+	if (mode < 0) {
+		mode = rt_cfg.io_mode;
+		if (mode == IO_URING && !uring_setup())
+			mode = IO_EPOLL;
+		if (mode == IO_EPOLL && !epoll_setup())
+			mode = IO_SYSCALL;
+		atomic_store_explicit(&np.mode, mode, memory_order_release);
+	}
+	lock_release(&np.initlock);
+	return mode;
+}
+
+/* ---- waiting --------------------------------------------------------------- */
+
+static int uring_submit_locked(void)
+{
+	int r;
+
+	do
+		r = io_uring_submit(&np.ring);
+	while (r == -EINTR);
+	return r;
+}
+
+static struct io_uring_sqe *sqe_get(void)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&np.ring);
+
+	if (!sqe) {
+		uring_submit_locked();
+		sqe = io_uring_get_sqe(&np.ring);
+	}
+	return sqe;
+}
+
+static void uring_cancel(uint64_t tok)
+{
+	struct io_uring_sqe *sqe;
+
+	lock_acquire(&np.sqlock);
+	sqe = sqe_get();
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, tok, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+		uring_submit_locked();
+	}
+	lock_release(&np.sqlock);
+}
+
+/* Park until the slot fires, the deadline passes or *intr is set.  The
+ * slot is freed on return. */
+static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
+                _Atomic uint32_t *intr, bool interruptible)
+{
+	int r = 0;
+
+	for (;;) {
+		if (atomic_load_explicit(done, memory_order_acquire))
+			break;
+		if (!interruptible) {
+			gfutex_wait(done, 0, -1);
+			continue;
+		}
+		r = gfutex_wait_intr(done, 0, deadline, intr);
+		if (r == -ETIMEDOUT || r == -EINTR)
+			break;
+		if (r == 0 && !atomic_load_explicit(done, memory_order_acquire)) {
+			r = -EAGAIN;   /* woken for a signal: the caller decides */
+			break;
+		}
+		r = 0;
+	}
+	slot_put(tok);
+	return atomic_load_explicit(done, memory_order_acquire) ? 0 : r;
+}
+
+int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res = 0;
+	uint64_t tok;
+	int mode = netpoll_mode(), r;
+
+	if (mode == IO_SYSCALL || !getcurg())
+		return -ENOSYS;
+	tok = slot_get(&done, &res);
+	if (mode == IO_URING) {
+		struct io_uring_sqe *sqe;
+
+		lock_acquire(&np.sqlock);
+		sqe = sqe_get();
+		if (sqe) {
+			io_uring_prep_poll_add(sqe, fd, events);
+			io_uring_sqe_set_data64(sqe, tok);
+			r = uring_submit_locked();
+		} else {
+			r = -EBUSY;
+		}
+		lock_release(&np.sqlock);
+		if (r < 0) {
+			slot_put(tok);
+			return -ENOSYS;
+		}
+		r = park(tok, &done, deadline, intr, true);
+		if (r == 0 && res < 0)
+			return res == -ECANCELED ? -EAGAIN : -ENOSYS;
+		if (r != 0)
+			uring_cancel(tok);
+		return r;
+	} else {
+		struct epoll_event ev;
+		long dfd = arch_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+
+		if (dfd < 0) {
+			slot_put(tok);
+			return dfd == -EBADF ? -EBADF : -ENOSYS;
+		}
+		ev.events = events | EPOLLONESHOT;
+		ev.data.u64 = tok;
+		r = (int)arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, dfd, (long)&ev, 0, 0);
+		if (r < 0) {
+			slot_put(tok);
+			arch_syscall(SYS_close, dfd, 0, 0);
+			return -ENOSYS;   /* EPERM: not pollable (a regular file) */
+		}
+		r = park(tok, &done, deadline, intr, true);
+		arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, dfd, 0, 0, 0);
+		arch_syscall(SYS_close, dfd, 0, 0);
+		return r;
+	}
+}
+
+ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res = 0;
+	struct io_uring_sqe *sqe;
+	uint64_t tok;
+	int r;
+
+	if (netpoll_mode() != IO_URING || !getcurg())
+		return -ENOSYS;
+	tok = slot_get(&done, &res);
+	lock_acquire(&np.sqlock);
+	sqe = sqe_get();
+	if (sqe) {
+		if (write)
+			io_uring_prep_writev(sqe, fd, iov, (unsigned)cnt, (uint64_t)off);
+		else
+			io_uring_prep_readv(sqe, fd, iov, (unsigned)cnt, (uint64_t)off);
+		io_uring_sqe_set_data64(sqe, tok);
+		r = uring_submit_locked();
+	} else {
+		r = -EBUSY;
+	}
+	lock_release(&np.sqlock);
+	if (r < 0) {
+		slot_put(tok);
+		return -ENOSYS;
+	}
+	park(tok, &done, -1, NULL, false);
+	return res;
+}
+
+void netpoll_fork_child(void)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_relaxed);
+
+	/* The poller thread did not survive; the ring and the epoll set are
+	 * the parent's too (shared after fork) and must not be used here.
+	 * Waiters were other threads: gone. */
+	if (mode == IO_URING)
+		io_uring_queue_exit(&np.ring);
+	else if (mode == IO_EPOLL)
+		arch_syscall(SYS_close, np.epfd, 0, 0);
+	lock_init(&np.lock, RANK_LEAF);
+	lock_init(&np.sqlock, RANK_LEAF);
+	lock_init(&np.initlock, RANK_LEAF);
+	np.n = 0;
+	np.freehead = 0;
+	np.epfd = -1;
+	atomic_store(&np.mode, -1);
+}

@@ -1,0 +1,710 @@
+/* syscall_wrap/pio.c - reads, writes, accepts and epoll waits that park
+ * the G instead of blocking an M (the poller, core/netpoll.c).
+ *
+ * Shape of every call: try it without blocking (preadv2/pwritev2 with
+ * RWF_NOWAIT, MSG_DONTWAIT for socket calls): done if it did not need to
+ * wait - one system call, as natively.  If it would block, look at the
+ * descriptor once (fstat, F_GETFL):
+ *   - the program set O_NONBLOCK (or passed MSG_DONTWAIT): EAGAIN, as
+ *     natively;
+ *   - a socket, pipe, FIFO or character device: park until the poller
+ *     says it is ready (deadline: SO_RCVTIMEO/SO_SNDTIMEO for sockets),
+ *     then try again;
+ *   - a regular file or block device (a read that misses the page cache):
+ *     the read goes to io_uring and the G parks until it completes;
+ *   - anything else, or no poller (GSHIM_IO=syscall): the plain blocking
+ *     call between entersyscall and exitsyscall (io.c's shape).
+ * Descriptors that refuse RWF_NOWAIT (EOPNOTSUPP: buffered writes on ext4,
+ * ttys, /proc files) get the plain call; the descriptor number is noted
+ * (fd_hint) so the next call skips the probe.  A stale note (the number
+ * was closed inside libc and reused) only costs the parking: the plain
+ * call is right for every kind of descriptor.
+ *
+ * What the program sees is what the kernel would have given it: partial
+ * reads; full writes on blocking descriptors (the rest is written after
+ * each wait, as the kernel does), partial only when a signal or a timeout
+ * cuts them short; EAGAIN after SO_RCVTIMEO; EINTR when a signal handler
+ * ran during the wait and the handler lacks SA_RESTART, or the call is
+ * one the kernel never restarts (timed socket calls, epoll_wait); the
+ * restart otherwise.  Cancellation acts while parked, as in glibc.
+ */
+#undef _FILE_OFFSET_BITS
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "wrap.h"
+
+#define HINT_FDS 65536
+enum { HINT_PLAIN_READ = 1, HINT_PLAIN_WRITE = 2 };
+static _Atomic uint8_t fd_hint[HINT_FDS];
+
+static inline uint8_t hint_get(int fd)
+{
+	return fd >= 0 && fd < HINT_FDS ?
+	       atomic_load_explicit(&fd_hint[fd], memory_order_relaxed) : 0;
+}
+
+static inline void hint_set(int fd, uint8_t bit)
+{
+	if (fd >= 0 && fd < HINT_FDS)
+		atomic_fetch_or_explicit(&fd_hint[fd], bit, memory_order_relaxed);
+}
+
+void pio_fd_new(int fd)
+{
+	if (fd >= 0 && fd < HINT_FDS)
+		atomic_store_explicit(&fd_hint[fd], 0, memory_order_relaxed);
+}
+
+enum fdkind { FD_OTHER, FD_POLL, FD_FILE, FD_SOCK };
+
+static enum fdkind fd_kind(int fd)
+{
+	struct stat st;
+
+	if (arch_syscall(SYS_fstat, fd, (long)&st, 0) != 0)
+		return FD_OTHER;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return FD_FILE;
+	if (S_ISSOCK(st.st_mode))
+		return FD_SOCK;
+	if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
+		return FD_POLL;
+	return FD_OTHER;
+}
+
+static bool fd_nonblock(int fd)
+{
+	long fl = arch_syscall(SYS_fcntl, fd, F_GETFL, 0);
+
+	return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* Socket timeout (SO_RCVTIMEO / SO_SNDTIMEO) as a deadline, -1: none. */
+static int64_t sock_deadline(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t len = sizeof tv;
+
+	if (arch_syscall6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) != 0 ||
+	    (tv.tv_sec == 0 && tv.tv_usec == 0))
+		return -1;
+	return os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
+/* The wait was cut short for a signal whose handler ran: should the
+ * call restart (true) or fail with EINTR?  As the kernel: a handler
+ * with SA_RESTART restarts a restartable call; ignored signals do not
+ * interrupt at all. */
+static bool sig_restarts(g_t *g, bool restartable)
+{
+	uint64_t set = atomic_exchange_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	bool restart = true;
+
+	for (int sig = 1; set; sig++, set >>= 1) {
+		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
+
+		if (!(set & 1))
+			continue;
+		if (arch_syscall6(SYS_rt_sigaction, sig, 0, (long)&ka, 8, 0, 0) != 0)
+			continue;
+		if (ka.handler == SIG_IGN || ka.handler == SIG_DFL)
+			continue;
+		if (!restartable || !(ka.flags & SA_RESTART))
+			restart = false;
+	}
+	return restart;
+}
+
+/* Park g until fd is ready for ev.  0: try again; <0: -errno to return
+ * (-EAGAIN timeout, -EINTR signal), or -ENOSYS: use the plain call. */
+static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restartable)
+{
+	struct thread *t = thread_of(g);
+	_Atomic uint32_t *intr = t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
+	                         &t->cancel_req : NULL;
+	int r;
+
+	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	for (;;) {
+		r = netpoll_wait(fd, ev, deadline, intr);
+		if (r == -EINTR) {
+			cancel_point(g);   /* acts on the cancellation */
+			continue;
+		}
+		if (r == -ETIMEDOUT)
+			return -EAGAIN;
+		if (r == -EAGAIN) {   /* woken for a signal */
+			if (atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) == 0)
+				continue;
+			if (!sig_restarts(g, restartable))
+				return -EINTR;
+			return 0;   /* restart: try the call again */
+		}
+		return r;
+	}
+}
+
+/* ---- reads and writes ------------------------------------------------------ */
+
+static ssize_t sys_rw2(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+	return arch_syscall6(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt,
+	                     (long)off, 0, fl);
+}
+
+static ssize_t iov_len(const struct iovec *iov, int cnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < cnt; i++)
+		n += iov[i].iov_len;
+	return (ssize_t)n;
+}
+
+/* The plain call: preadv2/pwritev2 with the program's flags, which is
+ * read/readv/pread/preadv in one (off -1: the file position). */
+static ssize_t plain_rw(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+	g_t *g = sc_enter(true);
+	ssize_t r = sys_rw2(wr, fd, iov, cnt, off, fl);
+
+	sc_exit(g);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* Advance a private copy of an iovec array by n bytes. */
+static int iov_advance(struct iovec *v, int cnt, size_t n)
+{
+	int i = 0;
+
+	while (i < cnt && n >= v[i].iov_len) {
+		n -= v[i].iov_len;
+		i++;
+	}
+	if (i < cnt) {
+		v[i].iov_base = (char *)v[i].iov_base + n;
+		v[i].iov_len -= n;
+	}
+	memmove(v, v + i, sizeof *v * (size_t)(cnt - i));
+	return cnt - i;
+}
+
+static ssize_t set_err(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* read, readv, pread, preadv, preadv2 without RWF_NOWAIT. */
+static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+	g_t *g = getcurg();
+	int64_t deadline = -2;   /* not looked up yet */
+	ssize_t r;
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & RWF_NOWAIT) ||
+	    (hint_get(fd) & HINT_PLAIN_READ))
+		return plain_rw(false, fd, iov, cnt, off, fl);
+	cancel_point(g);
+	for (;;) {
+		enum fdkind kind;
+		int w;
+
+		r = sys_rw2(false, fd, iov, cnt, off, fl | RWF_NOWAIT);
+		if (r >= 0 || (r != -EAGAIN && r != -EOPNOTSUPP))
+			return set_err(r);
+		if (r == -EOPNOTSUPP) {
+			hint_set(fd, HINT_PLAIN_READ);
+			return plain_rw(false, fd, iov, cnt, off, fl);
+		}
+		kind = fd_kind(fd);
+		if (kind == FD_FILE) {
+			r = netpoll_rw(false, fd, iov, cnt, off);
+			if (r == -ENOSYS)
+				return plain_rw(false, fd, iov, cnt, off, fl);
+			return set_err(r);
+		}
+		if (kind == FD_OTHER)
+			return plain_rw(false, fd, iov, cnt, off, fl);
+		if (fd_nonblock(fd))
+			return set_err(-EAGAIN);
+		if (deadline == -2)
+			deadline = kind == FD_SOCK ? sock_deadline(fd, SO_RCVTIMEO) : -1;
+		w = wait_ready(g, fd, POLLIN, deadline, deadline < 0);
+		if (w == -ENOSYS)
+			return plain_rw(false, fd, iov, cnt, off, fl);
+		if (w < 0)
+			return set_err(w);
+	}
+}
+
+/* write, writev, pwrite, pwritev, pwritev2 without RWF_NOWAIT. */
+static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, int fl)
+{
+	g_t *g = getcurg();
+	struct iovec vbuf[64], *v = vbuf;
+	ssize_t total = 0, want, r;
+	int64_t deadline = -2;   /* not looked up yet */
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & RWF_NOWAIT) ||
+	    (hint_get(fd) & HINT_PLAIN_WRITE) || cnt > 64 || cnt < 0)
+		return plain_rw(true, fd, iov0, cnt, off, fl);
+	cancel_point(g);
+	memcpy(v, iov0, sizeof *v * (size_t)cnt);
+	want = iov_len(v, cnt);
+	for (;;) {
+		enum fdkind kind;
+		int w;
+
+		r = sys_rw2(true, fd, v, cnt, off, fl | RWF_NOWAIT);
+		if (r == -EOPNOTSUPP && total == 0) {
+			hint_set(fd, HINT_PLAIN_WRITE);
+			return plain_rw(true, fd, v, cnt, off, fl);
+		}
+		if (r >= 0) {
+			total += r;
+			if (total >= want || r == 0)
+				return total;
+			cnt = iov_advance(v, cnt, (size_t)r);
+			if (off >= 0)
+				off += r;
+		} else if (r != -EAGAIN) {
+			return total ? total : set_err(r);
+		}
+		/* Would block (or wrote part): wait for room. */
+		kind = fd_kind(fd);
+		if (kind == FD_FILE || kind == FD_OTHER) {
+			r = plain_rw(true, fd, v, cnt, off, fl);
+			return r < 0 ? (total ? total : -1) : total + r;
+		}
+		if (fd_nonblock(fd))
+			return total ? total : set_err(-EAGAIN);
+		if (deadline == -2)
+			deadline = kind == FD_SOCK ? sock_deadline(fd, SO_SNDTIMEO) : -1;
+		w = wait_ready(g, fd, POLLOUT, deadline, deadline < 0);
+		if (w == -ENOSYS) {
+			r = plain_rw(true, fd, v, cnt, off, fl);
+			return r < 0 ? (total ? total : -1) : total + r;
+		}
+		if (w < 0)
+			return total ? total : set_err(w);
+	}
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	struct iovec v = { buf, n };
+	return do_read(fd, &v, 1, -1, 0);
+}
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	return do_read(fd, iov, cnt, -1, 0);
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	struct iovec v = { (void *)buf, n };
+	return do_write(fd, &v, 1, -1, 0);
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	return do_write(fd, iov, cnt, -1, 0);
+}
+
+/* Positional calls with a negative offset: EINVAL from the kernel, as
+ * natively (preadv2 would take -1 as "the file position"). */
+#define POS_CHECK(off) do { if ((off) < 0) { errno = EINVAL; return -1; } } while (0)
+
+SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	struct iovec v = { buf, n };
+	POS_CHECK(off);
+	return do_read(fd, &v, 1, off, 0);
+}
+
+SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	return pread64(fd, buf, n, off);
+}
+
+SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	struct iovec v = { (void *)buf, n };
+	POS_CHECK(off);
+	return do_write(fd, &v, 1, off, 0);
+}
+
+SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return pwrite64(fd, buf, n, off);
+}
+
+SHIM_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	POS_CHECK(off);
+	return do_read(fd, iov, cnt, off, 0);
+}
+
+SHIM_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return preadv64(fd, iov, cnt, off);
+}
+
+SHIM_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	POS_CHECK(off);
+	return do_write(fd, iov, cnt, off, 0);
+}
+
+SHIM_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	return pwritev64(fd, iov, cnt, off);
+}
+
+SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+	if (off < -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return do_read(fd, iov, cnt, off, fl);
+}
+
+SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+{
+	return preadv2(fd, iov, cnt, off, fl);
+}
+
+SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+{
+	if (off < -1) {
+		errno = EINVAL;
+		return -1;
+	}
+	return do_write(fd, iov, cnt, off, fl);
+}
+
+SHIM_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+{
+	return pwritev2(fd, iov, cnt, off, fl);
+}
+
+/* ---- sockets ------------------------------------------------------------------ */
+
+static ssize_t sys_recvmsg(int fd, struct msghdr *m, int fl)
+{
+	return arch_syscall(SYS_recvmsg, fd, (long)m, fl);
+}
+
+static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int fl)
+{
+	return arch_syscall(SYS_sendmsg, fd, (long)m, fl);
+}
+
+static ssize_t plain_msg(bool send, int fd, struct msghdr *m, int fl)
+{
+	g_t *g = sc_enter(true);
+	ssize_t r = send ? sys_sendmsg(fd, m, fl) : sys_recvmsg(fd, m, fl);
+
+	sc_exit(g);
+	return set_err(r);
+}
+
+/* recv, recvfrom, recvmsg: MSG_DONTWAIT first; MSG_WAITALL gathers. */
+static ssize_t do_recvmsg(int fd, struct msghdr *m, int fl)
+{
+	g_t *g = getcurg();
+	struct iovec vbuf[64], *orig = m->msg_iov;
+	size_t origcnt = m->msg_iovlen;
+	ssize_t total = 0, want, r;
+	int64_t deadline = -2;
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & MSG_DONTWAIT) || m->msg_iovlen > 64)
+		return plain_msg(false, fd, m, fl);
+	cancel_point(g);
+	want = iov_len(m->msg_iov, (int)m->msg_iovlen);
+	for (;;) {
+		int w;
+
+		r = sys_recvmsg(fd, m, fl | MSG_DONTWAIT);
+		if (r == -ENOTSOCK)
+			return plain_msg(false, fd, m, fl);
+		if (r >= 0) {
+			total += r;
+			if (!(fl & MSG_WAITALL) || r == 0 || total >= want || (fl & MSG_PEEK))
+				break;
+			/* MSG_WAITALL: the rest, into a private iovec copy. */
+			if (m->msg_iov == orig) {
+				memcpy(vbuf, orig, sizeof *vbuf * origcnt);
+				m->msg_iov = vbuf;
+			}
+			m->msg_iovlen = (size_t)iov_advance(m->msg_iov, (int)m->msg_iovlen, (size_t)r);
+		} else if (r != -EAGAIN) {
+			if (!total) {
+				m->msg_iov = orig;
+				m->msg_iovlen = origcnt;
+				return set_err(r);
+			}
+			break;
+		}
+		if (fd_nonblock(fd)) {
+			if (total)
+				break;
+			m->msg_iov = orig;
+			m->msg_iovlen = origcnt;
+			return set_err(-EAGAIN);
+		}
+		if (deadline == -2)
+			deadline = sock_deadline(fd, SO_RCVTIMEO);
+		w = wait_ready(g, fd, POLLIN, deadline, deadline < 0);
+		if (w == -ENOSYS) {
+			r = plain_msg(false, fd, m, fl);
+			if (r < 0 && !total) {
+				m->msg_iov = orig;
+				m->msg_iovlen = origcnt;
+				return -1;
+			}
+			total += r > 0 ? r : 0;
+			break;
+		}
+		if (w < 0) {
+			if (total)
+				break;
+			m->msg_iov = orig;
+			m->msg_iovlen = origcnt;
+			return set_err(w);
+		}
+	}
+	m->msg_iov = orig;
+	m->msg_iovlen = origcnt;
+	return total;
+}
+
+/* send, sendto, sendmsg: MSG_DONTWAIT first; a stream socket's rest is
+ * sent after each wait, as a blocking send does. */
+static ssize_t do_sendmsg(int fd, const struct msghdr *m0, int fl)
+{
+	g_t *g = getcurg();
+	struct msghdr m;
+	struct iovec vbuf[64];
+	ssize_t total = 0, want, r;
+	int64_t deadline = -2;
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & MSG_DONTWAIT) || m0->msg_iovlen > 64)
+		return plain_msg(true, fd, (struct msghdr *)m0, fl);
+	cancel_point(g);
+	m = *m0;
+	memcpy(vbuf, m0->msg_iov, sizeof *vbuf * m0->msg_iovlen);
+	m.msg_iov = vbuf;
+	want = iov_len(vbuf, (int)m.msg_iovlen);
+	for (;;) {
+		int w;
+
+		r = sys_sendmsg(fd, &m, fl | MSG_DONTWAIT);
+		if (r == -ENOTSOCK)
+			return plain_msg(true, fd, &m, fl);
+		if (r >= 0) {
+			total += r;
+			if (total >= want)
+				return total;
+			m.msg_iovlen = (size_t)iov_advance(vbuf, (int)m.msg_iovlen, (size_t)r);
+			m.msg_control = NULL;   /* ancillary data went with the first part */
+			m.msg_controllen = 0;
+		} else if (r != -EAGAIN) {
+			return total ? total : set_err(r);
+		}
+		if (fd_nonblock(fd))
+			return total ? total : set_err(-EAGAIN);
+		if (deadline == -2)
+			deadline = sock_deadline(fd, SO_SNDTIMEO);
+		w = wait_ready(g, fd, POLLOUT, deadline, deadline < 0);
+		if (w == -ENOSYS) {
+			r = plain_msg(true, fd, &m, fl);
+			return r < 0 ? (total ? total : -1) : total + r;
+		}
+		if (w < 0)
+			return total ? total : set_err(w);
+	}
+}
+
+SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
+{
+	return do_recvmsg(fd, msg, fl);
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
+{
+	struct iovec v = { buf, n };
+	struct msghdr m = { .msg_name = a, .msg_namelen = a && al ? *al : 0,
+	                    .msg_iov = &v, .msg_iovlen = 1 };
+	ssize_t r = do_recvmsg(fd, &m, fl);
+
+	if (r >= 0 && a && al)
+		*al = m.msg_namelen;
+	return r;
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
+{
+	return recvfrom(fd, buf, n, fl, NULL, NULL);
+}
+
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
+{
+	return do_sendmsg(fd, msg, fl);
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
+                           const struct sockaddr *a, socklen_t al)
+{
+	struct iovec v = { (void *)buf, n };
+	struct msghdr m = { .msg_name = (void *)a, .msg_namelen = al,
+	                    .msg_iov = &v, .msg_iovlen = 1 };
+
+	return do_sendmsg(fd, &m, fl);
+}
+
+SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
+{
+	return sendto(fd, buf, n, fl, NULL, 0);
+}
+
+static int plain_accept(int fd, struct sockaddr *a, socklen_t *al, int fl)
+{
+	g_t *g = sc_enter(true);
+	long r = arch_syscall6(SYS_accept4, fd, (long)a, (long)al, fl, 0, 0);
+
+	sc_exit(g);
+	if (r >= 0)
+		pio_fd_new((int)r);
+	return (int)set_err(r);
+}
+
+/* accept has no per-call "don't wait": ask poll first (a listening socket
+ * is rarely hot enough for the extra call to matter). */
+SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
+{
+	g_t *g = getcurg();
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL)
+		return plain_accept(fd, a, al, fl);
+	cancel_point(g);
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long n = arch_syscall(SYS_poll, (long)&p, 1, 0);
+		int64_t deadline;
+		int w;
+
+		if (n != 0 || fd_nonblock(fd))
+			return plain_accept(fd, a, al, fl);
+		deadline = sock_deadline(fd, SO_RCVTIMEO);
+		w = wait_ready(g, fd, POLLIN, deadline, deadline < 0);
+		if (w == -ENOSYS)
+			return plain_accept(fd, a, al, fl);
+		if (w < 0)
+			return (int)set_err(w);
+	}
+}
+
+SHIM_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
+{
+	return accept4(fd, a, al, 0);
+}
+
+/* ---- epoll_wait: wait for the epoll descriptor itself ------------------------ */
+
+static int plain_epoll(int ep, struct epoll_event *ev, int n, int t, const sigset_t *m)
+{
+	g_t *g = sc_enter(true);
+	long r = arch_syscall6(SYS_epoll_pwait, ep, (long)ev, n, t, (long)m, 8);
+
+	sc_exit(g);
+	return (int)set_err(r);
+}
+
+SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *mask)
+{
+	g_t *g = getcurg();
+	int64_t deadline;
+
+	if (!g || rt_cfg.io_mode == IO_SYSCALL || t == 0 || mask)
+		return plain_epoll(ep, ev, n, t, mask);
+	cancel_point(g);
+	deadline = t > 0 ? os_nanotime() + (int64_t)t * 1000000 : -1;
+	for (;;) {
+		long r = arch_syscall6(SYS_epoll_pwait, ep, (long)ev, n, 0, 0, 8);
+		int w;
+
+		if (r != 0)
+			return (int)set_err(r);
+		if (deadline >= 0 && os_nanotime() >= deadline)
+			return 0;
+		w = wait_ready(g, ep, POLLIN, deadline, false);
+		if (w == -ENOSYS)
+			return plain_epoll(ep, ev, n, deadline < 0 ? -1 :
+			                   (int)((deadline - os_nanotime() + 999999) / 1000000), NULL);
+		if (w == -EAGAIN)
+			return 0;   /* the timeout */
+		if (w < 0)
+			return (int)set_err(w);
+	}
+}
+
+SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
+{
+	return epoll_pwait(ep, ev, n, t, NULL);
+}
+
+/* ---- descriptor numbers that change meaning ------------------------------------ */
+
+static __typeof__(close) *real_close;
+static __typeof__(dup2) *real_dup2;
+static __typeof__(dup3) *real_dup3;
+
+SHIM_EXPORT int close(int fd)
+{
+	g_t *g;
+	int r;
+
+	pio_fd_new(fd);
+	g = sc_enter(true);
+	r = REAL(close)(fd);
+	sc_exit(g);
+	return r;
+}
+
+SHIM_EXPORT int dup2(int old, int new)
+{
+	int r = REAL(dup2)(old, new);
+
+	if (r >= 0)
+		pio_fd_new(r);
+	return r;
+}
+
+SHIM_EXPORT int dup3(int old, int new, int fl)
+{
+	int r = REAL(dup3)(old, new, fl);
+
+	if (r >= 0)
+		pio_fd_new(r);
+	return r;
+}
