@@ -128,6 +128,8 @@ struct g {
 	gstack_t stack;               /* owner M while running; free list owner */
 	bool is_g0;                   /* this is an M's scheduler context */
 	bool is_main;                 /* the program's main thread */
+	bool urgent;                  /* at the global queue's head, readied
+	                                 from outside the scheduler (sched.lock) */
 	int saved_errno;              /* errno of this G while it is not running */
 
 	void (*fn)(void *);           /* entry for a fresh G */
@@ -299,6 +301,9 @@ struct sched {
 	/* Global run queue (lock) */
 	g_t *runqhead, *runqtail;
 	_Atomic int runqsize;
+	/* G's at the head of the global queue readied by threads that are not
+	 * M's (timer expiries, I/O): served before the local ring (runq.c). */
+	_Atomic int nurgent;
 	/* Live user G's; the process exits when it drops to 0 after main
 	 * exited through pthread_exit. */
 	_Atomic long ngs;
@@ -323,7 +328,7 @@ bool runq_empty(p_t *p);                      /* any */
 uint32_t runq_len(p_t *p);                    /* any, racy */
 g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */
 void globrunq_put(g_t *g);                    /* sched.lock held */
-void globrunq_put_head(g_t *g);               /* sched.lock held */
+void globrunq_put_head(g_t *g);               /* sched.lock held; urgent */
 void globrunq_put_batch(g_t *head, g_t *tail, int n); /* sched.lock held */
 g_t *globrunq_get(p_t *p, int max);           /* sched.lock held; owner of p */
 
@@ -399,6 +404,7 @@ void netpoll_fork_child(void);
 
 /* sysmon.c */
 void sysmon_start(void);
+void sysmon_kick(void);
 void sysmon_fork_child(void);
 /* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
 bool p_retake_syscall(p_t *p);

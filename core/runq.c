@@ -196,8 +196,18 @@ void globrunq_put(g_t *g)
 	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
 }
 
+static inline void urgent_taken(g_t *g)
+{
+	if (g->urgent) {
+		g->urgent = false;
+		atomic_fetch_sub_explicit(&sched.nurgent, 1, memory_order_relaxed);
+	}
+}
+
 void globrunq_put_head(g_t *g)
 {
+	g->urgent = true;
+	atomic_fetch_add_explicit(&sched.nurgent, 1, memory_order_relaxed);
 	g->schedlink = sched.runqhead;
 	sched.runqhead = g;
 	if (!sched.runqtail)
@@ -237,9 +247,11 @@ g_t *globrunq_get(p_t *p, int max)
 	atomic_fetch_sub_explicit(&sched.runqsize, n, memory_order_relaxed);
 	g = sched.runqhead;
 	sched.runqhead = g->schedlink;
+	urgent_taken(g);
 	for (i = 1; i < n; i++) {
 		g_t *g1 = sched.runqhead;
 		sched.runqhead = g1->schedlink;
+		urgent_taken(g1);
 		runq_put(p, g1, false);
 	}
 	if (!sched.runqhead)

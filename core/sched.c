@@ -425,13 +425,16 @@ static void reset_spinning(m_t *m)
 
 /* Non-blocking search of the M's own P and the global queue.  Safe on a
  * G's stack: it only takes short locks.  Owner of p. */
-static g_t *pick_local(p_t *p, bool global_first)
+static g_t *pick_local(p_t *p)
 {
 	g_t *g;
 
-	/* A preemption is the moment to serve G's readied from outside the
-	 * scheduler (timer expiries, I/O) that wait on the global queue. */
-	if (global_first && atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+	/* G's readied from outside the scheduler (a sleep's timer expiry, a
+	 * descriptor turning ready) run next, as Go's timers run by the P
+	 * and its netpoll results do - except every 4th tick, so a flood of
+	 * events cannot starve the local ring. */
+	if (__builtin_expect(atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0, 0) &&
+	    (p->schedtick & 3) != 0) {
 		lock_acquire(&sched.lock);
 		g = globrunq_get(p, 1);
 		lock_release(&sched.lock);
@@ -497,10 +500,10 @@ static g_t *find_runnable(m_t *m)
 
 top:
 	p = m->p;
-	g = pick_local(p, false);
+	g = pick_local(p);
 	if (g)
 		return g;
-	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p, false)) != NULL)
+	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
@@ -746,7 +749,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
 	    (req->kind == SW_YIELD || m->p->schedtick % 61 == 0))
 		m->handoff = true;
-	next = m->p && !m->handoff ? pick_local(m->p, req->kind == SW_PREEMPT) : NULL;
+	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
 		execute_prep(m, next);
@@ -867,6 +870,8 @@ void g_ready(g_t *g)
 		else
 			globrunq_put_head(g);
 		lock_release(&sched.lock);
+		if (!m && atomic_load(&sched.npidle) == 0)
+			sysmon_kick();
 	}
 	wakep();
 }

@@ -37,6 +37,7 @@
 #define FORCE_RETAKE_NS 10000000       /* a call this long always loses its P */
 #define BLOCKED_NS      10000000       /* unwrapped block: Go's forcePreemptNS */
 #define RETRY_NS        1000000        /* preemption refused: ask again */
+#define URGENT_NS       1000000        /* slice when a woken sleeper waits */
 
 static bool work_waiting(p_t *p)
 {
@@ -51,6 +52,8 @@ static bool work_waiting(p_t *p)
 static bool retake_blocked(p_t *p, int64_t now)
 {
 	uint32_t tick = __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED);
+	bool urgent = atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0;
+	int64_t ran;
 	m_t *m;
 	g_t *g;
 	char state;
@@ -60,7 +63,8 @@ static bool retake_blocked(p_t *p, int64_t now)
 		p->sm_run_when = now;
 		return false;
 	}
-	if (now - p->sm_run_when < BLOCKED_NS || !work_waiting(p))
+	ran = now - p->sm_run_when;
+	if (ran < (urgent ? URGENT_NS : BLOCKED_NS) || !work_waiting(p))
 		return false;
 	m = __atomic_load_n(&p->m, __ATOMIC_ACQUIRE);
 	g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;
@@ -70,10 +74,10 @@ static bool retake_blocked(p_t *p, int64_t now)
 	if (state == 'R') {
 		/* Ask again in RETRY_NS if it was not at a safe point. */
 		if (preempt_request(p, m, g, tick))
-			p->sm_run_when = now - BLOCKED_NS + RETRY_NS;
+			p->sm_run_when = now - (urgent ? URGENT_NS : BLOCKED_NS) + RETRY_NS;
 		return false;
 	}
-	if ((state != 'S' && state != 'D') ||
+	if ((state != 'S' && state != 'D') || ran < BLOCKED_NS ||
 	    __atomic_load_n(&g->rtdepth, __ATOMIC_RELAXED) != 0)
 		return false;
 	if (!p_retake_running(p, m, g, tick))
@@ -116,17 +120,33 @@ static bool retake(int64_t now)
 	return took;
 }
 
+static _Atomic uint32_t kick;
+
+/* A G readied from outside the scheduler waits while every P is busy:
+ * look now, and preempt a G that has had URGENT_NS (CFS's wake-up
+ * preemption; Go waits for the 10 ms slice to end). */
+void sysmon_kick(void)
+{
+	atomic_fetch_add_explicit(&kick, 1, memory_order_release);
+	os_futex_wake((uint32_t *)&kick, 1);
+}
+
 static void *sysmon(void *arg)
 {
 	int64_t delay = SYSMON_MIN_NS;
 	int idle = 0;
-	uint32_t never = 0;
 
 	(void)arg;
 	os_block_all_signals();
 	prctl(PR_SET_NAME, "gshim-sysmon", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
-		os_futex_wait(&never, 0, delay);
+		uint32_t k = atomic_load_explicit(&kick, memory_order_acquire);
+
+		if (atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0) {
+			delay = SYSMON_MIN_NS;
+			idle = 0;
+		}
+		os_futex_wait((uint32_t *)&kick, k, delay);
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;

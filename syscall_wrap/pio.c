@@ -211,6 +211,34 @@ static ssize_t set_err(ssize_t r)
 	return r;
 }
 
+/* A RWF_NOWAIT read of a regular file stops where the page cache does:
+ * a short count the program would never see natively (a blocking read of
+ * a file is short only at end of file).  Read the rest the blocking way -
+ * through io_uring when it is there - and return the sum. */
+static ssize_t read_rest(int fd, const struct iovec *iov0, int cnt, off_t off, int fl,
+                         ssize_t got)
+{
+	struct iovec vbuf[64], *v = vbuf;
+	ssize_t want = iov_len(iov0, cnt), r;
+
+	if (fd_kind(fd) != FD_FILE || cnt > 64)
+		return got;   /* sockets, pipes: short reads are the norm */
+	memcpy(v, iov0, sizeof *v * (size_t)cnt);
+	cnt = iov_advance(v, cnt, (size_t)got);
+	while (got < want) {
+		off_t o = off >= 0 ? off + got : -1;
+
+		r = netpoll_rw(false, fd, v, cnt, o);
+		if (r == -ENOSYS)
+			r = sys_rw2(false, fd, v, cnt, o, fl);
+		if (r <= 0)
+			break;   /* end of file, or an error after data: the data */
+		got += r;
+		cnt = iov_advance(v, cnt, (size_t)r);
+	}
+	return got;
+}
+
 /* read, readv, pread, preadv, preadv2 without RWF_NOWAIT. */
 static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
@@ -227,6 +255,8 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 		int w;
 
 		r = sys_rw2(false, fd, iov, cnt, off, fl | RWF_NOWAIT);
+		if (r > 0 && r < iov_len(iov, cnt))
+			return read_rest(fd, iov, cnt, off, fl, r);
 		if (r >= 0 || (r != -EAGAIN && r != -EOPNOTSUPP))
 			return set_err(r);
 		if (r == -EOPNOTSUPP) {

@@ -8,6 +8,9 @@
 #                   stdout and exit status must equal the native run's
 #   mn              program prints "distinct kernel tids: N": natively
 #                   N >= 900, under gshim at GOMAXPROCS=2 N <= 16
+#   measure         program prints measurements that differ from run to run
+#                   (timings): natively and under gshim at each GOMAXPROCS
+#                   it must exit 0; its stdout is shown, not compared
 #   gshim-expected  program prints "native" or "gshim": natively it must
 #                   print native, under gshim (1 and 2) gshim
 #   gshim-only      run only under gshim at GOMAXPROCS=2; exit status 0
@@ -70,6 +73,12 @@ run() {
     fi
 }
 
+show_err() { # show_err <tag>: the run's stderr, for a failure report
+    echo "--- stderr of $1"
+    tail -c 4000 "$work/$1.err"
+    echo "---"
+}
+
 show() { # show <tag>: the run's output, for a failure report
     echo "--- stdout of $1"
     head -c 4000 "$work/$1.out"
@@ -97,6 +106,21 @@ same)
         elif ! diff -u --label native --label "gshim-P$p" "$work/native.out" "$work/gshim-P$p.out"; then
             fail "GOMAXPROCS=$p: stdout differs from native"
             show "gshim-P$p"
+        fi
+    done
+    ;;
+measure)
+    for p in native $procs; do
+        if [[ $p == native ]]; then tag=native; else tag="gshim-P$p"; fi
+        run "$tag" "$p"
+        head -c 4000 "$work/$tag.out" | sed 's/^/  /'
+        if ((status != 0)); then
+            show_err "$tag"
+            if [[ $p == native ]]; then
+                fail "native run exited with $status (the test program itself is broken)"
+            else
+                fail "GOMAXPROCS=$p: exit status $status"
+            fi
         fi
     done
     ;;
