@@ -84,6 +84,10 @@ static inline bool shim_is_g(pthread_t t)
  * detached thread, a kill after join): never glibc's code, which would
  * take it for one of its descriptors.  Join and detach say EINVAL, as
  * glibc does for an exited detached thread; the rest ESRCH. */
+/* shim/signal.c: after a wait cut short for a signal (sigdelivered). */
+enum { SIG_NONE = 0, SIG_RESTART, SIG_EINTR };
+int shim_sig_outcome(g_t *g, bool restartable);
+
 static inline bool shim_is_stale_g(pthread_t t)
 {
 	return sched_ready() && g_in_slab((void *)t);

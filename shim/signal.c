@@ -177,3 +177,27 @@ SHIM_EXPORT int sigpending(sigset_t *set)
 	from_mask(set, m);
 	return 0;
 }
+
+/* A wait of g was cut short so that a signal could be delivered to it
+ * (core's g_signal interrupts parked G's): what would the kernel have
+ * done to the call?  Handlers with SA_RESTART restart restartable calls;
+ * other handlers make it fail with EINTR; ignored signals do nothing. */
+int shim_sig_outcome(g_t *g, bool restartable)
+{
+	uint64_t set = atomic_exchange_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	int out = SIG_NONE;
+
+	for (int sig = 1; set; sig++, set >>= 1) {
+		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
+
+		if (!(set & 1) ||
+		    arch_syscall6(SYS_rt_sigaction, sig, 0, (long)&ka, 8, 0, 0) != 0 ||
+		    ka.handler == (void *)SIG_IGN || ka.handler == (void *)SIG_DFL)
+			continue;
+		if (!restartable || !(ka.flags & SA_RESTART))
+			out = SIG_EINTR;
+		else if (out == SIG_NONE)
+			out = SIG_RESTART;
+	}
+	return out;
+}

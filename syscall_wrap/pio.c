@@ -100,30 +100,6 @@ static int64_t sock_deadline(int fd, int opt)
 	return os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
 
-/* The wait was cut short for a signal whose handler ran: should the
- * call restart (true) or fail with EINTR?  As the kernel: a handler
- * with SA_RESTART restarts a restartable call; ignored signals do not
- * interrupt at all. */
-static bool sig_restarts(g_t *g, bool restartable)
-{
-	uint64_t set = atomic_exchange_explicit(&g->sigdelivered, 0, memory_order_relaxed);
-	bool restart = true;
-
-	for (int sig = 1; set; sig++, set >>= 1) {
-		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
-
-		if (!(set & 1))
-			continue;
-		if (arch_syscall6(SYS_rt_sigaction, sig, 0, (long)&ka, 8, 0, 0) != 0)
-			continue;
-		if (ka.handler == SIG_IGN || ka.handler == SIG_DFL)
-			continue;
-		if (!restartable || !(ka.flags & SA_RESTART))
-			restart = false;
-	}
-	return restart;
-}
-
 /* Park g until fd is ready for ev.  0: try again; <0: -errno to return
  * (-EAGAIN timeout, -EINTR signal), or -ENOSYS: use the plain call. */
 static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restartable)
@@ -143,11 +119,11 @@ static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restar
 		if (r == -ETIMEDOUT)
 			return -EAGAIN;
 		if (r == -EAGAIN) {   /* woken for a signal */
-			if (atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) == 0)
-				continue;
-			if (!sig_restarts(g, restartable))
-				return -EINTR;
-			return 0;   /* restart: try the call again */
+			switch (shim_sig_outcome(g, restartable)) {
+			case SIG_NONE: continue;
+			case SIG_EINTR: return -EINTR;
+			default: return 0;   /* restart: try the call again */
+			}
 		}
 		return r;
 	}

@@ -2,10 +2,11 @@
  *
  * A sleeping G waits on a gfutex word of its own with a deadline; the
  * timer (core/timer.c) readies it when the deadline passes, and the M runs
- * other G's meanwhile.  Sleeps are cancellation points.  A signal does not
- * cut a G's sleep short (no EINTR): handlers still run on the G's M when
- * the kernel delivers them, but the sleep goes on to its end, as with
- * SA_RESTART.  Clocks other than the wall and monotonic ones (CPU-time
+ * other G's meanwhile.  Sleeps are cancellation points.  A handler of a
+ * signal sent to the thread (pthread_kill, raise) ends the sleep with
+ * EINTR and the time left, as POSIX says; a process-directed signal is
+ * handled by whichever thread the kernel picks, which is rarely the
+ * sleeper (docs/compat.md).  Clocks other than the wall and monotonic ones (CPU-time
  * clocks) and threads that are not G's use the real system call.
  */
 #include <errno.h>
@@ -16,16 +17,35 @@
 #include "shim/shim.h"
 
 /* Park the calling G until deadline (CLOCK_MONOTONIC ns).  Acts on a
- * pending cancellation (does not return then). */
-static void sleep_until(g_t *g, int64_t deadline)
+ * pending cancellation (does not return then).  A signal handler that
+ * runs in this thread meanwhile (pthread_kill wakes the G to run it) ends
+ * the sleep early: returns the time left (ns), 0 when the sleep is done.
+ * The kernel never restarts sleeps, SA_RESTART or not. */
+static int64_t sleep_until(g_t *g, int64_t deadline)
 {
 	_Atomic uint32_t never = 0;
+	int64_t now;
 
 	cancel_point(g);
-	while (os_nanotime() < deadline) {
-		if (shim_wait_cancellable(g, &never, 0, deadline) == -ECANCELED)
+	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	while ((now = os_nanotime()) < deadline) {
+		int r = shim_wait_cancellable(g, &never, 0, deadline);
+
+		if (r == -ECANCELED)
 			cancel_point(g);
+		if (atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) &&
+		    shim_sig_outcome(g, false) == SIG_EINTR) {
+			now = os_nanotime();
+			return now < deadline ? deadline - now : 1;
+		}
 	}
+	return 0;
+}
+
+static void ns_ts(int64_t ns, struct timespec *ts)
+{
+	ts->tv_sec = ns / 1000000000;
+	ts->tv_nsec = ns % 1000000000;
 }
 
 static bool valid_ts(const struct timespec *ts)
@@ -48,6 +68,7 @@ static long real_nanosleep(const struct timespec *req, struct timespec *rem)
 SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	g_t *g = shim_self();
+	int64_t left;
 
 	if (!g)
 		return (int)real_nanosleep(req, rem);
@@ -55,7 +76,13 @@ SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 		errno = EINVAL;
 		return -1;
 	}
-	sleep_until(g, os_nanotime() + ts_ns(req));
+	left = sleep_until(g, os_nanotime() + ts_ns(req));
+	if (left) {
+		if (rem)
+			ns_ts(left, rem);
+		errno = EINTR;
+		return -1;
+	}
 	return 0;
 }
 
@@ -63,7 +90,7 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
                                 struct timespec *rem)
 {
 	g_t *g = shim_self();
-	int64_t now, when;
+	int64_t now, when, left;
 
 	if (!g || (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC &&
 	           clk != CLOCK_BOOTTIME && clk != CLOCK_TAI)) {
@@ -75,8 +102,10 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
 	if (!(flags & TIMER_ABSTIME)) {
 		if (req->tv_sec < 0)
 			return 0;
-		sleep_until(g, os_nanotime() + ts_ns(req));
-		return 0;
+		left = sleep_until(g, os_nanotime() + ts_ns(req));
+		if (left && rem)
+			ns_ts(left, rem);
+		return left ? EINTR : 0;
 	}
 	/* Absolute: convert to a monotonic deadline once (a later jump of
 	 * the wall clock does not move it; docs/compat.md). */
@@ -86,8 +115,7 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
 	when = ts_ns(req);
 	if (when <= now)
 		return 0;
-	sleep_until(g, os_nanotime() + (when - now));
-	return 0;
+	return sleep_until(g, os_nanotime() + (when - now)) ? EINTR : 0;
 }
 
 SHIM_EXPORT int usleep(useconds_t us)
@@ -98,13 +126,17 @@ SHIM_EXPORT int usleep(useconds_t us)
 		struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
 		return (int)real_nanosleep(&ts, NULL);
 	}
-	sleep_until(g, os_nanotime() + (int64_t)us * 1000);
+	if (sleep_until(g, os_nanotime() + (int64_t)us * 1000)) {
+		errno = EINTR;
+		return -1;
+	}
 	return 0;
 }
 
 SHIM_EXPORT unsigned int sleep(unsigned int sec)
 {
 	g_t *g = shim_self();
+	int64_t left;
 
 	if (!g) {
 		struct timespec ts = { sec, 0 }, rem = { 0, 0 };
@@ -112,8 +144,8 @@ SHIM_EXPORT unsigned int sleep(unsigned int sec)
 			return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
 		return 0;
 	}
-	sleep_until(g, os_nanotime() + (int64_t)sec * 1000000000);
-	return 0;
+	left = sleep_until(g, os_nanotime() + (int64_t)sec * 1000000000);
+	return (unsigned)(left / 1000000000);   /* whole seconds left, as glibc */
 }
 
 SHIM_EXPORT int thrd_sleep(const struct timespec *dur, struct timespec *rem)
