@@ -304,6 +304,7 @@ struct sched {
 	/* G's at the head of the global queue readied by threads that are not
 	 * M's (timer expiries, I/O): served before the local ring (runq.c). */
 	_Atomic int nurgent;
+	g_t *urgtail;                 /* last urgent G (lock) */
 	/* Live user G's; the process exits when it drops to 0 after main
 	 * exited through pthread_exit. */
 	_Atomic long ngs;
@@ -329,6 +330,7 @@ uint32_t runq_len(p_t *p);                    /* any, racy */
 g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */
 void globrunq_put(g_t *g);                    /* sched.lock held */
 void globrunq_put_head(g_t *g);               /* sched.lock held; urgent */
+g_t *globrunq_get_plain(void);                /* sched.lock held */
 void globrunq_put_batch(g_t *head, g_t *tail, int n); /* sched.lock held */
 g_t *globrunq_get(p_t *p, int max);           /* sched.lock held; owner of p */
 

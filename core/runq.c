@@ -196,10 +196,14 @@ void globrunq_put(g_t *g)
 	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
 }
 
+/* Urgent G's (globrunq_put_head) form a FIFO prefix of the global queue,
+ * ending at sched.urgtail: the first event readied is the first served. */
 static inline void urgent_taken(g_t *g)
 {
 	if (g->urgent) {
 		g->urgent = false;
+		if (sched.urgtail == g)
+			sched.urgtail = NULL;
 		atomic_fetch_sub_explicit(&sched.nurgent, 1, memory_order_relaxed);
 	}
 }
@@ -208,11 +212,34 @@ void globrunq_put_head(g_t *g)
 {
 	g->urgent = true;
 	atomic_fetch_add_explicit(&sched.nurgent, 1, memory_order_relaxed);
-	g->schedlink = sched.runqhead;
-	sched.runqhead = g;
-	if (!sched.runqtail)
+	if (sched.urgtail) {
+		g->schedlink = sched.urgtail->schedlink;
+		sched.urgtail->schedlink = g;
+	} else {
+		g->schedlink = sched.runqhead;
+		sched.runqhead = g;
+	}
+	if (sched.runqtail == sched.urgtail || !sched.runqtail)
 		sched.runqtail = g;
+	sched.urgtail = g;
 	atomic_fetch_add_explicit(&sched.runqsize, 1, memory_order_relaxed);
+}
+
+/* The first G that is not urgent (the fairness look of pick_local: a
+ * flood of I/O events must not starve preempted or yielded G's). */
+g_t *globrunq_get_plain(void)
+{
+	g_t **link = sched.urgtail ? &sched.urgtail->schedlink : &sched.runqhead;
+	g_t *g = *link;
+
+	if (!g)
+		return NULL;
+	*link = g->schedlink;
+	if (sched.runqtail == g)
+		sched.runqtail = sched.urgtail;
+	g->schedlink = NULL;
+	atomic_fetch_sub_explicit(&sched.runqsize, 1, memory_order_relaxed);
+	return g;
 }
 
 void globrunq_put_batch(g_t *head, g_t *tail, int n)

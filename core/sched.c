@@ -251,8 +251,17 @@ static void m_register(m_t *m)
 static void newm(p_t *p, bool spinning)
 {
 	static _Atomic int warned;
-	m_t *m = calloc(1, sizeof *m);
-	int err = m ? 0 : ENOMEM;
+	/* Not malloc: newm runs on sysmon and poller threads too, and a
+	 * program's own malloc may not be thread-safe (bash's is not: it
+	 * assumes a single-threaded process and handed one M's memory to a
+	 * second M in a forked child). */
+	m_t *m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE,
+	              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int err;
+
+	if (m == MAP_FAILED)
+		m = NULL;
+	err = m ? 0 : ENOMEM;
 
 	if (m) {
 		m->nextp = p;
@@ -433,6 +442,15 @@ static g_t *pick_local(p_t *p)
 	 * descriptor turning ready) run next, as Go's timers run by the P
 	 * and its netpoll results do - except every 4th tick, so a flood of
 	 * events cannot starve the local ring. */
+	if (p->schedtick % 61 == 0 &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) >
+	    atomic_load_explicit(&sched.nurgent, memory_order_relaxed)) {
+		lock_acquire(&sched.lock);
+		g = globrunq_get_plain();
+		lock_release(&sched.lock);
+		if (g)
+			return g;
+	}
 	if (__builtin_expect(atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0, 0) &&
 	    (p->schedtick & 3) != 0) {
 		lock_acquire(&sched.lock);
@@ -1406,6 +1424,8 @@ void sched_fork_child(void)
 		atomic_store(&m->p->runnext, NULL);
 	}
 	sched.runqhead = sched.runqtail = NULL;
+	sched.urgtail = NULL;
+	atomic_store(&sched.nurgent, 0);
 	atomic_store(&sched.runqsize, 0);
 	atomic_store(&sched.ngs, self && !self->is_g0 ? 1 : 0);
 	trace_start();

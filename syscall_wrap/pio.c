@@ -46,6 +46,15 @@
 enum { HINT_PLAIN_READ = 1, HINT_PLAIN_WRITE = 2 };
 static _Atomic uint8_t fd_hint[HINT_FDS];
 
+/* Parking only pays when another thread can run meanwhile: a program
+ * with one thread (a shell, most command-line tools) makes the plain call
+ * and never starts the poller. */
+static inline bool poller_off(g_t *g)
+{
+	return !g || rt_cfg.io_mode == IO_SYSCALL ||
+	       atomic_load_explicit(&sched.ngs, memory_order_relaxed) <= 1;
+}
+
 static inline uint8_t hint_get(int fd)
 {
 	return fd >= 0 && fd < HINT_FDS ?
@@ -222,7 +231,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 	int64_t deadline = -2;   /* not looked up yet */
 	ssize_t r;
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & RWF_NOWAIT) ||
+	if (poller_off(g) || (fl & RWF_NOWAIT) ||
 	    (hint_get(fd) & HINT_PLAIN_READ))
 		return plain_rw(false, fd, iov, cnt, off, fl);
 	cancel_point(g);
@@ -268,7 +277,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	ssize_t total = 0, want, r;
 	int64_t deadline = -2;   /* not looked up yet */
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & RWF_NOWAIT) ||
+	if (poller_off(g) || (fl & RWF_NOWAIT) ||
 	    (hint_get(fd) & HINT_PLAIN_WRITE) || cnt > 64 || cnt < 0)
 		return plain_rw(true, fd, iov0, cnt, off, fl);
 	cancel_point(g);
@@ -443,7 +452,7 @@ static ssize_t do_recvmsg(int fd, struct msghdr *m, int fl)
 	ssize_t total = 0, want, r;
 	int64_t deadline = -2;
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & MSG_DONTWAIT) || m->msg_iovlen > 64)
+	if (poller_off(g) || (fl & MSG_DONTWAIT) || m->msg_iovlen > 64)
 		return plain_msg(false, fd, m, fl);
 	cancel_point(g);
 	want = iov_len(m->msg_iov, (int)m->msg_iovlen);
@@ -514,7 +523,7 @@ static ssize_t do_sendmsg(int fd, const struct msghdr *m0, int fl)
 	ssize_t total = 0, want, r;
 	int64_t deadline = -2;
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL || (fl & MSG_DONTWAIT) || m0->msg_iovlen > 64)
+	if (poller_off(g) || (fl & MSG_DONTWAIT) || m0->msg_iovlen > 64)
 		return plain_msg(true, fd, (struct msghdr *)m0, fl);
 	cancel_point(g);
 	m = *m0;
@@ -610,7 +619,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 {
 	g_t *g = getcurg();
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL)
+	if (poller_off(g))
 		return plain_accept(fd, a, al, fl);
 	cancel_point(g);
 	for (;;) {
@@ -651,7 +660,7 @@ SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const 
 	g_t *g = getcurg();
 	int64_t deadline;
 
-	if (!g || rt_cfg.io_mode == IO_SYSCALL || t == 0 || mask)
+	if (poller_off(g) || t == 0 || mask)
 		return plain_epoll(ep, ev, n, t, mask);
 	cancel_point(g);
 	deadline = t > 0 ? os_nanotime() + (int64_t)t * 1000000 : -1;
