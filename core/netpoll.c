@@ -286,6 +286,36 @@ static void uring_cancel(uint64_t tok)
 	lock_release(&np.sqlock);
 }
 
+/* One request to the ring, named by tok: the poll of a wait or a file
+ * read/write.  <0: the ring is unusable now (the caller blocks instead). */
+struct req {
+	int op, fd, cnt;
+	uint32_t events;
+	const struct iovec *iov;
+	int64_t off;
+};
+
+static int submit(const struct req *q, uint64_t tok)
+{
+	struct io_uring_sqe *sqe;
+	int r = -EBUSY;
+
+	lock_acquire(&np.sqlock);
+	sqe = sqe_get();
+	if (sqe) {
+		if (q->op == IORING_OP_POLL_ADD)
+			io_uring_prep_poll_add(sqe, q->fd, q->events);
+		else if (q->op == IORING_OP_WRITEV)
+			io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+		else
+			io_uring_prep_readv(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+		io_uring_sqe_set_data64(sqe, tok);
+		r = uring_submit_locked();
+	}
+	lock_release(&np.sqlock);
+	return r;
+}
+
 /* Park until the slot fires, the deadline passes or *intr is set.  The
  * slot is freed on return. */
 static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
@@ -324,19 +354,9 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 		return -ENOSYS;
 	tok = slot_get(&done, &res);
 	if (mode == IO_URING) {
-		struct io_uring_sqe *sqe;
+		struct req q = { .op = IORING_OP_POLL_ADD, .fd = fd, .events = events };
 
-		lock_acquire(&np.sqlock);
-		sqe = sqe_get();
-		if (sqe) {
-			io_uring_prep_poll_add(sqe, fd, events);
-			io_uring_sqe_set_data64(sqe, tok);
-			r = uring_submit_locked();
-		} else {
-			r = -EBUSY;
-		}
-		lock_release(&np.sqlock);
-		if (r < 0) {
+		if (submit(&q, tok) < 0) {
 			slot_put(tok);
 			return -ENOSYS;
 		}
@@ -373,27 +393,14 @@ ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t
 {
 	_Atomic uint32_t done = 0;
 	int32_t res = 0;
-	struct io_uring_sqe *sqe;
+	struct req q = { .op = write ? IORING_OP_WRITEV : IORING_OP_READV, .fd = fd,
+	                 .iov = iov, .cnt = cnt, .off = off };
 	uint64_t tok;
-	int r;
 
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res);
-	lock_acquire(&np.sqlock);
-	sqe = sqe_get();
-	if (sqe) {
-		if (write)
-			io_uring_prep_writev(sqe, fd, iov, (unsigned)cnt, (uint64_t)off);
-		else
-			io_uring_prep_readv(sqe, fd, iov, (unsigned)cnt, (uint64_t)off);
-		io_uring_sqe_set_data64(sqe, tok);
-		r = uring_submit_locked();
-	} else {
-		r = -EBUSY;
-	}
-	lock_release(&np.sqlock);
-	if (r < 0) {
+	if (submit(&q, tok) < 0) {
 		slot_put(tok);
 		return -ENOSYS;
 	}
