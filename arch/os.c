@@ -112,7 +112,7 @@ void os_block_all_signals(void)
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
 }
 
-static size_t fmt_u64(char *buf, unsigned long long n)
+size_t os_fmt_u64(char *buf, unsigned long long n)
 {
 	char tmp[24];
 	size_t len = 0, i;
@@ -133,7 +133,7 @@ char os_thread_state(pid_t tid)
 	size_t len;
 
 	memcpy(path, "/proc/self/task/", 16);
-	len = 16 + fmt_u64(path + 16, (unsigned long long)tid);
+	len = 16 + os_fmt_u64(path + 16, (unsigned long long)tid);
 	memcpy(path + len, "/stat", 6);
 	fd = arch_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
 	if (fd < 0)
@@ -147,4 +147,9 @@ char os_thread_state(pid_t tid)
 	if (!p || p[1] != ' ')
 		return 0;
 	return p[2];
+}
+
+bool os_sigaction_get(int sig, struct os_ksigaction *ka)
+{
+	return arch_syscall6(SYS_rt_sigaction, sig, 0, (long)ka, 8, 0, 0) == 0;
 }

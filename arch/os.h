@@ -3,6 +3,8 @@
 #ifndef GSHIM_ARCH_OS_H
 #define GSHIM_ARCH_OS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <time.h>
@@ -22,6 +24,17 @@ void os_sched_yield(void);            /* the real syscall */
  * /proc/self/task/<tid>/stat ('R' running, 'S'/'D' asleep in the kernel),
  * or 0 if unknown.  Raw syscalls only. */
 char os_thread_state(pid_t tid);
+/* Decimal n into buf (no NUL); returns the length.  Allocation-free. */
+size_t os_fmt_u64(char *buf, unsigned long long n);
+/* The kernel's struct sigaction (rt_sigaction), and a raw query of the
+ * action installed for sig (false if the kernel refuses). */
+struct os_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+bool os_sigaction_get(int sig, struct os_ksigaction *ka);
 int os_ncpu(void);                    /* CPUs in the affinity mask, >= 1 */
 
 /* Block every signal in the calling thread (runtime helper threads: a

@@ -11,21 +11,6 @@
 #include <sys/syscall.h>
 #include "rt.h"
 
-size_t rt_fmt_u64(char *buf, unsigned long long n)
-{
-	char tmp[24];
-	size_t i = 0, len;
-
-	do {
-		tmp[i++] = (char)('0' + n % 10);
-		n /= 10;
-	} while (n);
-	len = i;
-	while (i)
-		*buf++ = tmp[--i];
-	return len;
-}
-
 static void write_line(const char *prefix, const char *msg, bool num,
                        unsigned long long n)
 {
@@ -39,7 +24,7 @@ static void write_line(const char *prefix, const char *msg, bool num,
 	memcpy(buf + len, msg, l);
 	len += l;
 	if (num)
-		len += rt_fmt_u64(buf + len, n);
+		len += os_fmt_u64(buf + len, n);
 	buf[len++] = '\n';
 	os_write_all(2, buf, len);
 }
@@ -48,8 +33,7 @@ _Noreturn static void die(void)
 {
 	/* The program may handle SIGABRT (and gshim may interpose sigaction),
 	 * so reset it to the default action with raw syscalls and raise it. */
-	struct { void *handler; unsigned long flags; void *restorer;
-	         uint64_t mask; } ksa = { SIG_DFL, 0, NULL, 0 };
+	struct os_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
 	uint64_t unblock = 1ull << (SIGABRT - 1);
 
 	arch_syscall6(SYS_rt_sigaction, SIGABRT, (long)&ksa, 0, 8, 0, 0);

@@ -272,27 +272,15 @@ static struct io_uring_sqe *sqe_get(void)
 	return sqe;
 }
 
-static void uring_cancel(uint64_t tok)
-{
-	struct io_uring_sqe *sqe;
-
-	lock_acquire(&np.sqlock);
-	sqe = sqe_get();
-	if (sqe) {
-		io_uring_prep_cancel64(sqe, tok, 0);
-		io_uring_sqe_set_data64(sqe, 0);
-		uring_submit_locked();
-	}
-	lock_release(&np.sqlock);
-}
-
-/* One request to the ring, named by tok: the poll of a wait or a file
- * read/write.  <0: the ring is unusable now (the caller blocks instead). */
+/* One request to the ring, named by tok (0: its completion is ignored):
+ * the poll of a wait, a file read/write, or the cancel of a wait.  <0:
+ * the ring is unusable now (the caller blocks instead). */
 struct req {
 	int op, fd, cnt;
 	uint32_t events;
 	const struct iovec *iov;
 	int64_t off;
+	uint64_t target;              /* ASYNC_CANCEL: the request's token */
 };
 
 static int submit(const struct req *q, uint64_t tok)
@@ -303,7 +291,9 @@ static int submit(const struct req *q, uint64_t tok)
 	lock_acquire(&np.sqlock);
 	sqe = sqe_get();
 	if (sqe) {
-		if (q->op == IORING_OP_POLL_ADD)
+		if (q->op == IORING_OP_ASYNC_CANCEL)
+			io_uring_prep_cancel64(sqe, q->target, 0);
+		else if (q->op == IORING_OP_POLL_ADD)
 			io_uring_prep_poll_add(sqe, q->fd, q->events);
 		else if (q->op == IORING_OP_WRITEV)
 			io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
@@ -363,8 +353,11 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 		r = park(tok, &done, deadline, intr, true);
 		if (r == 0 && res < 0)
 			return res == -ECANCELED ? -EAGAIN : -ENOSYS;
-		if (r != 0)
-			uring_cancel(tok);
+		if (r != 0) {
+			struct req c = { .op = IORING_OP_ASYNC_CANCEL, .target = tok };
+
+			submit(&c, 0);
+		}
 		return r;
 	} else {
 		struct epoll_event ev;

@@ -174,11 +174,11 @@ void preempt_set_handler(void (*h)(int, siginfo_t *, void *))
  * handler, never again (a kick in flight may reach it: see the essay). */
 bool preempt_sig_ours(void)
 {
-	struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
+	struct os_ksigaction ka;
 
 	if (atomic_load_explicit(&sig_foreign, memory_order_relaxed))
 		return false;
-	if (arch_syscall6(SYS_rt_sigaction, SIGURG, 0, (long)&ka, 8, 0, 0) != 0)
+	if (!os_sigaction_get(SIGURG, &ka))
 		return true;
 	if (ka.handler == (void *)kick_handler)
 		return true;

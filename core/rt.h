@@ -50,8 +50,6 @@ _Noreturn void rt_fatal(const char *msg);
 _Noreturn void rt_fatal_num(const char *msg, unsigned long long n);
 /* One-line user-facing warning, "gshim: <msg>\n", raw write(2). */
 void rt_warn(const char *msg);
-/* Small formatting helper for raw writes: appends decimal n to buf. */
-size_t rt_fmt_u64(char *buf, unsigned long long n);
 
 #define rt_assert(cond, msg) do { if (__builtin_expect(!(cond), 0)) rt_fatal(msg); } while (0)
 
@@ -335,6 +333,15 @@ void globrunq_put_batch(g_t *head, g_t *tail, int n); /* sched.lock held */
 g_t *globrunq_get(p_t *p, int max);           /* sched.lock held; owner of p */
 
 /* ---- sched.c ---------------------------------------------------------- */
+
+/* Is anything waiting to run on p: its run queue, the global queue, or an
+ * M in g_block_exit waiting for a P?  Racy; any thread. */
+static inline bool sched_work_waiting(p_t *p)
+{
+	return !runq_empty(p) ||
+	       atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0 ||
+	       __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) != NULL;
+}
 
 /* Bring the runtime up on the calling thread, which becomes M0 and whose
  * current context becomes the main G (goid 1).  Idempotent. */

@@ -363,7 +363,7 @@ static void dl_print_g(g_t *g, void *arg)
 		return;
 	memcpy(buf, "  thread ", 9);
 	len = 9;
-	len += rt_fmt_u64(buf + len, g->goid);
+	len += os_fmt_u64(buf + len, g->goid);
 	memcpy(buf + len, g->is_main ? " (main) [" : " [", g->is_main ? 9 : 2);
 	len += g->is_main ? 9 : 2;
 	if (g->waitreason < WAIT_MAX) {
@@ -438,36 +438,18 @@ static g_t *pick_local(p_t *p)
 {
 	g_t *g;
 
-	/* G's readied from outside the scheduler (a sleep's timer expiry, a
-	 * descriptor turning ready) run next, as Go's timers run by the P
-	 * and its netpoll results do - except every 4th tick, so a flood of
-	 * events cannot starve the local ring. */
-	if (p->schedtick % 61 == 0 &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) >
-	    atomic_load_explicit(&sched.nurgent, memory_order_relaxed)) {
-		lock_acquire(&sched.lock);
-		g = globrunq_get_plain();
-		lock_release(&sched.lock);
-		if (g)
-			return g;
-	}
-	if (__builtin_expect(atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0, 0) &&
-	    (p->schedtick & 3) != 0) {
-		lock_acquire(&sched.lock);
-		g = globrunq_get(p, 1);
-		lock_release(&sched.lock);
-		if (g)
-			return g;
-	}
-
 	/* Every 61st tick look at the global queue first, so that a pair of
-	 * G's readying each other through runnext cannot starve it.  61 is
-	 * Go's choice: prime, so it does not fall into step with periodic
-	 * program behaviour. */
+	 * G's readying each other through runnext cannot starve it - past
+	 * the urgent G's at its head first (below), so that a flood of I/O
+	 * events cannot starve preempted or yielded G's either.  61 is Go's
+	 * choice: prime, so it does not fall into step with periodic program
+	 * behaviour. */
 	if (p->schedtick % 61 == 0) {
 		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
 			lock_acquire(&sched.lock);
-			g = globrunq_get(p, 1);
+			g = globrunq_get_plain();
+			if (!g)
+				g = globrunq_get(p, 1);
 			lock_release(&sched.lock);
 			if (g)
 				return g;
@@ -476,6 +458,18 @@ static g_t *pick_local(p_t *p)
 		 * that hands the P back and forth through runnext; without
 		 * preemption, a G at the ring head would wait forever. */
 		g = runq_get_ring(p);
+		if (g)
+			return g;
+	}
+	/* G's readied from outside the scheduler (a sleep's timer expiry, a
+	 * descriptor turning ready) run next, as Go's timers run by the P
+	 * and its netpoll results do - except every 4th tick, so a flood of
+	 * events cannot starve the local ring. */
+	if (__builtin_expect(atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0, 0) &&
+	    (p->schedtick & 3) != 0) {
+		lock_acquire(&sched.lock);
+		g = globrunq_get(p, 1);
+		lock_release(&sched.lock);
 		if (g)
 			return g;
 	}
@@ -907,32 +901,29 @@ void g_park(bool (*unlockf)(g_t *, void *), void *arg, enum waitreason why)
 	g->waitreason = WAIT_NONE;
 }
 
+/* Leave the P to other runnable G's, if there are any, as kind says
+ * (SW_YIELD: this P's ring; SW_PREEMPT: the global queue).  Expired
+ * timers are run first: their sleepers run next (core/timer.c). */
+static void yield_as(g_t *g, enum switch_kind kind)
+{
+	struct switch_req req = { .prev = g, .kind = kind };
+
+	rt_enter();
+	timer_run_expired();
+	/* Nothing else to run here or globally: like sched_yield on an idle
+	 * CPU, return at once.  Other P's queues are their own M's business. */
+	if (sched_work_waiting(g->m->p))
+		switch_out(g, &req);
+	rt_exit(g);
+}
+
 void g_yield(void)
 {
 	g_t *g = getcurg();
-	struct switch_req req = { .kind = SW_YIELD };
-	m_t *m;
 
-	if (!g)
-		return;
-	m = g->m;
-	/* Sleepers whose time has come run next (core/timer.c). */
-	if (timer_due()) {
-		rt_enter();
-		timer_run_expired();
-		rt_exit(g);
-		m = g->m;
-	}
-	/* Nothing else to run here or globally: like sched_yield on an idle
-	 * CPU, return at once.  Other P's queues are their own M's business. */
-	if (runq_empty(m->p) &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 &&
-	    !__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED))
-		return;
-	rt_enter();
-	req.prev = g;
-	switch_out(g, &req);
-	rt_exit(g);
+	/* The common idle case without entering the runtime. */
+	if (g && (timer_due() || sched_work_waiting(g->m->p)))
+		yield_as(g, SW_YIELD);
 }
 
 _Noreturn void g_exit(void *retval)
@@ -965,22 +956,7 @@ _Noreturn void g_exit(void *retval)
 
 void g_preempt_yield(void)
 {
-	g_t *g = getcurg();
-	struct switch_req req = { .kind = SW_PREEMPT };
-	m_t *m = g->m;
-
-	rt_enter();
-	timer_run_expired();
-	m = g->m;
-	if (runq_empty(m->p) &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 &&
-	    !__atomic_load_n(&sched.pwait, __ATOMIC_RELAXED)) {
-		rt_exit(g);
-		return;
-	}
-	req.prev = g;
-	switch_out(g, &req);
-	rt_exit(g);
+	yield_as(getcurg(), SW_PREEMPT);
 }
 
 /* Make g (fresh from g_alloc, stack set) runnable.  Go's newproc1 tail. */

@@ -39,13 +39,6 @@
 #define RETRY_NS        1000000        /* preemption refused: ask again */
 #define URGENT_NS       1000000        /* slice when a woken sleeper waits */
 
-static bool work_waiting(p_t *p)
-{
-	return !runq_empty(p) ||
-	       atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0 ||
-	       __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) != NULL;
-}
-
 /* A P whose G has not left it for BLOCKED_NS while work waits: its M is
  * blocked in a call gshim does not wrap (take the P), or the G computes
  * (preempt it, core/preempt.c). */
@@ -64,7 +57,7 @@ static bool retake_blocked(p_t *p, int64_t now)
 		return false;
 	}
 	ran = now - p->sm_run_when;
-	if (ran < (urgent ? URGENT_NS : BLOCKED_NS) || !work_waiting(p))
+	if (ran < (urgent ? URGENT_NS : BLOCKED_NS) || !sched_work_waiting(p))
 		return false;
 	m = __atomic_load_n(&p->m, __ATOMIC_ACQUIRE);
 	g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;

@@ -144,13 +144,12 @@ bool timer_due(void)
 
 int timer_run_expired(void)
 {
-	int64_t next = atomic_load_explicit(&tm.next, memory_order_acquire);
+	int64_t next = atomic_load_explicit(&tm.next, memory_order_acquire), now;
 
 	if (__builtin_expect(next == INT64_MAX, 1))
 		return 0;
-	if (next > os_nanotime())
-		return 0;
-	return run_expired(os_nanotime());
+	now = os_nanotime();
+	return next > now ? 0 : run_expired(now);
 }
 
 static void *timer_thread(void *arg)

@@ -25,7 +25,7 @@ static size_t putn(char *buf, size_t len, long long n)
 		buf[len++] = '-';
 		n = -n;
 	}
-	return len + rt_fmt_u64(buf + len, (unsigned long long)n);
+	return len + os_fmt_u64(buf + len, (unsigned long long)n);
 }
 
 void trace_line(void)

@@ -80,13 +80,13 @@ static void load_gomaxprocs(void)
 	rt_cfg.gomaxprocs = def;
 	if (!s)
 		return;
-	num[rt_fmt_u64(num, (unsigned long long)def)] = 0;
+	num[os_fmt_u64(num, (unsigned long long)def)] = 0;
 	if (!parse_size(s, &v) || strpbrk(s, "kKmMgGbB") || v == 0) {
 		warn3("GOMAXPROCS must be a positive integer; using ", num, "");
 		return;
 	}
 	if (v > GOMAXPROCS_MAX) {
-		num[rt_fmt_u64(num, GOMAXPROCS_MAX)] = 0;
+		num[os_fmt_u64(num, GOMAXPROCS_MAX)] = 0;
 		warn3("GOMAXPROCS is too large; using ", num, "");
 		v = GOMAXPROCS_MAX;
 	}

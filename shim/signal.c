@@ -188,10 +188,9 @@ int shim_sig_outcome(g_t *g, bool restartable)
 	int out = SIG_NONE;
 
 	for (int sig = 1; set; sig++, set >>= 1) {
-		struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } ka;
+		struct os_ksigaction ka;
 
-		if (!(set & 1) ||
-		    arch_syscall6(SYS_rt_sigaction, sig, 0, (long)&ka, 8, 0, 0) != 0 ||
+		if (!(set & 1) || !os_sigaction_get(sig, &ka) ||
 		    ka.handler == (void *)SIG_IGN || ka.handler == (void *)SIG_DFL)
 			continue;
 		if (!restartable || !(ka.flags & SA_RESTART))

@@ -73,7 +73,7 @@ void pio_fd_new(int fd)
 		atomic_store_explicit(&fd_hint[fd], 0, memory_order_relaxed);
 }
 
-enum fdkind { FD_OTHER, FD_POLL, FD_FILE, FD_SOCK };
+enum fdkind { FD_UNKNOWN = -1, FD_OTHER, FD_POLL, FD_FILE, FD_SOCK };
 
 static enum fdkind fd_kind(int fd)
 {
@@ -88,6 +88,16 @@ static enum fdkind fd_kind(int fd)
 	if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode))
 		return FD_POLL;
 	return FD_OTHER;
+}
+
+/* fd_kind once per call: a descriptor does not change kind while a call
+ * waits on it (O_NONBLOCK can, and is looked at after every wait, as the
+ * kernel's own wait loops do). */
+static enum fdkind fd_kind_once(int fd, enum fdkind *kind)
+{
+	if (*kind == FD_UNKNOWN)
+		*kind = fd_kind(fd);
+	return *kind;
 }
 
 static bool fd_nonblock(int fd)
@@ -229,6 +239,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 {
 	g_t *g = getcurg();
 	int64_t deadline = -2;   /* not looked up yet */
+	enum fdkind kind = FD_UNKNOWN;
 	ssize_t r;
 
 	if (poller_off(g) || (fl & RWF_NOWAIT) ||
@@ -236,7 +247,6 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 		return plain_rw(false, fd, iov, cnt, off, fl);
 	cancel_point(g);
 	for (;;) {
-		enum fdkind kind;
 		int w;
 
 		r = sys_rw2(false, fd, iov, cnt, off, fl | RWF_NOWAIT);
@@ -248,8 +258,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 			hint_set(fd, HINT_PLAIN_READ);
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		}
-		kind = fd_kind(fd);
-		if (kind == FD_FILE) {
+		if (fd_kind_once(fd, &kind) == FD_FILE) {
 			r = netpoll_rw(false, fd, iov, cnt, off);
 			if (r == -ENOSYS)
 				return plain_rw(false, fd, iov, cnt, off, fl);
@@ -276,6 +285,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	struct iovec vbuf[64], *v = vbuf;
 	ssize_t total = 0, want, r;
 	int64_t deadline = -2;   /* not looked up yet */
+	enum fdkind kind = FD_UNKNOWN;
 
 	if (poller_off(g) || (fl & RWF_NOWAIT) ||
 	    (hint_get(fd) & HINT_PLAIN_WRITE) || cnt > 64 || cnt < 0)
@@ -284,7 +294,6 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	memcpy(v, iov0, sizeof *v * (size_t)cnt);
 	want = iov_len(v, cnt);
 	for (;;) {
-		enum fdkind kind;
 		int w;
 
 		r = sys_rw2(true, fd, v, cnt, off, fl | RWF_NOWAIT);
@@ -303,7 +312,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 			return total ? total : set_err(r);
 		}
 		/* Would block (or wrote part): wait for room. */
-		kind = fd_kind(fd);
+		fd_kind_once(fd, &kind);
 		if (kind == FD_FILE || kind == FD_OTHER) {
 			r = plain_rw(true, fd, v, cnt, off, fl);
 			return r < 0 ? (total ? total : -1) : total + r;
