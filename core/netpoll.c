@@ -18,9 +18,27 @@
  *           a dup lets two G's wait on one descriptor, and nobody else can
  *           close or reuse the number under us).  Files: plain calls.
  *   syscall no poller: netpoll_wait says -ENOSYS and callers block an M.
- * A poller thread ("gshim-netpoll", no P, all signals blocked) waits on
- * the ring / epoll set and readies the G's (g_ready from a non-M thread:
- * the head of the global queue, runs next).
+ * There is no poller thread (Go has none either).  Events are collected
+ * ("reaped") by the M's themselves, as Go's findrunnable does:
+ *   - find_runnable, with nothing local to run, reaps without blocking
+ *     (netpoll_poll: for io_uring a look at the completion ring in shared
+ *     memory, no system call) and runs the woken G's on its own P;
+ *   - an M with nothing at all to do, while G's wait for events, sleeps in
+ *     the ring / epoll_wait instead of on its futex (netpoll_block): one
+ *     at a time, "the blocker".  The kernel wakes it straight from the
+ *     event, it takes an idle P and runs the G - one thread wake-up per
+ *     event, where a poller thread costs two (its own and the M's);
+ *   - sysmon reaps without blocking on each of its rounds, for when every
+ *     P is busy with G's that never run out of work (their G's are then
+ *     urgent: core/preempt.c gives them the CPU within about 1 ms).
+ * The blocker stays on the idle M list; startm, choosing it, breaks its
+ * wait (netpoll_break: a NOP request, or a write to an eventfd in the
+ * epoll set).  Only the blocker drains breaks.  A non-blocking reaper
+ * (io_uring) that happens to consume a break issues it again, so a
+ * break is never lost; epoll reapers leave the level-triggered eventfd
+ * alone.  The blocker role is taken (np.blocker) before the M shows
+ * itself on the idle list, so a break can only be issued for a blocker
+ * that exists.
  *
  * Protocol and invariants.  A waiter lives on the waiting G's stack and is
  * reached only through a slot of a global table, named in the kernel
@@ -46,16 +64,20 @@
  * visible through fcntl: a program and its children would see it);
  * io_uring READ on sockets and pipes (an armed read ignores SO_RCVTIMEO
  * and cannot be retried after a signal without losing data it consumed);
- * the poller in find_runnable as Go's netpoll(block) (every idle M would
- * contend for the ring's CQ; one thread is simpler, and its wake-up costs
- * one futex wake).
+ * a dedicated poller thread (built first: every event then woke two
+ * threads, the poller and an idle M, and echo ran at 40-60% of native);
+ * reaping on a G's stack in the G-to-G switch path (a G parking on its
+ * own wait word holds that gfutex bucket until the switch completes:
+ * readying it from there would self-deadlock).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include "rt.h"
@@ -71,15 +93,23 @@ static struct {
 	lock_t lock;                  /* slot table */
 	struct slot *v;
 	uint32_t n, cap, freehead;    /* freehead: index + 1, 0 = none */
+	_Atomic uint32_t nwait;       /* slots in use: G's waiting */
 	_Atomic int mode;             /* -1 not yet chosen, else IO_* */
 	lock_t initlock;
 	struct io_uring ring;
 	lock_t sqlock;                /* SQ of the ring */
-	int epfd;
+	_Atomic int cqbusy;           /* someone is consuming the CQ */
+	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
+	int epfd, brkfd;              /* epoll set, its break eventfd */
+	int nev;                      /* epoll: events the blocker got */
+	struct epoll_event ev[128];
 } np = {
 	.lock = LOCK_INIT(RANK_LEAF), .initlock = LOCK_INIT(RANK_LEAF),
-	.sqlock = LOCK_INIT(RANK_LEAF), .mode = -1, .epfd = -1,
+	.sqlock = LOCK_INIT(RANK_LEAF), .mode = -1, .epfd = -1, .brkfd = -1,
 };
+
+/* Names a break in the ring / epoll set (tokens have a generation >= 1). */
+#define BREAK_TOK 0xffffffffull
 
 /* ---- slot table ---------------------------------------------------------- */
 
@@ -108,6 +138,7 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 	s = &np.v[i];
 	s->done = done;
 	s->res = res;
+	atomic_fetch_add_explicit(&np.nwait, 1, memory_order_seq_cst);
 	lock_release(&np.lock);
 	return (uint64_t)s->gen << 32 | i;
 }
@@ -123,10 +154,11 @@ static void slot_put(uint64_t tok)
 	np.v[i].gen++;
 	np.v[i].nextfree = np.freehead;
 	np.freehead = i + 1;
+	atomic_fetch_sub_explicit(&np.nwait, 1, memory_order_relaxed);
 	lock_release(&np.lock);
 }
 
-/* Poller thread: an event for tok. */
+/* A reaper: an event for tok. */
 static void slot_fire(uint64_t tok, int32_t res)
 {
 	uint32_t i = (uint32_t)tok, gen = (uint32_t)(tok >> 32);
@@ -144,70 +176,23 @@ static void slot_fire(uint64_t tok, int32_t res)
 		gfutex_wake(done, 1);   /* a stale frame at worst: spurious wake */
 }
 
-/* ---- poller threads -------------------------------------------------------- */
-
-static void *uring_thread(void *arg)
-{
-	(void)arg;
-	os_block_all_signals();
-	prctl(PR_SET_NAME, "gshim-netpoll", 0, 0, 0);
-	for (;;) {
-		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
-		int r = io_uring_wait_cqe(&np.ring, &cqe);
-
-		if (r < 0) {
-			if (r == -EINTR || r == -EAGAIN)
-				continue;
-			rt_fatal_num("io_uring wait failed, errno ", (unsigned long long)-r);
-		}
-		io_uring_for_each_cqe(&np.ring, head, cqe) {
-			uint64_t tok = io_uring_cqe_get_data64(cqe);
-
-			if (tok)
-				slot_fire(tok, cqe->res);
-			n++;
-		}
-		io_uring_cq_advance(&np.ring, n);
-	}
-	return NULL;
-}
-
-static void *epoll_thread(void *arg)
-{
-	struct epoll_event ev[128];
-
-	(void)arg;
-	os_block_all_signals();
-	prctl(PR_SET_NAME, "gshim-netpoll", 0, 0, 0);
-	for (;;) {
-		long n = arch_syscall6(SYS_epoll_wait, np.epfd, (long)ev, 128, -1, 0, 0);
-
-		if (n < 0) {
-			if (n == -EINTR)
-				continue;
-			rt_fatal_num("epoll_wait failed in the poller, errno ", (unsigned long long)-n);
-		}
-		for (long i = 0; i < n; i++)
-			slot_fire(ev[i].data.u64, (int32_t)ev[i].events);
-	}
-	return NULL;
-}
-
 static bool uring_setup(void)
 {
-	struct io_uring_params p = { 0 };
+	struct io_uring_params p = { .flags = IORING_SETUP_COOP_TASKRUN };
 
-	if (io_uring_queue_init_params(256, &np.ring, &p) < 0)
-		return false;
+	/* COOP_TASKRUN (5.19): a completion's task work does not interrupt
+	 * the submitting M with an IPI when it runs user code (it runs at
+	 * its next kernel entry or tick; sleeping M's are still woken) -
+	 * with two M's, that IPI was a third of echo's CPU time here. */
+	if (io_uring_queue_init_params(256, &np.ring, &p) < 0) {
+		memset(&p, 0, sizeof p);
+		if (io_uring_queue_init_params(256, &np.ring, &p) < 0)
+			return false;
+	}
 	/* POLL_ADD needs nothing special; file reads need the kernel to
 	 * complete them asynchronously (5.6+: IORING_FEAT_NODROP etc. are
 	 * not needed, but IORING_OP_POLL_ADD and READV must exist). */
 	if (!(p.features & IORING_FEAT_NODROP)) {
-		io_uring_queue_exit(&np.ring);
-		return false;
-	}
-	if (os_thread_start(uring_thread, NULL, 64 * 1024) != 0) {
 		io_uring_queue_exit(&np.ring);
 		return false;
 	}
@@ -217,15 +202,20 @@ static bool uring_setup(void)
 static bool epoll_setup(void)
 {
 	long fd = arch_syscall(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
+	long bfd;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BREAK_TOK };
 
 	if (fd < 0)
 		return false;
-	np.epfd = (int)fd;
-	if (os_thread_start(epoll_thread, NULL, 64 * 1024) != 0) {
+	bfd = arch_syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0);
+	if (bfd < 0 || arch_syscall6(SYS_epoll_ctl, fd, EPOLL_CTL_ADD, bfd, (long)&ev, 0, 0) < 0) {
+		if (bfd >= 0)
+			arch_syscall(SYS_close, bfd, 0, 0);
 		arch_syscall(SYS_close, fd, 0, 0);
-		np.epfd = -1;
 		return false;
 	}
+	np.epfd = (int)fd;
+	np.brkfd = (int)bfd;
 	return true;
 }
 
@@ -293,6 +283,8 @@ static int submit(const struct req *q, uint64_t tok)
 	if (sqe) {
 		if (q->op == IORING_OP_ASYNC_CANCEL)
 			io_uring_prep_cancel64(sqe, q->target, 0);
+		else if (q->op == IORING_OP_NOP)
+			io_uring_prep_nop(sqe);
 		else if (q->op == IORING_OP_POLL_ADD)
 			io_uring_prep_poll_add(sqe, q->fd, q->events);
 		else if (q->op == IORING_OP_WRITEV)
@@ -304,6 +296,169 @@ static int submit(const struct req *q, uint64_t tok)
 	}
 	lock_release(&np.sqlock);
 	return r;
+}
+
+/* ---- reaping: M's and sysmon ---------------------------------------------- */
+
+bool netpoll_waiting(void)
+{
+	return atomic_load_explicit(&np.nwait, memory_order_seq_cst) > 0;
+}
+
+/* G's wait for events but no M sleeps in the poller for them. */
+bool netpoll_unwatched(void)
+{
+	return netpoll_waiting() && !atomic_load_explicit(&np.blocker, memory_order_relaxed);
+}
+
+/* Wake the blocker (startm chose it).  Harmless when there is none: one
+ * spurious wake-up of the next. */
+void netpoll_break(void)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
+
+	if (mode == IO_URING) {
+		struct req q = { .op = IORING_OP_NOP };
+
+		if (submit(&q, BREAK_TOK) >= 0)
+			return;
+		/* The ring cannot take the request: the blocker would sleep
+		 * on while it owns a P.  Nothing sane remains. */
+		rt_fatal("cannot wake the M waiting for I/O events");
+	} else if (mode == IO_EPOLL) {
+		uint64_t one = 1;
+
+		arch_syscall(SYS_write, np.brkfd, (long)&one, 8);
+	}
+}
+
+/* Consume the completion ring; cqbusy held. */
+static int uring_reap(bool blocker)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+	int woke = 0;
+	bool brk = false;
+
+	io_uring_for_each_cqe(&np.ring, head, cqe) {
+		uint64_t tok = io_uring_cqe_get_data64(cqe);
+
+		if (tok == BREAK_TOK) {
+			brk = true;
+		} else if (tok) {
+			slot_fire(tok, cqe->res);
+			woke++;
+		}
+		n++;
+	}
+	io_uring_cq_advance(&np.ring, n);
+	/* A break meant for the blocker, eaten by a reaper that looked just
+	 * before the blocker came: give it back. */
+	if (brk && !blocker && atomic_load_explicit(&np.blocker, memory_order_seq_cst))
+		netpoll_break();
+	return woke;
+}
+
+static void cq_lock(void)
+{
+	while (atomic_exchange_explicit(&np.cqbusy, 1, memory_order_acquire))
+		arch_relax();
+}
+
+static void cq_unlock(void)
+{
+	atomic_store_explicit(&np.cqbusy, 0, memory_order_release);
+}
+
+/* Ready the G's whose events have arrived, without blocking: onto the
+ * caller's P (find_runnable) or, without one (sysmon), the head of the
+ * global queue.  Leaves everything to the blocker when there is one: it
+ * is woken for the same events.  Never on a G's stack (see essay). */
+int netpoll_poll(void)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), n = 0;
+
+	if (!netpoll_waiting() || atomic_load_explicit(&np.blocker, memory_order_seq_cst))
+		return 0;
+	if (mode == IO_URING) {
+		if (!io_uring_cq_ready(&np.ring) ||
+		    atomic_exchange_explicit(&np.cqbusy, 1, memory_order_acquire))
+			return 0;
+		n = uring_reap(false);
+		cq_unlock();
+	} else if (mode == IO_EPOLL) {
+		struct epoll_event ev[32];
+		long k = arch_syscall6(SYS_epoll_wait, np.epfd, (long)ev, 32, 0, 0, 0);
+
+		for (long i = 0; i < k; i++)
+			if (ev[i].data.u64 != BREAK_TOK) {   /* the blocker's */
+				slot_fire(ev[i].data.u64, (int32_t)ev[i].events);
+				n++;
+			}
+	}
+	return n;
+}
+
+/* An idle M (no P) becomes the blocker if G's wait and nobody else is.
+ * Call before showing the M on the idle list; true: call netpoll_block
+ * and then netpoll_block_done. */
+bool netpoll_block_begin(void)
+{
+	int zero = 0;
+
+	return netpoll_waiting() &&
+	       atomic_compare_exchange_strong_explicit(&np.blocker, &zero, 1,
+	               memory_order_seq_cst, memory_order_seq_cst);
+}
+
+/* Sleep in the kernel until an event or a break (or a signal handler)
+ * arrives.  Consumes nothing: netpoll_block_done does, once the M knows
+ * whether it has a P for the G's it wakes. */
+void netpoll_block(void)
+{
+	if (atomic_load_explicit(&np.mode, memory_order_acquire) == IO_URING) {
+		long r;
+
+		if (io_uring_cq_ready(&np.ring))
+			return;
+		r = arch_syscall6(SYS_io_uring_enter, np.ring.ring_fd, 0, 1,
+		                  IORING_ENTER_GETEVENTS, 0, 8);
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			rt_fatal_num("io_uring wait failed, errno ", (unsigned long long)-r);
+	} else {
+		long k = arch_syscall6(SYS_epoll_wait, np.epfd, (long)np.ev, 128, -1, 0, 0);
+
+		if (k < 0 && k != -EINTR)
+			rt_fatal_num("epoll_wait failed, errno ", (unsigned long long)-k);
+		np.nev = k > 0 ? (int)k : 0;
+	}
+}
+
+/* Ready what netpoll_block got (to the caller's P if it has one) and
+ * give up the blocker role.  Returns the number of G's woken. */
+int netpoll_block_done(void)
+{
+	int n = 0;
+
+	if (atomic_load_explicit(&np.mode, memory_order_acquire) == IO_URING) {
+		cq_lock();   /* a reaper that looked before we came may be in */
+		n = uring_reap(true);
+		cq_unlock();
+	} else {
+		for (int i = 0; i < np.nev; i++) {
+			if (np.ev[i].data.u64 == BREAK_TOK) {
+				uint64_t v;
+
+				arch_syscall(SYS_read, np.brkfd, (long)&v, 8);
+			} else {
+				slot_fire(np.ev[i].data.u64, (int32_t)np.ev[i].events);
+				n++;
+			}
+		}
+		np.nev = 0;
+	}
+	atomic_store_explicit(&np.blocker, 0, memory_order_seq_cst);
+	return n;
 }
 
 /* Park until the slot fires, the deadline passes or *intr is set.  The
@@ -410,13 +565,19 @@ void netpoll_fork_child(void)
 	 * Waiters were other threads: gone. */
 	if (mode == IO_URING)
 		io_uring_queue_exit(&np.ring);
-	else if (mode == IO_EPOLL)
+	else if (mode == IO_EPOLL) {
 		arch_syscall(SYS_close, np.epfd, 0, 0);
+		arch_syscall(SYS_close, np.brkfd, 0, 0);
+	}
 	lock_init(&np.lock, RANK_LEAF);
 	lock_init(&np.sqlock, RANK_LEAF);
 	lock_init(&np.initlock, RANK_LEAF);
 	np.n = 0;
 	np.freehead = 0;
-	np.epfd = -1;
+	np.epfd = np.brkfd = -1;
+	np.nev = 0;
+	atomic_store(&np.nwait, 0);
+	atomic_store(&np.cqbusy, 0);
+	atomic_store(&np.blocker, 0);
 	atomic_store(&np.mode, -1);
 }

@@ -233,6 +233,7 @@ struct m {
 	p_t *nextp;                   /* P handed over by startm (sched.lock / note) */
 	bool spinning;                /* looking for work, counted in nmspinning */
 	_Atomic uint32_t idle_sleeping; /* in stopm's sleep: holds nothing */
+	bool in_netpoll;              /* idle, the poller's blocker (sched.lock) */
 	bool handoff;                 /* g0: give the P to a g_block_exit waiter */
 
 	note_t park;                  /* stopm sleeps here */
@@ -410,6 +411,17 @@ int netpoll_mode(void);
 int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
 ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off);
 void netpoll_fork_child(void);
+/* Reaping events (netpoll.c essay): find_runnable and sysmon poll without
+ * blocking; an idle M may become the one M sleeping in the kernel for
+ * events (begin, block, then done once it knows whether it has a P);
+ * startm breaks that sleep. */
+bool netpoll_waiting(void);
+bool netpoll_unwatched(void);
+int netpoll_poll(void);
+bool netpoll_block_begin(void);
+void netpoll_block(void);
+int netpoll_block_done(void);
+void netpoll_break(void);
 
 /* sysmon.c */
 void sysmon_start(void);

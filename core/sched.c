@@ -285,6 +285,7 @@ static void newm(p_t *p, bool spinning)
 static void startm(p_t *p, bool spinning)
 {
 	m_t *nm;
+	bool brk;
 
 	lock_acquire(&sched.lock);
 	if (!p) {
@@ -298,6 +299,7 @@ static void startm(p_t *p, bool spinning)
 		}
 	}
 	nm = midle_get();
+	brk = nm && nm->in_netpoll;
 	lock_release(&sched.lock);
 	if (!nm) {
 		newm(p, spinning);
@@ -308,6 +310,8 @@ static void startm(p_t *p, bool spinning)
 	nm->spinning = spinning;
 	nm->nextp = p;
 	note_wakeup(&nm->park);
+	if (brk)
+		netpoll_break();
 }
 
 /* Try to add one more spinning M because there may be work (Go's wakep).
@@ -385,7 +389,7 @@ static void deadlock_check(void)
 	static const char msg[] = "gshim: fatal: all threads are asleep - deadlock!\n";
 
 	if (atomic_load(&sched.npidle) != sched.nprocs ||
-	    atomic_load(&sched.runqsize) != 0 || timer_count() != 0)
+	    atomic_load(&sched.runqsize) != 0 || timer_count() != 0 || netpoll_waiting())
 		return;
 	g_foreach(dl_count_g, &c);
 	if (c.blocked || !c.waiting)
@@ -395,14 +399,62 @@ static void deadlock_check(void)
 	_exit(2);
 }
 
+/* sched.lock must be held.  Take m off the idle list; false if startm
+ * took it first (it will hand m a P). */
+static bool midle_remove(m_t *m)
+{
+	for (m_t **pp = &sched.midle; *pp; pp = &(*pp)->schedlink)
+		if (*pp == m) {
+			*pp = m->schedlink;
+			m->schedlink = NULL;
+			sched.nmidle--;
+			return true;
+		}
+	return false;
+}
+
+/* The idle M as the poller's blocker (core/netpoll.c): sleep in the
+ * kernel for I/O events instead of on the futex.  Returns true with a P
+ * when woken by events and a P was free (the woken G's are on it), false
+ * when the M must go on as an ordinary idle M: taken by startm (m->nextp
+ * is or will be set) or every P is busy (the G's went to the global
+ * queue for the busy M's). */
+static bool stopm_netpoll(m_t *m, bool *taken)
+{
+	p_t *p = NULL;
+
+	netpoll_block();
+	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_seq_cst);
+	lock_acquire(&sched.lock);
+	m->in_netpoll = false;
+	*taken = !midle_remove(m);
+	if (!*taken)
+		p = pidle_get();
+	lock_release(&sched.lock);
+	if (p)
+		acquirep(m, p);
+	else if (*taken)
+		return false;   /* done after the P arrives, below */
+	netpoll_block_done();
+	return p != NULL;
+}
+
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
+	bool poll, taken;
+
 	if (m->p)
 		rt_fatal("stopm: holding p");
 	if (m->spinning)
 		rt_fatal("stopm: spinning");
+again:
+	taken = false;
+	/* The blocker role first, then the idle list: startm can only see
+	 * in_netpoll (and break the wait) once the role is ours. */
+	poll = netpoll_block_begin();
 	lock_acquire(&sched.lock);
+	m->in_netpoll = poll;
 	midle_put(m);
 	lock_release(&sched.lock);
 	/* No lock held and no P from here until woken: a signal handler may
@@ -411,13 +463,21 @@ static void stopm(m_t *m)
 	 * wake-up. */
 	atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
 	rt_defer_drain(&m->g0);
-	if (rt_cfg.deadlock)
+	if (poll) {
+		if (stopm_netpoll(m, &taken))
+			return;
+		if (!taken)
+			goto again;
+	} else if (rt_cfg.deadlock) {
 		deadlock_check();
+	}
 	note_sleep(&m->park);
 	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
 	m->nextp = NULL;
+	if (poll)
+		netpoll_block_done();   /* events that came with the break */
 }
 
 /* A spinning M found work: stop spinning and let another M take over
@@ -516,6 +576,9 @@ top:
 	if (g)
 		return g;
 	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p)) != NULL)
+		return g;
+	/* I/O events that arrived while we were busy: their G's on our P. */
+	if (netpoll_poll() > 0 && (g = pick_local(p)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
@@ -873,16 +936,14 @@ void g_ready(g_t *g)
 	if (m && m->p) {
 		runq_put(m->p, g, true);
 	} else {
-		/* From the timer thread (or a foreign thread): an event from
-		 * outside the scheduler runs next, as an expiry run by a P's
-		 * own scheduler would (runnext in Go). */
+		/* From the timer thread, sysmon's reaping of I/O events, an
+		 * idle M's or a foreign thread: an event from outside the
+		 * scheduler runs next, as an expiry run by a P's own scheduler
+		 * would (runnext in Go). */
 		lock_acquire(&sched.lock);
-		if (m)
-			globrunq_put(g);
-		else
-			globrunq_put_head(g);
+		globrunq_put_head(g);
 		lock_release(&sched.lock);
-		if (!m && atomic_load(&sched.npidle) == 0)
+		if (atomic_load(&sched.npidle) == 0)
 			sysmon_kick();
 	}
 	wakep();

@@ -24,6 +24,13 @@
  *
  * The same test finds G's that compute for 10 ms while others wait: the
  * M is running (state R), and it is asked to yield (core/preempt.c).
+ *
+ * I/O events: when no idle M sleeps in the poller (every M is busy), the
+ * M's reap events only when they run out of work; sysmon reaps on each
+ * round (a look at shared memory with io_uring) and, while G's wait for
+ * I/O with no M sleeping in the poller, rounds are at most NETPOLL_NS
+ * apart (Go's sysmon polls once 10 ms
+ * have passed; its G's then wait for the next 10 ms slice besides).
  */
 #include <fcntl.h>
 #include <string.h>
@@ -38,6 +45,7 @@
 #define BLOCKED_NS      10000000       /* unwrapped block: Go's forcePreemptNS */
 #define RETRY_NS        1000000        /* preemption refused: ask again */
 #define URGENT_NS       1000000        /* slice when a woken sleeper waits */
+#define NETPOLL_NS      1000000        /* round while G's wait for I/O */
 
 /* A P whose G has not left it for BLOCKED_NS while work waits: its M is
  * blocked in a call gshim does not wrap (take the P), or the G computes
@@ -139,7 +147,9 @@ static void *sysmon(void *arg)
 			delay = SYSMON_MIN_NS;
 			idle = 0;
 		}
-		os_futex_wait((uint32_t *)&kick, k, delay);
+		os_futex_wait((uint32_t *)&kick, k,
+		              delay > NETPOLL_NS && netpoll_unwatched() ? NETPOLL_NS : delay);
+		netpoll_poll();
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;
