@@ -144,18 +144,21 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 }
 
 /* The G is done waiting (fired or not): the slot is free, and a late
- * event for this token is dropped. */
-static void slot_put(uint64_t tok)
+ * event for this token is dropped.  true if it had fired. */
+static bool slot_put(uint64_t tok)
 {
 	uint32_t i = (uint32_t)tok;
+	bool fired;
 
 	lock_acquire(&np.lock);
+	fired = np.v[i].done == NULL;
 	np.v[i].done = NULL;
 	np.v[i].gen++;
 	np.v[i].nextfree = np.freehead;
 	np.freehead = i + 1;
 	atomic_fetch_sub_explicit(&np.nwait, 1, memory_order_relaxed);
 	lock_release(&np.lock);
+	return fired;
 }
 
 /* A reaper: an event for tok. */
@@ -267,35 +270,58 @@ static struct io_uring_sqe *sqe_get(void)
  * the ring is unusable now (the caller blocks instead). */
 struct req {
 	int op, fd, cnt;
-	uint32_t events;
+	uint32_t events;              /* POLL_ADD; FSYNC, SYNC_FILE_RANGE flags */
 	const struct iovec *iov;
-	int64_t off;
+	int64_t off, len;
 	uint64_t target;              /* ASYNC_CANCEL: the request's token */
 };
 
-static int submit(const struct req *q, uint64_t tok)
+static void prep(struct io_uring_sqe *sqe, const struct req *q, uint64_t tok)
 {
-	struct io_uring_sqe *sqe;
-	int r = -EBUSY;
+	if (q->op == IORING_OP_ASYNC_CANCEL)
+		io_uring_prep_cancel64(sqe, q->target, 0);
+	else if (q->op == IORING_OP_NOP)
+		io_uring_prep_nop(sqe);
+	else if (q->op == IORING_OP_POLL_ADD)
+		io_uring_prep_poll_add(sqe, q->fd, q->events);
+	else if (q->op == IORING_OP_WRITEV)
+		io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+	else if (q->op == IORING_OP_FSYNC)
+		io_uring_prep_fsync(sqe, q->fd, q->events);
+	else if (q->op == IORING_OP_SYNC_FILE_RANGE)
+		io_uring_prep_sync_file_range(sqe, q->fd, (unsigned)q->len,
+		                              (uint64_t)q->off, (int)q->events);
+	else
+		io_uring_prep_readv(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+	io_uring_sqe_set_data64(sqe, tok);
+}
+
+/* n requests, tok[i] naming q[i], in one system call when they fit.
+ * <0: the ring is unusable now (the caller blocks instead); requests
+ * already handed to the kernel then complete as stale tokens. */
+static int submit_n(const struct req *q, const uint64_t *tok, int n)
+{
+	int r = 0;
 
 	lock_acquire(&np.sqlock);
-	sqe = sqe_get();
-	if (sqe) {
-		if (q->op == IORING_OP_ASYNC_CANCEL)
-			io_uring_prep_cancel64(sqe, q->target, 0);
-		else if (q->op == IORING_OP_NOP)
-			io_uring_prep_nop(sqe);
-		else if (q->op == IORING_OP_POLL_ADD)
-			io_uring_prep_poll_add(sqe, q->fd, q->events);
-		else if (q->op == IORING_OP_WRITEV)
-			io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
-		else
-			io_uring_prep_readv(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
-		io_uring_sqe_set_data64(sqe, tok);
-		r = uring_submit_locked();
+	for (int i = 0; i < n && r >= 0; i++) {
+		struct io_uring_sqe *sqe = sqe_get();
+
+		if (!sqe) {
+			r = -EBUSY;
+			break;
+		}
+		prep(sqe, &q[i], tok[i]);
 	}
+	if (r >= 0)
+		r = uring_submit_locked();
 	lock_release(&np.sqlock);
 	return r;
+}
+
+static int submit(const struct req *q, uint64_t tok)
+{
+	return submit_n(q, &tok, 1);
 }
 
 /* ---- reaping: M's and sysmon ---------------------------------------------- */
@@ -461,16 +487,17 @@ int netpoll_block_done(void)
 	return n;
 }
 
-/* Park until the slot fires, the deadline passes or *intr is set.  The
- * slot is freed on return. */
-static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
-                _Atomic uint32_t *intr, bool interruptible)
+/* Park until *done is set (a slot fired), the deadline passes or *intr
+ * is set: 0, -ETIMEDOUT, -EINTR, or -EAGAIN when woken for a signal
+ * (the caller decides). */
+static int park_wait(_Atomic uint32_t *done, int64_t deadline, _Atomic uint32_t *intr,
+                     bool interruptible)
 {
 	int r = 0;
 
 	for (;;) {
 		if (atomic_load_explicit(done, memory_order_acquire))
-			break;
+			return 0;
 		if (!interruptible) {
 			gfutex_wait(done, 0, -1);
 			continue;
@@ -482,10 +509,56 @@ static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
 			r = -EAGAIN;   /* woken for a signal: the caller decides */
 			break;
 		}
-		r = 0;
 	}
+	return atomic_load_explicit(done, memory_order_acquire) ? 0 : r;
+}
+
+/* Park on one slot; the slot is freed on return. */
+static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
+                _Atomic uint32_t *intr, bool interruptible)
+{
+	int r = park_wait(done, deadline, intr, interruptible);
+
 	slot_put(tok);
 	return atomic_load_explicit(done, memory_order_acquire) ? 0 : r;
+}
+
+/* poll/select: wait until any of n descriptors may be ready (one slot per
+ * descriptor, all firing the same word), then cancel the others.  The
+ * caller asks the kernel which are ready (a poll with no timeout): that
+ * answer, not ours, is what the program sees. */
+int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                      _Atomic uint32_t *intr)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res[NETPOLL_MANY];
+	uint64_t tok[NETPOLL_MANY];
+	struct req q[NETPOLL_MANY];
+	int k = 0, r;
+
+	if (n > NETPOLL_MANY || netpoll_mode() != IO_URING || !getcurg())
+		return -ENOSYS;
+	if (n <= 0)
+		return park_wait(&done, deadline, intr, true);   /* a sleep */
+	for (int i = 0; i < n; i++) {
+		tok[i] = slot_get(&done, &res[i]);
+		q[i] = (struct req){ .op = IORING_OP_POLL_ADD, .fd = fd[i], .events = ev[i] };
+	}
+	if (submit_n(q, tok, n) < 0) {
+		for (int i = 0; i < n; i++)
+			slot_put(tok[i]);
+		return -ENOSYS;
+	}
+	r = park_wait(&done, deadline, intr, true);
+	for (int i = 0; i < n; i++)
+		if (!slot_put(tok[i]))
+			q[k++] = (struct req){ .op = IORING_OP_ASYNC_CANCEL, .target = tok[i] };
+	if (k) {
+		uint64_t zero[NETPOLL_MANY] = { 0 };
+
+		submit_n(q, zero, k);
+	}
+	return r;
 }
 
 int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
@@ -537,23 +610,50 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 	}
 }
 
-ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off)
+/* A file request: submit, park until it completes (not interruptible, as
+ * the native call is not), its result. */
+static ssize_t file_op(const struct req *q)
 {
 	_Atomic uint32_t done = 0;
 	int32_t res = 0;
-	struct req q = { .op = write ? IORING_OP_WRITEV : IORING_OP_READV, .fd = fd,
-	                 .iov = iov, .cnt = cnt, .off = off };
 	uint64_t tok;
 
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res);
-	if (submit(&q, tok) < 0) {
+	if (submit(q, tok) < 0) {
 		slot_put(tok);
 		return -ENOSYS;
 	}
 	park(tok, &done, -1, NULL, false);
 	return res;
+}
+
+ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off)
+{
+	struct req q = { .op = write ? IORING_OP_WRITEV : IORING_OP_READV, .fd = fd,
+	                 .iov = iov, .cnt = cnt, .off = off };
+
+	return file_op(&q);
+}
+
+int netpoll_sync(int fd, bool datasync)
+{
+	struct req q = { .op = IORING_OP_FSYNC, .fd = fd,
+	                 .events = datasync ? IORING_FSYNC_DATASYNC : 0 };
+
+	return (int)file_op(&q);
+}
+
+int netpoll_sync_range(int fd, int64_t off, int64_t len, unsigned fl)
+{
+	struct req q = { .op = IORING_OP_SYNC_FILE_RANGE, .fd = fd, .off = off,
+	                 .len = len, .events = fl };
+
+	/* The request's length is 32 bits: longer ranges the plain way. */
+	if (len < 0 || len > UINT32_MAX)
+		return -ENOSYS;
+	return (int)file_op(&q);
 }
 
 void netpoll_fork_child(void)

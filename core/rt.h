@@ -405,11 +405,17 @@ void preempt_set_handler(void (*h)(int, siginfo_t *, void *));
  * *intr is set (-EINTR), or a signal is directed at it (-EAGAIN); 0 when
  * ready; -ENOSYS when there is no poller (block in the kernel instead).
  * netpoll_rw: a regular-file read/write through io_uring, the G parked
- * until it completes: bytes or -errno, -ENOSYS without io_uring. */
+ * until it completes: bytes or -errno, -ENOSYS without io_uring; the
+ * syncs likewise (0 or -errno). */
 struct iovec;
 int netpoll_mode(void);
 int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
 ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off);
+#define NETPOLL_MANY 64   /* descriptors of one netpoll_wait_many */
+int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                      _Atomic uint32_t *intr);
+int netpoll_sync(int fd, bool datasync);          /* fsync / fdatasync */
+int netpoll_sync_range(int fd, int64_t off, int64_t len, unsigned fl);
 void netpoll_fork_child(void);
 /* Reaping events (netpoll.c essay): find_runnable and sysmon poll without
  * blocking; an idle M may become the one M sleeping in the kernel for

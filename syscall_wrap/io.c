@@ -46,13 +46,6 @@
 WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
 WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
 WRAP(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al))
-WRAP(int, fsync, (int fd), (fd))
-WRAP(int, fdatasync, (int fd), (fd))
-WRAP(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned int fl), (fd, off, n, fl))
-WRAP(int, poll, (struct pollfd *fds, nfds_t n, int t), (fds, n, t))
-WRAP(int, ppoll, (struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m), (fds, n, t, m))
-WRAP(int, select, (int n, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *t), (n, rd, wr, ex, t))
-WRAP(int, pselect, (int n, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *t, const sigset_t *m), (n, rd, wr, ex, t, m))
 WRAP(pid_t, waitpid, (pid_t pid, int *st, int opt), (pid, st, opt))
 WRAP(pid_t, wait, (int *st), (st))
 WRAP(pid_t, wait3, (int *st, int opt, struct rusage *ru), (st, opt, ru))
@@ -78,13 +71,6 @@ void syscall_wrap_init(void)
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
 	real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
-	real_fsync = (__typeof__(fsync) *)dlsym(RTLD_NEXT, "fsync");
-	real_fdatasync = (__typeof__(fdatasync) *)dlsym(RTLD_NEXT, "fdatasync");
-	real_sync_file_range = (__typeof__(sync_file_range) *)dlsym(RTLD_NEXT, "sync_file_range");
-	real_poll = (__typeof__(poll) *)dlsym(RTLD_NEXT, "poll");
-	real_ppoll = (__typeof__(ppoll) *)dlsym(RTLD_NEXT, "ppoll");
-	real_select = (__typeof__(select) *)dlsym(RTLD_NEXT, "select");
-	real_pselect = (__typeof__(pselect) *)dlsym(RTLD_NEXT, "pselect");
 	real_waitpid = (__typeof__(waitpid) *)dlsym(RTLD_NEXT, "waitpid");
 	real_wait = (__typeof__(wait) *)dlsym(RTLD_NEXT, "wait");
 	real_wait3 = (__typeof__(wait3) *)dlsym(RTLD_NEXT, "wait3");

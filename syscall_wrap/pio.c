@@ -119,9 +119,12 @@ static int64_t sock_deadline(int fd, int opt)
 	return os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
 }
 
-/* Park g until fd is ready for ev.  0: try again; <0: -errno to return
- * (-EAGAIN timeout, -EINTR signal), or -ENOSYS: use the plain call. */
-static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restartable)
+/* Park g until one of fd[0..n) may be ready for its ev[i] (n == 1: any
+ * poller; more, or none: io_uring only).  0: try again; <0: -errno to
+ * return (-EAGAIN timeout, -EINTR signal), or -ENOSYS: use the plain
+ * call. */
+static int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                    bool restartable)
 {
 	struct thread *t = thread_of(g);
 	_Atomic uint32_t *intr = t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
@@ -130,7 +133,8 @@ static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restar
 
 	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
 	for (;;) {
-		r = netpoll_wait(fd, ev, deadline, intr);
+		r = n == 1 ? netpoll_wait(fd[0], ev[0], deadline, intr) :
+		             netpoll_wait_many(fd, ev, n, deadline, intr);
 		if (r == -EINTR) {
 			cancel_point(g);   /* acts on the cancellation */
 			continue;
@@ -146,6 +150,11 @@ static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restar
 		}
 		return r;
 	}
+}
+
+static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restartable)
+{
+	return wait_fds(g, &fd, &ev, 1, deadline, restartable);
 }
 
 /* ---- reads and writes ------------------------------------------------------ */
@@ -313,6 +322,25 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 		}
 		/* Would block (or wrote part): wait for room. */
 		fd_kind_once(fd, &kind);
+		if (kind == FD_FILE && r == -EAGAIN) {
+			/* The file system would have to wait (allocation,
+			 * writeback throttling, O_DIRECT): io_uring writes
+			 * while the G is parked.  Short: go round again. */
+			r = netpoll_rw(true, fd, v, cnt, off);
+			if (r == -ENOSYS) {
+				r = plain_rw(true, fd, v, cnt, off, fl);
+				return r < 0 ? (total ? total : -1) : total + r;
+			}
+			if (r <= 0)
+				return r < 0 && !total ? set_err(r) : total;
+			total += r;
+			if (total >= want)
+				return total;
+			cnt = iov_advance(v, cnt, (size_t)r);
+			if (off >= 0)
+				off += r;
+			continue;
+		}
 		if (kind == FD_FILE || kind == FD_OTHER) {
 			r = plain_rw(true, fd, v, cnt, off, fl);
 			return r < 0 ? (total ? total : -1) : total + r;
@@ -429,6 +457,48 @@ SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off
 SHIM_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
 	return pwritev2(fd, iov, cnt, off, fl);
+}
+
+/* ---- syncs --------------------------------------------------------------------- */
+
+/* fsync, fdatasync, sync_file_range wait for the disk: through io_uring
+ * the G parks and its M runs others.  Not interruptible, as natively. */
+enum sync_kind { SYNC_FULL, SYNC_DATA, SYNC_RANGE };
+
+static int do_sync(enum sync_kind k, int fd, off64_t off, off64_t n, unsigned fl)
+{
+	g_t *g = getcurg();
+	long r;
+
+	if (!poller_off(g)) {
+		cancel_point(g);
+		r = k == SYNC_RANGE ? netpoll_sync_range(fd, off, n, fl) :
+		                      netpoll_sync(fd, k == SYNC_DATA);
+		/* EINVAL from io_uring for a descriptor the kernel would
+		 * take (a pipe, a socket, a bad range): let it say so. */
+		if (r != -ENOSYS && r != -EINVAL)
+			return (int)set_err(r);
+	}
+	g = sc_enter(true);
+	r = k == SYNC_RANGE ? arch_syscall6(SYS_sync_file_range, fd, off, n, fl, 0, 0) :
+	    arch_syscall(k == SYNC_DATA ? SYS_fdatasync : SYS_fsync, fd, 0, 0);
+	sc_exit(g);
+	return (int)set_err(r);
+}
+
+SHIM_EXPORT int fsync(int fd)
+{
+	return do_sync(SYNC_FULL, fd, 0, 0, 0);
+}
+
+SHIM_EXPORT int fdatasync(int fd)
+{
+	return do_sync(SYNC_DATA, fd, 0, 0, 0);
+}
+
+SHIM_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
+{
+	return do_sync(SYNC_RANGE, fd, off, n, fl);
 }
 
 /* ---- sockets ------------------------------------------------------------------ */
@@ -695,6 +765,296 @@ SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const 
 SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
 {
 	return epoll_pwait(ep, ev, n, t, NULL);
+}
+
+/* ---- poll and select ----------------------------------------------------------- */
+
+/* The kernel answers (a poll or select with no timeout); the poller only
+ * says when asking again may be worth it.  Sets of more than NETPOLL_MANY
+ * descriptors (event loops), a signal mask to install (ppoll, pselect:
+ * the kernel's atomic swap), GSHIM_IO=epoll with more than one descriptor
+ * and invalid timeouts take the plain call.  Never restarted after a
+ * handler (EINTR), as in the kernel. */
+
+static __typeof__(ppoll) *real_ppoll;
+static __typeof__(select) *real_select;
+static __typeof__(pselect) *real_pselect;
+
+/* The plain calls, between entersyscall and exitsyscall (io.c's shape). */
+static int plain_ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
+{
+	g_t *g = sc_enter(true);
+	int r = REAL(ppoll)(f, n, ts, m);
+
+	sc_exit(g);
+	return r;
+}
+
+static int plain_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	g_t *g = sc_enter(true);
+	int r = REAL(select)(nfds, rd, wr, ex, tv);
+
+	sc_exit(g);
+	return r;
+}
+
+static int plain_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
+                         const struct timespec *ts, const sigset_t *m)
+{
+	g_t *g = sc_enter(true);
+	int r = REAL(pselect)(nfds, rd, wr, ex, ts, m);
+
+	sc_exit(g);
+	return r;
+}
+
+static int64_t deadline_ts(const struct timespec *ts)
+{
+	return ts ? os_nanotime() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+}
+
+static bool ts_valid(const struct timespec *ts)
+{
+	return !ts || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 &&
+	               ts->tv_sec < INT64_MAX / 1000000000 / 2);
+}
+
+/* Wait for fds until the deadline: 1 ask the kernel again, 0 timed out,
+ * -EINTR, or -ENOSYS (make the plain call for the time that is left). */
+static int poll_park(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t deadline)
+{
+	int w;
+
+	if (deadline >= 0 && os_nanotime() >= deadline)
+		return 0;
+	w = wait_fds(g, fd, ev, n, deadline, false);
+	if (w == -EAGAIN)
+		return 0;
+	return w == 0 ? 1 : w;
+}
+
+static struct timespec ts_left(int64_t deadline)
+{
+	int64_t left = deadline - os_nanotime();
+
+	if (left < 0)
+		left = 0;
+	return (struct timespec){ left / 1000000000, left % 1000000000 };
+}
+
+/* ppoll without a mask; ts NULL: no timeout. */
+static int do_poll(struct pollfd *f, nfds_t n, const struct timespec *ts)
+{
+	g_t *g = getcurg();
+	int fd[NETPOLL_MANY], k = 0;
+	uint32_t ev[NETPOLL_MANY];
+	int64_t deadline;
+
+	if (poller_off(g) || n > NETPOLL_MANY || !ts_valid(ts) ||
+	    (ts && ts->tv_sec == 0 && ts->tv_nsec == 0))
+		return plain_ppoll(f, n, ts, NULL);
+	cancel_point(g);
+	deadline = deadline_ts(ts);
+	for (nfds_t i = 0; i < n; i++)
+		if (f[i].fd >= 0) {
+			fd[k] = f[i].fd;
+			ev[k++] = (uint16_t)f[i].events;
+		}
+	for (;;) {
+		struct timespec zero = { 0, 0 }, left;
+		long r = arch_syscall6(SYS_ppoll, (long)f, (long)n, (long)&zero, 0, 8, 0);
+		int w;
+
+		if (r != 0)
+			return (int)set_err(r);
+		w = poll_park(g, fd, ev, k, deadline);
+		if (w == 1)
+			continue;
+		if (w != -ENOSYS)
+			return (int)set_err(w);
+		left = ts_left(deadline);
+		return plain_ppoll(f, n, deadline < 0 ? NULL : &left, NULL);
+	}
+}
+
+SHIM_EXPORT int poll(struct pollfd *f, nfds_t n, int t)
+{
+	struct timespec ts = { t / 1000, (long)(t % 1000) * 1000000 };
+
+	return do_poll(f, n, t < 0 ? NULL : &ts);
+}
+
+SHIM_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
+{
+	if (m)
+		return plain_ppoll(f, n, ts, m);
+	return do_poll(f, n, ts);
+}
+
+/* select/pselect without a mask; ts NULL: no timeout.  The sets are the
+ * kernel's answer; on EINTR they are left as given, as the kernel does. */
+static int do_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+                     int64_t *deadline_out)
+{
+	g_t *g = getcurg();
+	fd_set save[3];
+	fd_set *set[3] = { rd, wr, ex };
+	int fd[NETPOLL_MANY], k = 0;
+	uint32_t ev[NETPOLL_MANY];
+	int64_t deadline = deadline_ts(ts);
+
+	*deadline_out = deadline;
+	for (int s = 0; s < 3; s++)
+		if (set[s])
+			save[s] = *set[s];
+	for (int i = 0; i < nfds; i++) {
+		uint32_t e = (rd && FD_ISSET(i, rd) ? POLLIN : 0) |
+		             (wr && FD_ISSET(i, wr) ? POLLOUT : 0) |
+		             (ex && FD_ISSET(i, ex) ? POLLPRI : 0);
+
+		if (!e)
+			continue;
+		if (k == NETPOLL_MANY)
+			return -ENOSYS;
+		fd[k] = i;
+		ev[k++] = e;
+	}
+	cancel_point(g);
+	for (;;) {
+		struct timespec zero = { 0, 0 };
+		long r = arch_syscall6(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex,
+		                       (long)&zero, 0);
+		int w;
+
+		if (r != 0)
+			return (int)r;
+		w = poll_park(g, fd, ev, k, deadline);
+		if (w == 0)
+			return 0;   /* the sets say "none" already */
+		for (int s = 0; s < 3; s++)
+			if (set[s])
+				*set[s] = save[s];
+		if (w < 0)
+			return w;   /* -EINTR, -ENOSYS */
+	}
+}
+
+static bool select_args_ok(int nfds, g_t *g)
+{
+	return !poller_off(g) && nfds >= 0 && nfds <= FD_SETSIZE;
+}
+
+SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	struct timespec ts, left;
+	int64_t deadline;
+	int r;
+
+	if (!select_args_ok(nfds, getcurg()) ||
+	    (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || (tv->tv_sec == 0 && tv->tv_usec == 0))))
+		return plain_select(nfds, rd, wr, ex, tv);
+	if (tv) {
+		/* The kernel normalizes microseconds >= 1e6; so do we. */
+		ts.tv_sec = tv->tv_sec + tv->tv_usec / 1000000;
+		ts.tv_nsec = (tv->tv_usec % 1000000) * 1000;
+	}
+	r = do_select(nfds, rd, wr, ex, tv ? &ts : NULL, &deadline);
+	if (r == -ENOSYS) {
+		struct timeval tl;
+
+		if (tv) {
+			left = ts_left(deadline);
+			tl.tv_sec = left.tv_sec;
+			tl.tv_usec = left.tv_nsec / 1000;
+			*tv = tl;
+		}
+		return plain_select(nfds, rd, wr, ex, tv);
+	}
+	/* Linux writes the time not slept back to the timeval. */
+	if (tv) {
+		left = ts_left(deadline);
+		tv->tv_sec = left.tv_sec;
+		tv->tv_usec = left.tv_nsec / 1000;
+	}
+	return (int)set_err(r);
+}
+
+SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+                        const sigset_t *m)
+{
+	int64_t deadline;
+	int r;
+
+	if (m || !select_args_ok(nfds, getcurg()) || !ts_valid(ts) ||
+	    (ts && ts->tv_sec == 0 && ts->tv_nsec == 0))
+		return plain_pselect(nfds, rd, wr, ex, ts, m);
+	r = do_select(nfds, rd, wr, ex, ts, &deadline);
+	if (r == -ENOSYS) {
+		struct timespec left = ts_left(deadline);
+
+		return plain_pselect(nfds, rd, wr, ex, ts ? &left : NULL, NULL);
+	}
+	return (int)set_err(r);
+}
+
+/* ---- _FORTIFY_SOURCE entries ---------------------------------------------------- */
+
+/* Programs built with _FORTIFY_SOURCE (Debian's default) call these
+ * instead of read, recv, poll ... when the buffer size is known; glibc's
+ * versions check the size and call its internal __read etc., past every
+ * wrapper.  Same checks, then the wrappers. */
+extern void __chk_fail(void) __attribute__((noreturn));
+
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return read(fd, buf, n);
+}
+
+SHIM_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return pread64(fd, buf, n, off);
+}
+
+SHIM_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+	if (n > buflen)
+		__chk_fail();
+	return pread64(fd, buf, n, off);
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recv(fd, buf, n, fl);
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl,
+                                   struct sockaddr *a, socklen_t *al)
+{
+	if (n > buflen)
+		__chk_fail();
+	return recvfrom(fd, buf, n, fl, a, al);
+}
+
+SHIM_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int t, size_t flen)
+{
+	if (flen / sizeof *f < n)
+		__chk_fail();
+	return poll(f, n, t);
+}
+
+SHIM_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts,
+                            const sigset_t *m, size_t flen)
+{
+	if (flen / sizeof *f < n)
+		__chk_fail();
+	return ppoll(f, n, ts, m);
 }
 
 /* ---- descriptor numbers that change meaning ------------------------------------ */
