@@ -92,6 +92,13 @@ static bool retake(int64_t now)
 	bool took = false;
 	int i;
 
+	/* One G: nothing could run on a P taken from it.  Taking it would
+	 * only make this thread create an M - with pthread_create, which
+	 * calls the program's malloc, and a single-threaded program's malloc
+	 * need not be thread-safe (bash's is not). */
+	if (atomic_load_explicit(&sched.ngs, memory_order_relaxed) <= 1)
+		return false;
+
 	for (i = 0; i < sched.nprocs; i++) {
 		p_t *p = &sched.allp[i];
 		uint32_t st = atomic_load_explicit(&p->status, memory_order_acquire);
