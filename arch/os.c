@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "os.h"
@@ -86,6 +87,35 @@ int os_ncpu(void)
 		return 1;
 	n = CPU_COUNT(&set);
 	return n > 0 ? n : 1;
+}
+
+/* The lowest descriptor number the runtime's own descriptors use: high,
+ * so that the numbers a program's open() and socket() return are the ones
+ * it would get natively (a lazily created ring would take the number the
+ * program just closed), but not so high that the kernel's table grows. */
+static int fd_high_base(void)
+{
+	struct rlimit rl;
+
+	if (arch_syscall(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0) != 0 ||
+	    rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 4096 + 64)
+		return 4096;
+	return rl.rlim_cur > 128 ? (int)rl.rlim_cur - 64 : 3;
+}
+
+int os_fd_dup_high(int fd)
+{
+	return (int)arch_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd_high_base());
+}
+
+int os_fd_move_high(int fd)
+{
+	int h = os_fd_dup_high(fd);
+
+	if (h < 0)
+		return fd;   /* the table is full up there: keep the number */
+	arch_syscall(SYS_close, fd, 0, 0);
+	return h;
 }
 
 int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)

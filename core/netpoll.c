@@ -192,6 +192,8 @@ static bool uring_setup(void)
 		if (io_uring_queue_init_params(256, &np.ring, &p) < 0)
 			return false;
 	}
+	/* Out of the program's way (the mappings stay valid). */
+	np.ring.ring_fd = np.ring.enter_ring_fd = os_fd_move_high(np.ring.ring_fd);
 	/* POLL_ADD needs nothing special; file reads need the kernel to
 	 * complete them asynchronously (5.6+: IORING_FEAT_NODROP etc. are
 	 * not needed, but IORING_OP_POLL_ADD and READV must exist). */
@@ -210,7 +212,10 @@ static bool epoll_setup(void)
 
 	if (fd < 0)
 		return false;
+	fd = os_fd_move_high((int)fd);
 	bfd = arch_syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0);
+	if (bfd >= 0)
+		bfd = os_fd_move_high((int)bfd);
 	if (bfd < 0 || arch_syscall6(SYS_epoll_ctl, fd, EPOLL_CTL_ADD, bfd, (long)&ev, 0, 0) < 0) {
 		if (bfd >= 0)
 			arch_syscall(SYS_close, bfd, 0, 0);
@@ -301,6 +306,10 @@ static void prep(struct io_uring_sqe *sqe, const struct req *q, uint64_t tok)
  * already handed to the kernel then complete as stale tokens. */
 static int submit_n(const struct req *q, const uint64_t *tok, int n)
 {
+	/* Inside the runtime while the lock is held: a G must not be
+	 * preempted or lose its P in the middle (the lock would be held
+	 * by a G that cannot run). */
+	g_t *g = rt_enter();
 	int r = 0;
 
 	lock_acquire(&np.sqlock);
@@ -316,6 +325,7 @@ static int submit_n(const struct req *q, const uint64_t *tok, int n)
 	if (r >= 0)
 		r = uring_submit_locked();
 	lock_release(&np.sqlock);
+	rt_exit(g);
 	return r;
 }
 
@@ -589,7 +599,7 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 		return r;
 	} else {
 		struct epoll_event ev;
-		long dfd = arch_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);
+		long dfd = os_fd_dup_high(fd);
 
 		if (dfd < 0) {
 			slot_put(tok);

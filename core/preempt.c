@@ -85,6 +85,7 @@ static void (*kick_handler)(int, siginfo_t *, void *);
 static const char *const unsafe_libs[] = {
 	"libc.so", "ld-linux", "ld64.so", "libgcc_s", "libstdc++", "libunwind",
 	"libpthread", "libdl.so", "librt.so", "libgshim", "linux-vdso",
+	"liburing",   /* the poller's ring is used under its lock */
 };
 
 static bool lib_unsafe(const char *path, const struct dl_phdr_info *info)

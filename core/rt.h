@@ -195,6 +195,15 @@ enum pstatus { P_IDLE = 0, P_RUNNING, P_SYSCALL, P_RETAKING };
 #define RUNQ_SIZE 256   /* Go's size: big enough to absorb bursts, small
                            enough that stealing half is cheap */
 
+/* A timer heap (core/timer.c): one per P, one for callers without a P. */
+typedef struct rtimer rtimer_t;
+typedef struct theap {
+	lock_t lock;
+	rtimer_t **v;                 /* lock */
+	int n, cap, nrunning;         /* lock; callbacks in progress */
+	_Atomic int64_t next;         /* earliest when, INT64_MAX when empty */
+} theap_t;
+
 struct p {
 	uint32_t id;
 	_Atomic uint32_t status;      /* enum pstatus */
@@ -220,6 +229,8 @@ struct p {
 	/* Dead G's with stacks, owner only. */
 	g_t *gfree;
 	uint32_t ngfree;
+
+	theap_t timers;               /* timers of this P's G's */
 } __attribute__((aligned(64)));
 
 /* ---- M ---------------------------------------------------------------- */
@@ -533,13 +544,15 @@ static inline void rt_exit(g_t *g)
 }
 
 /* ---- timer.c ---------------------------------------------------------- */
-typedef struct rtimer {
-	int64_t when;                 /* CLOCK_MONOTONIC ns (timer lock) */
+struct rtimer {
+	int64_t when;                 /* CLOCK_MONOTONIC ns (heap lock) */
 	void (*fn)(struct rtimer *);  /* runs on the timer thread, no locks */
+	theap_t *h;                   /* the heap it is on (set by timer_add) */
 	int32_t idx;                  /* heap index, -1 if not queued */
-	bool running;                 /* callback in progress (timer lock) */
-} rtimer_t;
+	bool running;                 /* callback in progress (heap lock) */
+};
 
+void theap_init(theap_t *h);
 void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
 /* Remove t; if its callback is running, wait for it to finish.  Returns
  * true if t was still queued (the callback will not run). */

@@ -819,10 +819,11 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		rt_fatal_num("stack overflow in thread ", cur->goid);
 	cur->saved_errno = *errno_loc();
 	/* An M waits in g_block_exit for a P (its G must stay on it): give it
-	 * ours when we yield, and every 61st tick, so it cannot starve behind
-	 * G's that keep this P busy (Go gets this from the global queue). */
+	 * ours when we yield or are preempted, and every 61st tick, so it
+	 * cannot starve behind G's that keep this P busy (Go gets this from
+	 * the global queue). */
 	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
-	    (req->kind == SW_YIELD || m->p->schedtick % 61 == 0))
+	    (req->kind == SW_YIELD || req->kind == SW_PREEMPT || m->p->schedtick % 61 == 0))
 		m->handoff = true;
 	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
@@ -1365,6 +1366,7 @@ void sched_init(void)
 	for (i = n - 1; i >= 0; i--) {
 		sched.allp[i].id = (uint32_t)i;
 		sched.allp[i].status = P_IDLE;
+		theap_init(&sched.allp[i].timers);
 		lock_acquire(&sched.lock);
 		pidle_put(&sched.allp[i]);
 		lock_release(&sched.lock);

@@ -1,22 +1,36 @@
 /* core/timer.c - runtime timers (deadlines of timed waits and sleeps).
  *
- * One binary heap ordered by `when` (CLOCK_MONOTONIC ns) under one lock.
- * Expired timers are run by whoever gets there first (Go 1.14's rule that
- * timers are run by the scheduler, not by a thread of their own):
+ * Layout (Go 1.14): a binary heap ordered by `when` (CLOCK_MONOTONIC ns)
+ * per P, each under its own lock, plus one heap for timers added where no
+ * P is held (a thread that is not a G).  A timer goes on the heap of the
+ * P its G runs on, so G's on different P's add and cancel their sleeps
+ * and timeouts without sharing a lock or a cache line.  Each heap
+ * publishes its earliest deadline (`next`, atomic) so that "is anything
+ * due?" is a few loads without locks.
+ *
+ * Expired timers are run by whoever gets there first (Go's rule that
+ * timers are run by the scheduler, not by a thread of their own), on any
+ * heap - its own P's first:
  *   - a G that yields or is preempted (g_yield -> timer_run_expired), so a
  *     sleeper whose deadline passed while CPU-bound G's hold every P is
- *     readied onto the yielding P's runnext and runs next, not 61 ticks
- *     later from the global queue;
- *   - find_runnable, before an M gives up its P;
+ *     readied onto the yielding P's runnext and runs next;
+ *   - find_runnable, before an M gives up its P (Go's checkTimers, own P
+ *     and, as its stealing does, the others');
  *   - the timer thread, which sleeps on a futex until the earliest
- *     deadline (or until an earlier timer arrives) and covers the case
- *     where every M is idle or in user code that never enters the runtime.
+ *     deadline of all heaps (or until an earlier timer arrives) and covers
+ *     the case where every M is idle or in user code that never enters
+ *     the runtime - the job Go gives to sysmon and to the M blocked in
+ *     netpoll with a timeout.
  * Callbacks run with no timer lock held; they ready a G (onto the running
  * P's runnext when run by a G or g0 with a P, else the global queue).
  *
+ * Invariants.  A queued timer is on exactly one heap, t->h, which does
+ * not change until it leaves it (timers never migrate: P's are never
+ * destroyed, and an idle P's timers are run by the others and by the
+ * timer thread).  t->idx and t->running are guarded by t->h's lock.
  * timer_del must not return while the timer's callback runs: the timer
  * and its argument usually live on the stack of the G that cancels it.
- * Each timer is marked `running` while its callback runs, and `done` is
+ * Each timer is marked `running` while its callback runs, and tm.done is
  * bumped after every callback; timer_del waits on that.
  *
  * Where runners may not run callbacks: inside switch_out (the G being
@@ -24,12 +38,9 @@
  * until switch_finish commits the park); hence g_yield runs them before
  * it switches, never during.
  *
- * Rejected: a heap per P (Go's layout).  It removes the lock from timer
- * add/del, but our sleeps and timed waits are parked on gfutex words
- * that any M may wake, and a per-P heap needs timer migration when a P
- * is idle or retaken; the single heap measured 2.0 s for 100,000 x 5
- * sleeps of 10 ms, which is dominated by the sleeps.  POSIX timer_create
- * (signals interrupt the program's calls: EINTR it never asked for).
+ * Rejected: one heap for all (built first: every sleep and timed wait of
+ * every P took the same lock); POSIX timer_create (signals interrupt the
+ * program's calls: EINTR it never asked for).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,119 +48,165 @@
 #include "rt.h"
 
 static struct {
-	lock_t lock;
-	rtimer_t **heap;         /* lock */
-	int n, cap;              /* lock */
-	_Atomic int64_t next;    /* earliest when, INT64_MAX when empty */
-	int nrunning;            /* lock; callbacks in progress */
-	_Atomic uint32_t seq;    /* bumped when the earliest deadline moves */
+	theap_t nop;             /* timers added without a P */
+	_Atomic uint32_t seq;    /* bumped when an earlier deadline arrives */
 	_Atomic uint32_t done;   /* bumped after each callback */
 	_Atomic int started;
-	int64_t sleep_until;     /* lock; what the thread sleeps for */
-} tm = { .lock = LOCK_INIT(RANK_TIMER), .next = INT64_MAX };
+	_Atomic int64_t sleep_until;   /* the timer thread's target */
+} tm = {
+	.nop = { .lock = LOCK_INIT(RANK_TIMER), .next = INT64_MAX },
+	.sleep_until = INT64_MAX,
+};
+
+static inline int nheaps(void)
+{
+	return sched.nprocs + 1;
+}
+
+static inline theap_t *heap_at(int i)
+{
+	return i < sched.nprocs ? &sched.allp[i].timers : &tm.nop;
+}
+
+void theap_init(theap_t *h)
+{
+	lock_init(&h->lock, RANK_TIMER);
+	h->v = NULL;
+	h->n = h->cap = h->nrunning = 0;
+	atomic_store_explicit(&h->next, INT64_MAX, memory_order_relaxed);
+}
 
 /* lock held */
-static void next_update(void)
+static void next_update(theap_t *h)
 {
-	atomic_store_explicit(&tm.next, tm.n > 0 ? tm.heap[0]->when : INT64_MAX,
+	atomic_store_explicit(&h->next, h->n > 0 ? h->v[0]->when : INT64_MAX,
 	                      memory_order_release);
 }
 
-static void swap(int i, int j)
+static void swap(theap_t *h, int i, int j)
 {
-	rtimer_t *t = tm.heap[i];
+	rtimer_t *t = h->v[i];
 
-	tm.heap[i] = tm.heap[j];
-	tm.heap[j] = t;
-	tm.heap[i]->idx = i;
-	tm.heap[j]->idx = j;
+	h->v[i] = h->v[j];
+	h->v[j] = t;
+	h->v[i]->idx = i;
+	h->v[j]->idx = j;
 }
 
-static void sift_up(int i)
+static void sift_up(theap_t *h, int i)
 {
 	while (i > 0) {
 		int parent = (i - 1) / 2;
-		if (tm.heap[parent]->when <= tm.heap[i]->when)
+		if (h->v[parent]->when <= h->v[i]->when)
 			break;
-		swap(i, parent);
+		swap(h, i, parent);
 		i = parent;
 	}
 }
 
-static void sift_down(int i)
+static void sift_down(theap_t *h, int i)
 {
 	for (;;) {
 		int l = 2 * i + 1, r = l + 1, m = i;
-		if (l < tm.n && tm.heap[l]->when < tm.heap[m]->when)
+		if (l < h->n && h->v[l]->when < h->v[m]->when)
 			m = l;
-		if (r < tm.n && tm.heap[r]->when < tm.heap[m]->when)
+		if (r < h->n && h->v[r]->when < h->v[m]->when)
 			m = r;
 		if (m == i)
 			break;
-		swap(i, m);
+		swap(h, i, m);
 		i = m;
 	}
 }
 
 /* lock held */
-static void heap_remove(rtimer_t *t)
+static void heap_remove(theap_t *h, rtimer_t *t)
 {
-	int i = t->idx, last = tm.n - 1;
+	int i = t->idx, last = h->n - 1;
 
 	if (i != last) {
-		swap(i, last);
-		tm.n--;
-		sift_down(i);
-		sift_up(i);
+		swap(h, i, last);
+		h->n--;
+		sift_down(h, i);
+		sift_up(h, i);
 	} else {
-		tm.n--;
+		h->n--;
 	}
 	t->idx = -1;
 }
 
-/* Run every expired timer; lock not held on entry or exit. */
-static int run_expired(int64_t now)
+/* Run every expired timer of h; lock not held on entry or exit. */
+static int run_expired(theap_t *h, int64_t now)
 {
 	int ran = 0;
 
-	lock_acquire(&tm.lock);
-	while (tm.n > 0 && tm.heap[0]->when <= now) {
-		rtimer_t *t = tm.heap[0];
+	lock_acquire(&h->lock);
+	while (h->n > 0 && h->v[0]->when <= now) {
+		rtimer_t *t = h->v[0];
 
-		heap_remove(t);
-		next_update();
+		heap_remove(h, t);
+		next_update(h);
 		t->running = true;
-		tm.nrunning++;
-		lock_release(&tm.lock);
+		h->nrunning++;
+		lock_release(&h->lock);
 		t->fn(t);
-		lock_acquire(&tm.lock);
+		lock_acquire(&h->lock);
 		t->running = false;
-		tm.nrunning--;
+		h->nrunning--;
 		atomic_fetch_add_explicit(&tm.done, 1, memory_order_release);
 		os_futex_wake((uint32_t *)&tm.done, INT32_MAX);
 		ran++;
 		if ((ran & 15) == 0)
 			now = os_nanotime();
 	}
-	lock_release(&tm.lock);
+	lock_release(&h->lock);
 	return ran;
+}
+
+static inline int64_t heap_next(theap_t *h)
+{
+	return atomic_load_explicit(&h->next, memory_order_acquire);
+}
+
+/* The earliest deadline of all heaps. */
+static int64_t next_all(void)
+{
+	int64_t next = INT64_MAX;
+
+	for (int i = 0; i < nheaps(); i++) {
+		int64_t w = heap_next(heap_at(i));
+
+		if (w < next)
+			next = w;
+	}
+	return next;
 }
 
 bool timer_due(void)
 {
-	int64_t next = atomic_load_explicit(&tm.next, memory_order_relaxed);
+	int64_t next = next_all();
 
 	return __builtin_expect(next != INT64_MAX, 0) && next <= os_nanotime();
 }
 
+/* Run expired timers of every heap, the caller's P's first. */
 int timer_run_expired(void)
 {
-	int64_t next = atomic_load_explicit(&tm.next, memory_order_acquire), now;
+	m_t *m = getm();
+	int own = m && m->p ? (int)m->p->id : -1, ran = 0;
+	int64_t next = next_all(), now;
 
 	if (__builtin_expect(next == INT64_MAX, 1))
 		return 0;
 	now = os_nanotime();
-	return next > now ? 0 : run_expired(now);
+	if (next > now)
+		return 0;
+	if (own >= 0 && heap_next(heap_at(own)) <= now)
+		ran += run_expired(heap_at(own), now);
+	for (int i = 0; i < nheaps(); i++)
+		if (i != own && heap_next(heap_at(i)) <= now)
+			ran += run_expired(heap_at(i), now);
+	return ran;
 }
 
 static void *timer_thread(void *arg)
@@ -158,19 +215,20 @@ static void *timer_thread(void *arg)
 	os_block_all_signals();
 	prctl(PR_SET_NAME, "gshim-timer", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
-		int64_t now, wait;
-		uint32_t seq;
+		int64_t now = os_nanotime(), next;
+		uint32_t seq = atomic_load_explicit(&tm.seq, memory_order_acquire);
 
-		run_expired(os_nanotime());
-		lock_acquire(&tm.lock);
+		for (int i = 0; i < nheaps(); i++)
+			if (heap_next(heap_at(i)) <= now)
+				run_expired(heap_at(i), now);
+		/* seq read before the heaps: an add after this look bumps it,
+		 * and the futex wait below returns at once. */
+		next = next_all();
+		atomic_store_explicit(&tm.sleep_until, next, memory_order_seq_cst);
 		now = os_nanotime();
-		wait = tm.n > 0 ? tm.heap[0]->when - now : -1;
-		if (tm.n > 0 && wait <= 0)
-			wait = 0;   /* expired meanwhile */
-		seq = atomic_load_explicit(&tm.seq, memory_order_acquire);
-		lock_release(&tm.lock);
-		if (wait != 0)
-			os_futex_wait((uint32_t *)&tm.seq, seq, wait);   /* -1: none queued */
+		if (next <= now)
+			continue;   /* expired meanwhile */
+		os_futex_wait((uint32_t *)&tm.seq, seq, next == INT64_MAX ? -1 : next - now);
 	}
 	return NULL;
 }
@@ -188,57 +246,72 @@ static void timer_start_thread(void)
 
 void timer_add(rtimer_t *t)
 {
+	m_t *m = getm();
+	theap_t *h = m && m->p ? &m->p->timers : &tm.nop;
+
 	timer_start_thread();
-	lock_acquire(&tm.lock);
-	if (tm.n == tm.cap) {
-		int cap = tm.cap ? tm.cap * 2 : 64;
-		rtimer_t **h = realloc(tm.heap, sizeof *h * (size_t)cap);
-		if (!h)
+	lock_acquire(&h->lock);
+	if (h->n == h->cap) {
+		int cap = h->cap ? h->cap * 2 : 64;
+		rtimer_t **v = realloc(h->v, sizeof *v * (size_t)cap);
+		if (!v)
 			rt_fatal("out of memory for timers");
-		tm.heap = h;
-		tm.cap = cap;
+		h->v = v;
+		h->cap = cap;
 	}
-	t->idx = tm.n;
-	tm.heap[tm.n++] = t;
-	sift_up(t->idx);
+	t->h = h;
+	t->idx = h->n;
+	h->v[h->n++] = t;
+	sift_up(h, t->idx);
 	t->running = false;
-	if (t->idx == 0) {
-		next_update();
+	if (t->idx == 0)
+		next_update(h);
+	lock_release(&h->lock);
+	/* Earlier than the timer thread's wake-up: wake it to sleep less. */
+	if (t->when < atomic_load_explicit(&tm.sleep_until, memory_order_seq_cst)) {
+		atomic_store_explicit(&tm.sleep_until, t->when, memory_order_relaxed);
 		atomic_fetch_add_explicit(&tm.seq, 1, memory_order_release);
 		os_futex_wake((uint32_t *)&tm.seq, 1);
 	}
-	lock_release(&tm.lock);
 }
 
 bool timer_del(rtimer_t *t)
 {
+	theap_t *h = t->h;
+
+	if (!h)
+		return false;   /* never added */
 	for (;;) {
 		uint32_t done;
 
-		lock_acquire(&tm.lock);
+		lock_acquire(&h->lock);
 		if (t->idx >= 0) {
-			heap_remove(t);
-			next_update();
-			lock_release(&tm.lock);
+			heap_remove(h, t);
+			next_update(h);
+			lock_release(&h->lock);
 			return true;
 		}
 		if (!t->running) {
-			lock_release(&tm.lock);
+			lock_release(&h->lock);
 			return false;
 		}
 		done = atomic_load_explicit(&tm.done, memory_order_acquire);
-		lock_release(&tm.lock);
+		lock_release(&h->lock);
 		os_futex_wait((uint32_t *)&tm.done, done, -1);
 	}
 }
 
 int timer_count(void)
 {
-	int n;
+	int n = 0;
 
-	lock_acquire(&tm.lock);
-	n = tm.n + tm.nrunning;
-	lock_release(&tm.lock);
+	for (int i = 0; i < nheaps(); i++) {
+		theap_t *h = heap_at(i);
+
+		lock_acquire(&h->lock);
+		n += h->n + h->nrunning;
+		lock_release(&h->lock);
+	}
 	return n;
 }
 
@@ -246,10 +319,15 @@ void timer_fork_child(void)
 {
 	/* The timer thread did not survive; timers of other threads' waits
 	 * die with those threads.  The caller of fork is running, so it has
-	 * none pending. */
-	lock_init(&tm.lock, RANK_TIMER);
-	tm.n = 0;
-	tm.nrunning = 0;
-	atomic_store(&tm.next, INT64_MAX);
+	 * none pending.  (The heaps' arrays are kept for reuse.) */
+	for (int i = 0; i < nheaps(); i++) {
+		theap_t *h = heap_at(i);
+
+		lock_init(&h->lock, RANK_TIMER);
+		h->n = 0;
+		h->nrunning = 0;
+		atomic_store(&h->next, INT64_MAX);
+	}
+	atomic_store(&tm.sleep_until, INT64_MAX);
 	atomic_store(&tm.started, 0);
 }

@@ -14,8 +14,10 @@
  *     the read goes to io_uring and the G parks until it completes;
  *   - anything else, or no poller (GSHIM_IO=syscall): the plain blocking
  *     call between entersyscall and exitsyscall (io.c's shape).
- * Descriptors that refuse RWF_NOWAIT (EOPNOTSUPP: buffered writes on ext4,
- * ttys, /proc files) get the plain call; the descriptor number is noted
+ * Pollable descriptors that refuse RWF_NOWAIT (FIFOs opened by name,
+ * ttys) park until ready and then make the plain call.  Other descriptors
+ * that refuse it (buffered writes on ext4, /proc files) get the plain
+ * call at once; the descriptor number is noted
  * (fd_hint) so the next call skips the probe.  A stale note (the number
  * was closed inside libc and reused) only costs the parking: the plain
  * call is right for every kind of descriptor.
@@ -215,6 +217,30 @@ static ssize_t set_err(ssize_t r)
 	return r;
 }
 
+/* A pollable descriptor that refuses RWF_NOWAIT (a FIFO opened by name,
+ * a tty): park until the poller says it is ready, then make the plain
+ * call - which holds the M, as any plain call, only if another reader or
+ * writer got there first. */
+static ssize_t ready_then_plain(g_t *g, bool wr, int fd, const struct iovec *iov, int cnt,
+                                off_t off, int fl)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = wr ? POLLOUT : POLLIN };
+		struct timespec zero = { 0, 0 };
+		int w;
+
+		if (arch_syscall6(SYS_ppoll, (long)&p, 1, (long)&zero, 0, 8, 0) != 0 ||
+		    fd_nonblock(fd))
+			break;
+		w = wait_ready(g, fd, (uint32_t)p.events, -1, true);
+		if (w == -ENOSYS)
+			break;
+		if (w < 0)
+			return set_err(w);
+	}
+	return plain_rw(wr, fd, iov, cnt, off, fl);
+}
+
 /* A RWF_NOWAIT read of a regular file stops where the page cache does:
  * a short count the program would never see natively (a blocking read of
  * a file is short only at end of file).  Read the rest the blocking way -
@@ -222,23 +248,32 @@ static ssize_t set_err(ssize_t r)
 static ssize_t read_rest(int fd, const struct iovec *iov0, int cnt, off_t off, int fl,
                          ssize_t got)
 {
-	struct iovec vbuf[64], *v = vbuf;
+	struct iovec v[64];
 	ssize_t want = iov_len(iov0, cnt), r;
+	size_t skip = (size_t)got;   /* into iov0[i] */
+	int i = 0, k;
 
-	if (fd_kind(fd) != FD_FILE || cnt > 64)
+	if (fd_kind(fd) != FD_FILE)
 		return got;   /* sockets, pipes: short reads are the norm */
-	memcpy(v, iov0, sizeof *v * (size_t)cnt);
-	cnt = iov_advance(v, cnt, (size_t)got);
 	while (got < want) {
 		off_t o = off >= 0 ? off + got : -1;
 
-		r = netpoll_rw(false, fd, v, cnt, o);
+		/* The next (up to) 64 buffers from where the data stopped. */
+		while (i < cnt && skip >= iov0[i].iov_len) {
+			skip -= iov0[i].iov_len;
+			i++;
+		}
+		for (k = 0; k < 64 && i + k < cnt; k++)
+			v[k] = iov0[i + k];
+		v[0].iov_base = (char *)v[0].iov_base + skip;
+		v[0].iov_len -= skip;
+		r = netpoll_rw(false, fd, v, k, o);
 		if (r == -ENOSYS)
-			r = sys_rw2(false, fd, v, cnt, o, fl);
+			r = sys_rw2(false, fd, v, k, o, fl);
 		if (r <= 0)
 			break;   /* end of file, or an error after data: the data */
 		got += r;
-		cnt = iov_advance(v, cnt, (size_t)r);
+		skip += (size_t)r;
 	}
 	return got;
 }
@@ -264,6 +299,8 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 		if (r >= 0 || (r != -EAGAIN && r != -EOPNOTSUPP))
 			return set_err(r);
 		if (r == -EOPNOTSUPP) {
+			if (fd_kind_once(fd, &kind) == FD_POLL)
+				return ready_then_plain(g, false, fd, iov, cnt, off, fl);
 			hint_set(fd, HINT_PLAIN_READ);
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		}
@@ -307,6 +344,8 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 
 		r = sys_rw2(true, fd, v, cnt, off, fl | RWF_NOWAIT);
 		if (r == -EOPNOTSUPP && total == 0) {
+			if (fd_kind_once(fd, &kind) == FD_POLL)
+				return ready_then_plain(g, true, fd, v, cnt, off, fl);
 			hint_set(fd, HINT_PLAIN_WRITE);
 			return plain_rw(true, fd, v, cnt, off, fl);
 		}
@@ -856,18 +895,21 @@ static int do_poll(struct pollfd *f, nfds_t n, const struct timespec *ts)
 		return plain_ppoll(f, n, ts, NULL);
 	cancel_point(g);
 	deadline = deadline_ts(ts);
-	for (nfds_t i = 0; i < n; i++)
-		if (f[i].fd >= 0) {
-			fd[k] = f[i].fd;
-			ev[k++] = (uint16_t)f[i].events;
-		}
-	for (;;) {
+	for (bool listed = false;;) {
 		struct timespec zero = { 0, 0 }, left;
 		long r = arch_syscall6(SYS_ppoll, (long)f, (long)n, (long)&zero, 0, 8, 0);
 		int w;
 
 		if (r != 0)
-			return (int)set_err(r);
+			return (int)set_err(r);   /* EFAULT for a bad array, too */
+		/* The kernel has read and written the array: it is ours to
+		 * read. */
+		for (nfds_t i = 0; !listed && i < n; i++)
+			if (f[i].fd >= 0) {
+				fd[k] = f[i].fd;
+				ev[k++] = (uint16_t)f[i].events;
+			}
+		listed = true;
 		w = poll_park(g, fd, ev, k, deadline);
 		if (w == 1)
 			continue;
@@ -892,6 +934,21 @@ SHIM_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, con
 	return do_poll(f, n, ts);
 }
 
+/* The bytes of an fd_set the kernel reads for nfds: whole longs. */
+static size_t fdset_bytes(int nfds)
+{
+	return (size_t)(nfds + 63) / 64 * 8;
+}
+
+/* Copy n bytes from the program's memory; false if it is not readable. */
+static bool copy_in(void *dst, const void *src, size_t n)
+{
+	struct iovec l = { dst, n }, r = { (void *)src, n };
+
+	return arch_syscall6(SYS_process_vm_readv, arch_syscall(SYS_getpid, 0, 0, 0),
+	                     (long)&l, 1, (long)&r, 1, 0) == (long)n;
+}
+
 /* select/pselect without a mask; ts NULL: no timeout.  The sets are the
  * kernel's answer; on EINTR they are left as given, as the kernel does. */
 static int do_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
@@ -905,13 +962,15 @@ static int do_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct 
 	int64_t deadline = deadline_ts(ts);
 
 	*deadline_out = deadline;
+	/* Copied through the kernel: a bad pointer is the program's EFAULT
+	 * (from the plain call), not our crash. */
 	for (int s = 0; s < 3; s++)
-		if (set[s])
-			save[s] = *set[s];
+		if (set[s] && nfds > 0 && !copy_in(&save[s], set[s], fdset_bytes(nfds)))
+			return -ENOSYS;
 	for (int i = 0; i < nfds; i++) {
-		uint32_t e = (rd && FD_ISSET(i, rd) ? POLLIN : 0) |
-		             (wr && FD_ISSET(i, wr) ? POLLOUT : 0) |
-		             (ex && FD_ISSET(i, ex) ? POLLPRI : 0);
+		uint32_t e = (rd && FD_ISSET(i, &save[0]) ? POLLIN : 0) |
+		             (wr && FD_ISSET(i, &save[1]) ? POLLOUT : 0) |
+		             (ex && FD_ISSET(i, &save[2]) ? POLLPRI : 0);
 
 		if (!e)
 			continue;
@@ -934,7 +993,7 @@ static int do_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct 
 			return 0;   /* the sets say "none" already */
 		for (int s = 0; s < 3; s++)
 			if (set[s])
-				*set[s] = save[s];
+				memcpy(set[s], &save[s], fdset_bytes(nfds));
 		if (w < 0)
 			return w;   /* -EINTR, -ENOSYS */
 	}
