@@ -100,6 +100,7 @@ static struct {
 	lock_t sqlock;                /* SQ of the ring */
 	_Atomic int cqbusy;           /* someone is consuming the CQ */
 	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
+	_Atomic int dead;             /* the program closed our descriptor */
 	int epfd, brkfd;              /* epoll set, its break eventfd */
 	int nev;                      /* epoll: events the blocker got */
 	struct epoll_event ev[128];
@@ -232,7 +233,7 @@ int netpoll_mode(void)
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
 
 	if (__builtin_expect(mode >= 0, 1))
-		return mode;
+		return atomic_load_explicit(&np.dead, memory_order_relaxed) ? IO_SYSCALL : mode;
 	lock_acquire(&np.initlock);
 	mode = atomic_load_explicit(&np.mode, memory_order_relaxed);
 	if (mode < 0) {
@@ -338,7 +339,15 @@ static int submit(const struct req *q, uint64_t tok)
 
 bool netpoll_waiting(void)
 {
-	return atomic_load_explicit(&np.nwait, memory_order_seq_cst) > 0;
+	return atomic_load_explicit(&np.nwait, memory_order_seq_cst) > 0 &&
+	       !atomic_load_explicit(&np.dead, memory_order_relaxed);
+}
+
+/* The program closed the ring or the epoll set (a close-everything loop):
+ * new waits get -ENOSYS (plain calls), and no M sleeps on it again. */
+static void ring_lost(void)
+{
+	atomic_store_explicit(&np.dead, 1, memory_order_relaxed);
 }
 
 /* G's wait for events but no M sleeps in the poller for them. */
@@ -356,8 +365,10 @@ void netpoll_break(void)
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_NOP };
 
-		if (submit(&q, BREAK_TOK) >= 0)
-			return;
+		int r = submit(&q, BREAK_TOK);
+
+		if (r >= 0 || r == -EBADF)
+			return;   /* EBADF: the blocker got EBADF too */
 		/* The ring cannot take the request: the blocker would sleep
 		 * on while it owns a P.  Nothing sane remains. */
 		rt_fatal("cannot wake the M waiting for I/O events");
@@ -459,12 +470,16 @@ void netpoll_block(void)
 			return;
 		r = arch_syscall6(SYS_io_uring_enter, np.ring.ring_fd, 0, 1,
 		                  IORING_ENTER_GETEVENTS, 0, 8);
-		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+		if (r == -EBADF)
+			ring_lost();
+		else if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			rt_fatal_num("io_uring wait failed, errno ", (unsigned long long)-r);
 	} else {
 		long k = arch_syscall6(SYS_epoll_wait, np.epfd, (long)np.ev, 128, -1, 0, 0);
 
-		if (k < 0 && k != -EINTR)
+		if (k == -EBADF || k == -EINVAL)
+			ring_lost();
+		else if (k < 0 && k != -EINTR)
 			rt_fatal_num("epoll_wait failed, errno ", (unsigned long long)-k);
 		np.nev = k > 0 ? (int)k : 0;
 	}
@@ -689,5 +704,6 @@ void netpoll_fork_child(void)
 	atomic_store(&np.nwait, 0);
 	atomic_store(&np.cqbusy, 0);
 	atomic_store(&np.blocker, 0);
+	atomic_store(&np.dead, 0);
 	atomic_store(&np.mode, -1);
 }

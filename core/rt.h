@@ -253,6 +253,7 @@ struct m {
 	uint64_t rand;                /* owner */
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
+	void *fork_tp;                /* per-g: the G's, across glibc's fork */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
 	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
@@ -451,6 +452,8 @@ bool p_retake_running(p_t *p, m_t *m, g_t *g, uint32_t tick);
 /* In the child of fork(): only the calling thread exists.  Reset the
  * scheduler around it (its M, its P, its G); everything owned by other
  * threads is forgotten, as POSIX says they do not exist in the child. */
+void sched_fork_prepare(void);  /* pthread_atfork handlers, registered first */
+void sched_fork_parent(void);
 void sched_fork_child(void);
 void gfutex_fork_child(void);
 void timer_fork_child(void);

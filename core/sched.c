@@ -1412,11 +1412,52 @@ void sched_init(void)
 	trace_start();
 }
 
+/* fork with per-G TLS.  glibc's fork child reclaims the stacks of every
+ * thread in its lists except "self" - the TCB the thread pointer names.
+ * With a G's TCB loaded on an M created by pthread_create, the M's own
+ * stack (the g0 stack this M keeps running on in the child) would be
+ * cached as free, and the child's next M would be given it: two threads
+ * on one stack.  So the M's own TCB is loaded across glibc's fork (our
+ * prepare handler runs last, our parent and child handlers first) and the
+ * G's restored after.  M0's g0 TCB is one of ours, not glibc's: nothing
+ * to protect there (the main thread's stack is never reclaimed). */
+void sched_fork_prepare(void)
+{
+	g_t *g = getcurg();
+	m_t *m = g ? g->m : NULL;
+
+	if (rt_cfg.tls_mode != TLS_PER_G || !m || m == &m0 || m->cur_tp == m->g0.tcb)
+		return;
+	m->fork_tp = m->cur_tp;
+	arch_set_tp(m->g0.tcb);
+	m->cur_tp = m->g0.tcb;
+}
+
+static void fork_restore_tp(void)
+{
+	m_t *m = getm();
+
+	if (m && m->fork_tp) {
+		arch_set_tp(m->fork_tp);
+		m->cur_tp = m->fork_tp;
+		m->fork_tp = NULL;
+	}
+}
+
+void sched_fork_parent(void)
+{
+	fork_restore_tp();
+}
+
 void sched_fork_child(void)
 {
-	g_t *self = getg();
-	m_t *m = getm();
+	g_t *self;
+	m_t *m;
 	int i;
+
+	fork_restore_tp();
+	self = getg();
+	m = getm();
 
 	if (!sched_ready() || !m)
 		return;   /* forked from a thread that is not an M: nothing runs */
