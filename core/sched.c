@@ -729,7 +729,7 @@ static inline void sigmask_apply(g_t *g)
 
 	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
 		/* The kick/preemption signal stays deliverable (preempt.c). */
-		uint64_t k = g->sigmask & ~preempt_kmask_clear();
+		uint64_t k = g->sigmask & ~preempt_kmask_clear() & ~(1ull << 31);   /* + SIGCANCEL */
 
 		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
 		m->cur_mask = g->sigmask;

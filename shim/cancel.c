@@ -13,9 +13,17 @@
  * destructors run as for pthread_exit).  This is what glibc does when it
  * has no unwinder to use.
  *
- * Cancellation points that gshim owns today: pthread_testcancel, and
- * pthread_join and its variants at entry and after the wait.  Blocking
- * calls become cancellation points as the issues that wrap them land.
+ * Cancellation points: pthread_testcancel, pthread_join and its variants,
+ * every wrapped blocking call at entry, the parked waits (interrupted by
+ * the request), and the plain blocking calls while they block: those are
+ * made through arch_cp_syscall (musl's design, arch/x86_64/cp.S), and
+ * pthread_cancel signals the M of a G inside one with SIGCANCEL (32 -
+ * glibc's own, unused since pthread_cancel is ours, and refused to the
+ * program by glibc's sigaction).  The handler moves a thread whose PC is
+ * between the flag check and the syscall instruction (not yet in the
+ * kernel, or blocked there and being restarted: SA_RESTART points the PC
+ * back at the instruction) to the "cancelled" exit; a call the kernel does
+ * not restart comes back with EINTR and the wrapper looks at the flag.
  * Asynchronous cancellation is treated as deferred (acted on at the next
  * cancellation point or when enabled), since a G is never interrupted in
  * the middle of its code yet.  C++ frames are not unwound (destructors do
@@ -23,6 +31,9 @@
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include "shim.h"
 
 /* glibc's private layout of __pthread_unwind_buf_t's pad: prev first. */
@@ -60,6 +71,70 @@ void cancel_point(g_t *g)
 		cancel_act(g);
 }
 
+#define SIGCANCEL 32
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000   /* the kernel's; glibc does not export it */
+#endif
+
+static const volatile uint32_t never;   /* the flag when cancel is off */
+
+static bool cancel_acts(struct thread *t)
+{
+	return atomic_load_explicit(&t->cancel_req, memory_order_acquire) &&
+	       t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling;
+}
+
+static void cancel_signal(int sig, siginfo_t *si, void *uc)
+{
+	g_t *g = getcurg();
+	uintptr_t pc = arch_uc_pc(uc);
+
+	(void)sig;
+	(void)si;
+	if (g && atomic_load_explicit(&thread_of(g)->in_cp, memory_order_relaxed) &&
+	    cancel_acts(thread_of(g)) &&
+	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end)
+		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
+}
+
+/* Installed once at start-up, with the kernel's interface: glibc's
+ * sigaction refuses its own signal.  The restorer is the one glibc put on
+ * the runtime's SIGURG action (sched_init). */
+void cancel_init(void)
+{
+	struct os_ksigaction ka, urg;
+
+	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
+		return;   /* no cancellation of plain calls while they block */
+	ka.handler = (void *)cancel_signal;
+	ka.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER;
+	ka.restorer = urg.restorer;
+	ka.mask = 0;
+	arch_syscall6(SYS_rt_sigaction, SIGCANCEL, (long)&ka, 0, 8, 0, 0);
+}
+
+long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f)
+{
+	struct thread *t;
+	long r;
+
+	if (!g)
+		return arch_syscall6(nr, a, b, c, d, e, f);
+	t = thread_of(g);
+	atomic_store_explicit(&t->in_cp, 1, memory_order_seq_cst);
+	r = arch_cp_syscall(t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
+	                    (const volatile uint32_t *)&t->cancel_req : &never,
+	                    nr, a, b, c, d, e, f);
+	atomic_store_explicit(&t->in_cp, 0, memory_order_relaxed);
+	return r;
+}
+
+void shim_cp_after(g_t *g, long r)
+{
+	if (g && (r == ARCH_CP_CANCELED || r == -EINTR))
+		cancel_point(g);   /* acts if the request is what cut it short */
+}
+
 int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
                           int64_t deadline)
 {
@@ -87,6 +162,14 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
 	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
 	gfutex_interrupt(g);
+	/* Or interrupt the plain blocking call it is in (see above). */
+	if (atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) &&
+	    thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE) {
+		m_t *m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
+
+		if (m && m->tid)
+			arch_syscall(SYS_tgkill, getpid(), m->tid, SIGCANCEL);
+	}
 	if (g == getcurg() && thread_of(g)->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
 	return 0;

@@ -30,6 +30,7 @@ bool shim_init(void)
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
 	sched_init();
+	cancel_init();
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */
 	pthread_atfork(sched_fork_prepare, sched_fork_parent, sched_fork_child);

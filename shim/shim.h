@@ -37,6 +37,7 @@ struct thread {
 	struct once_node *onces;      /* once.c: initialisers running */
 	/* cancel.c */
 	_Atomic uint32_t cancel_req;  /* pthread_cancel was called */
+	_Atomic uint32_t in_cp;       /* in a cancellable plain system call */
 	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
 	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
 	bool canceling;               /* acting on it: no second time */
@@ -145,6 +146,13 @@ int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
 /* cancel.c: act on a pending cancellation request at a cancellation
  * point (no-op if none, or disabled). */
 void cancel_point(g_t *g);
+/* cancel.c: a plain blocking system call pthread_cancel can interrupt:
+ * the raw result (-errno, or ARCH_CP_CANCELED); then shim_cp_after(g, r)
+ * - after leaving the syscall bracket - acts on the request if that is
+ * what cut it short. */
+long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
+void shim_cp_after(g_t *g, long r);
+void cancel_init(void);
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */

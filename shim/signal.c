@@ -110,12 +110,16 @@ static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec 
 		}
 		return sig;
 	}
-	if (g)
+	if (g) {
+		cancel_point(g);   /* sigwait & co. are cancellation points */
 		g_block_enter();
-	r = arch_syscall6(SYS_rt_sigtimedwait, (long)set, (long)info, (long)ts, 8, 0, 0);
-	if (g)
+	}
+	r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)set, (long)info, (long)ts, 8, 0, 0);
+	if (g) {
 		g_block_exit();
-	return (int)r;
+		shim_cp_after(g, r);
+	}
+	return r == ARCH_CP_CANCELED ? -EINTR : (int)r;
 }
 
 SHIM_EXPORT int sigwait(const sigset_t *set, int *sig)

@@ -13,6 +13,7 @@
 /* meson builds with _FILE_OFFSET_BITS=64, which turns pread into an asm
  * alias of pread64 (and so on); here both names must be defined. */
 #undef _FILE_OFFSET_BITS
+#include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -25,6 +26,7 @@
 #include <sys/sem.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,16 +47,9 @@
 
 WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
 WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
-WRAP(int, connect, (int fd, const struct sockaddr *a, socklen_t al), (fd, a, al))
-WRAP(pid_t, waitpid, (pid_t pid, int *st, int opt), (pid, st, opt))
-WRAP(pid_t, wait, (int *st), (st))
-WRAP(pid_t, wait3, (int *st, int opt, struct rusage *ru), (st, opt, ru))
-WRAP(pid_t, wait4, (pid_t pid, int *st, int opt, struct rusage *ru), (pid, st, opt, ru))
-WRAP(int, waitid, (idtype_t t, id_t id, siginfo_t *si, int opt), (t, id, si, opt))
 WRAP(int, flock, (int fd, int op), (fd, op))
 WRAP(int, lockf, (int fd, int cmd, off_t len), (fd, cmd, len))
 WRAP(int, lockf64, (int fd, int cmd, off64_t len), (fd, cmd, len))
-WRAP(int, pause, (void), ())
 WRAP(int, sigsuspend, (const sigset_t *m), (m))
 WRAP(ssize_t, msgrcv, (int id, void *p, size_t sz, long typ, int fl), (id, p, sz, typ, fl))
 WRAP(int, msgsnd, (int id, const void *p, size_t sz, int fl), (id, p, sz, fl))
@@ -66,20 +61,61 @@ WRAP(ssize_t, sendfile, (int o, int i, off_t *off, size_t n), (o, i, off, n))
 WRAP(ssize_t, sendfile64, (int o, int i, off64_t *off, size_t n), (o, i, off, n))
 WRAP(ssize_t, copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
 
+/* Calls that are cancellation points while they block (shim/cancel.c):
+ * made as raw system calls through sc_call_cp, with libc's mapping. */
+static long cp_ret(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+SHIM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
+{
+	return (int)cp_ret(sc_call_cp(SYS_connect, fd, (long)a, al, 0, 0, 0));
+}
+
+SHIM_EXPORT pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru)
+{
+	return (pid_t)cp_ret(sc_call_cp(SYS_wait4, pid, (long)st, opt, (long)ru, 0, 0));
+}
+
+SHIM_EXPORT pid_t waitpid(pid_t pid, int *st, int opt)
+{
+	return wait4(pid, st, opt, NULL);
+}
+
+SHIM_EXPORT pid_t wait(int *st)
+{
+	return wait4(-1, st, 0, NULL);
+}
+
+SHIM_EXPORT pid_t wait3(int *st, int opt, struct rusage *ru)
+{
+	return wait4(-1, st, opt, ru);
+}
+
+SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
+{
+	return (int)cp_ret(sc_call_cp(SYS_waitid, t, id, (long)si, opt, 0, 0));
+}
+
+/* pause() as glibc builds it where there is no pause system call: a
+ * ppoll on nothing, forever; EINTR after a handler. */
+SHIM_EXPORT int pause(void)
+{
+	return (int)cp_ret(sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0));
+}
+
 void syscall_wrap_init(void)
 {
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
-	real_connect = (__typeof__(connect) *)dlsym(RTLD_NEXT, "connect");
-	real_waitpid = (__typeof__(waitpid) *)dlsym(RTLD_NEXT, "waitpid");
-	real_wait = (__typeof__(wait) *)dlsym(RTLD_NEXT, "wait");
-	real_wait3 = (__typeof__(wait3) *)dlsym(RTLD_NEXT, "wait3");
-	real_wait4 = (__typeof__(wait4) *)dlsym(RTLD_NEXT, "wait4");
-	real_waitid = (__typeof__(waitid) *)dlsym(RTLD_NEXT, "waitid");
 	real_flock = (__typeof__(flock) *)dlsym(RTLD_NEXT, "flock");
 	real_lockf = (__typeof__(lockf) *)dlsym(RTLD_NEXT, "lockf");
 	real_lockf64 = (__typeof__(lockf64) *)dlsym(RTLD_NEXT, "lockf64");
-	real_pause = (__typeof__(pause) *)dlsym(RTLD_NEXT, "pause");
 	real_sigsuspend = (__typeof__(sigsuspend) *)dlsym(RTLD_NEXT, "sigsuspend");
 	real_msgrcv = (__typeof__(msgrcv) *)dlsym(RTLD_NEXT, "msgrcv");
 	real_msgsnd = (__typeof__(msgsnd) *)dlsym(RTLD_NEXT, "msgsnd");

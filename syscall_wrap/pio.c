@@ -180,10 +180,8 @@ static ssize_t iov_len(const struct iovec *iov, int cnt)
  * read/readv/pread/preadv in one (off -1: the file position). */
 static ssize_t plain_rw(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-	g_t *g = sc_enter(true);
-	ssize_t r = sys_rw2(wr, fd, iov, cnt, off, fl);
+	ssize_t r = sc_call_cp(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt, (long)off, 0, fl);
 
-	sc_exit(g);
 	if (r < 0) {
 		errno = (int)-r;
 		return -1;
@@ -554,10 +552,8 @@ static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int fl)
 
 static ssize_t plain_msg(bool send, int fd, struct msghdr *m, int fl)
 {
-	g_t *g = sc_enter(true);
-	ssize_t r = send ? sys_sendmsg(fd, m, fl) : sys_recvmsg(fd, m, fl);
+	ssize_t r = sc_call_cp(send ? SYS_sendmsg : SYS_recvmsg, fd, (long)m, fl, 0, 0, 0);
 
-	sc_exit(g);
 	return set_err(r);
 }
 
@@ -722,10 +718,8 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 
 static int plain_accept(int fd, struct sockaddr *a, socklen_t *al, int fl)
 {
-	g_t *g = sc_enter(true);
-	long r = arch_syscall6(SYS_accept4, fd, (long)a, (long)al, fl, 0, 0);
+	long r = sc_call_cp(SYS_accept4, fd, (long)a, (long)al, fl, 0, 0);
 
-	sc_exit(g);
 	if (r >= 0)
 		pio_fd_new((int)r);
 	return (int)set_err(r);
@@ -766,10 +760,8 @@ SHIM_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
 
 static int plain_epoll(int ep, struct epoll_event *ev, int n, int t, const sigset_t *m)
 {
-	g_t *g = sc_enter(true);
-	long r = arch_syscall6(SYS_epoll_pwait, ep, (long)ev, n, t, (long)m, 8);
+	long r = sc_call_cp(SYS_epoll_pwait, ep, (long)ev, n, t, (long)m, 8);
 
-	sc_exit(g);
 	return (int)set_err(r);
 }
 
@@ -815,37 +807,58 @@ SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
  * and invalid timeouts take the plain call.  Never restarted after a
  * handler (EINTR), as in the kernel. */
 
-static __typeof__(ppoll) *real_ppoll;
-static __typeof__(select) *real_select;
-static __typeof__(pselect) *real_pselect;
 
-/* The plain calls, between entersyscall and exitsyscall (io.c's shape). */
+/* The plain calls, between entersyscall and exitsyscall (io.c's shape),
+ * cancellation points while they block (sc_call_cp).  The kernel writes
+ * the time left into the timespec it is given: ppoll and pselect give it
+ * a copy, select converts it back into the timeval, as glibc does. */
 static int plain_ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
 {
-	g_t *g = sc_enter(true);
-	int r = REAL(ppoll)(f, n, ts, m);
+	struct timespec c;
 
-	sc_exit(g);
-	return r;
-}
-
-static int plain_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
-{
-	g_t *g = sc_enter(true);
-	int r = REAL(select)(nfds, rd, wr, ex, tv);
-
-	sc_exit(g);
-	return r;
+	if (ts)
+		c = *ts;
+	return (int)set_err(sc_call_cp(SYS_ppoll, (long)f, (long)n, ts ? (long)&c : 0, (long)m, 8, 0));
 }
 
 static int plain_pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex,
                          const struct timespec *ts, const sigset_t *m)
 {
-	g_t *g = sc_enter(true);
-	int r = REAL(pselect)(nfds, rd, wr, ex, ts, m);
+	struct timespec c;
+	struct { const sigset_t *set; size_t len; } data = { m, 8 };
 
-	sc_exit(g);
-	return r;
+	if (ts)
+		c = *ts;
+	return (int)set_err(sc_call_cp(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex,
+	                               ts ? (long)&c : 0, m ? (long)&data : 0));
+}
+
+static int plain_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+	struct timespec c;
+	long r;
+
+	if (tv) {
+		/* glibc's normalization; the kernel refuses what is left. */
+		int64_t ns = (int64_t)tv->tv_usec * 1000;
+
+		c.tv_sec = tv->tv_sec;
+		if (ns < 0 || ns >= 1000000000) {
+			c.tv_sec += ns / 1000000000;
+			ns %= 1000000000;
+			if (ns < 0) {
+				c.tv_sec--;
+				ns += 1000000000;
+			}
+		}
+		c.tv_nsec = ns;
+	}
+	r = sc_call_cp(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex, tv ? (long)&c : 0, 0);
+	if (tv) {
+		tv->tv_sec = c.tv_sec;
+		tv->tv_usec = c.tv_nsec / 1000;
+	}
+	return (int)set_err(r);
 }
 
 static int64_t deadline_ts(const struct timespec *ts)

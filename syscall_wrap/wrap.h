@@ -6,6 +6,7 @@
 #define GSHIM_SYSCALL_WRAP_H
 
 #include <dlfcn.h>
+#include <errno.h>
 #include "shim/shim.h"
 
 static inline void *real_get(void **slot, const char *name)
@@ -40,6 +41,20 @@ static inline void sc_exit(g_t *g)
 {
 	if (g)
 		g_syscall_exit();
+}
+
+/* The plain blocking system call between sc_enter and sc_exit, as a
+ * cancellation point also while it blocks (shim/cancel.c): -errno or
+ * the result.  Does not return if pthread_cancel cut it short. */
+static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, long f)
+{
+	g_t *cur = getcurg();
+	g_t *g = sc_enter(true);
+	long r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
+
+	sc_exit(g);
+	shim_cp_after(cur, r);
+	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 
 #endif

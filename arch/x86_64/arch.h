@@ -13,6 +13,7 @@
 #define GSHIM_ARCH_H
 
 #include <stdint.h>
+#include <ucontext.h>
 
 typedef struct arch_ctx {
 	uintptr_t sp;   /* saved stack pointer; read by switch.S, do not move */
@@ -28,6 +29,24 @@ void *arch_switch(arch_ctx_t *from, arch_ctx_t *to, void *arg);
  * from the caller, as a new kernel thread inherits its creator's. */
 void arch_ctx_make(arch_ctx_t *ctx, uintptr_t top,
                    void (*entry)(void *from_switch, void *data), void *data);
+
+/* A system call pthread_cancel can interrupt (cp.S): flag is read first
+ * (nonzero: not made, ARCH_CP_CANCELED); the PC helpers let the cancel
+ * signal's handler move a thread out of it. */
+#define ARCH_CP_CANCELED (-4096L)
+long arch_cp_syscall(const volatile uint32_t *flag, long nr, long a, long b, long c,
+                     long d, long e, long f);
+extern const char arch_cp_begin[], arch_cp_end[], arch_cp_cancel[];
+
+static inline uintptr_t arch_uc_pc(void *uc)
+{
+	return (uintptr_t)((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP];
+}
+
+static inline void arch_uc_set_pc(void *uc, uintptr_t pc)
+{
+	((ucontext_t *)uc)->uc_mcontext.gregs[REG_RIP] = (greg_t)pc;
+}
 
 static inline void arch_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 
