@@ -291,6 +291,7 @@ struct rt_cfg {
 	int nofsgsbase;               /* GSHIM_DEBUG=nofsgsbase=1 */
 	int preempt;                  /* GSHIM_PREEMPT: async preemption on */
 	int io_mode;                  /* GSHIM_IO: IO_URING, IO_EPOLL, IO_SYSCALL */
+	int maxm;                     /* GSHIM_MAXM: most M's (0: no limit) */
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);

@@ -255,14 +255,25 @@ static void newm(p_t *p, bool spinning)
 	 * program's own malloc may not be thread-safe (bash's is not: it
 	 * assumes a single-threaded process and handed one M's memory to a
 	 * second M in a forked child). */
-	m_t *m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE,
-	              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	int err;
+	m_t *m = NULL;
+	int err = ENOMEM;
 
-	if (m == MAP_FAILED)
-		m = NULL;
-	err = m ? 0 : ENOMEM;
+	/* The bound (GSHIM_MAXM, Go's 10000-thread limit): the P stays
+	 * idle, the program carries on with the M's it has. */
+	if (rt_cfg.maxm > 0 &&
+	    atomic_load_explicit(&sched.mcount, memory_order_relaxed) >= rt_cfg.maxm) {
+		static _Atomic int said;
 
+		if (!atomic_exchange(&said, 1))
+			rt_warn("GSHIM_MAXM kernel threads for M's reached; threads in blocking "
+			        "calls keep their P until one returns");
+		atomic_store(&warned, 1);   /* one message is enough */
+	} else {
+		m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			m = NULL;
+	}
 	if (m) {
 		m->nextp = p;
 		m->spinning = spinning;
@@ -274,6 +285,13 @@ static void newm(p_t *p, bool spinning)
 	/* m stays on allm (it is never freed), but never runs. */
 	if (!atomic_exchange(&warned, 1))
 		rt_warn("cannot create an OS thread for an M; running with fewer");
+	/* Nobody owns p now: its queued G's go to the global queue, where
+	 * the M's that do run find them, and p goes idle. */
+	for (g_t *g; (g = runq_get(p)) != NULL;) {
+		lock_acquire(&sched.lock);
+		globrunq_put(g);
+		lock_release(&sched.lock);
+	}
 	lock_acquire(&sched.lock);
 	pidle_put(p);
 	lock_release(&sched.lock);

@@ -12,6 +12,9 @@
  *   GSHIM_IO          uring (default; epoll if io_uring is unavailable),
  *                     epoll (poller on epoll, files through plain calls),
  *                     syscall (no poller: blocking calls hold an M).
+ *   GSHIM_MAXM        most kernel threads carrying G's (M's), default
+ *                     10000 (Go's limit); when reached, a blocking call
+ *                     keeps its P and the program runs on the M's it has.
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2),
  *                     nofsgsbase=1 (switch the thread pointer with
@@ -91,6 +94,21 @@ static void load_gomaxprocs(void)
 		v = GOMAXPROCS_MAX;
 	}
 	rt_cfg.gomaxprocs = (int)v;
+}
+
+static void load_maxm(void)
+{
+	const char *s = getenv("GSHIM_MAXM");
+	unsigned long long v;
+
+	rt_cfg.maxm = 10000;
+	if (!s)
+		return;
+	if (!parse_size(s, &v) || strpbrk(s, "kKmMgGbB") || v < 2 || v > 1000000) {
+		warn3("GSHIM_MAXM must be an integer from 2 to 1000000; using 10000", "", "");
+		return;
+	}
+	rt_cfg.maxm = (int)v;
 }
 
 static void load_stack(void)
@@ -190,6 +208,7 @@ void config_load(void)
 	stack_sys_init();
 	load_tls();
 	load_gomaxprocs();
+	load_maxm();
 	load_stack();
 	load_debug();
 	default_stack = stack_default_size();

@@ -1070,6 +1070,44 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const stru
 	return (int)set_err(r);
 }
 
+/* epoll_pwait2: a timespec timeout (glibc 2.35).  Parked as epoll_pwait;
+ * with a mask or a zero timeout, the plain call. */
+SHIM_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
+                             const sigset_t *mask)
+{
+	g_t *g = getcurg();
+	int64_t deadline;
+	struct timespec c;
+
+	if (poller_off(g) || mask || !ts_valid(ts) || (ts && ts->tv_sec == 0 && ts->tv_nsec == 0)) {
+		if (ts)
+			c = *ts;
+		return (int)set_err(sc_call_cp(SYS_epoll_pwait2, ep, (long)ev, n, ts ? (long)&c : 0,
+		                               (long)mask, 8));
+	}
+	cancel_point(g);
+	deadline = deadline_ts(ts);
+	for (;;) {
+		long r = arch_syscall6(SYS_epoll_pwait, ep, (long)ev, n, 0, 0, 8);
+		int w;
+
+		if (r != 0)
+			return (int)set_err(r);
+		if (deadline >= 0 && os_nanotime() >= deadline)
+			return 0;
+		w = wait_ready(g, ep, POLLIN, deadline, false);
+		if (w == -ENOSYS) {
+			c = ts_left(deadline);
+			return (int)set_err(sc_call_cp(SYS_epoll_pwait2, ep, (long)ev, n,
+			                               deadline < 0 ? 0 : (long)&c, 0, 8));
+		}
+		if (w == -EAGAIN)
+			return 0;   /* the timeout */
+		if (w < 0)
+			return (int)set_err(w);
+	}
+}
+
 /* ---- _FORTIFY_SOURCE entries ---------------------------------------------------- */
 
 /* Programs built with _FORTIFY_SOURCE (Debian's default) call these
