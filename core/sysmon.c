@@ -25,6 +25,10 @@
  * The same test finds G's that compute for 10 ms while others wait: the
  * M is running (state R), and it is asked to yield (core/preempt.c).
  *
+ * Slices: a G that computes keeps its P for 10 ms while one other G waits
+ * (Go), for 10 ms / (waiting + 1), at least 2 ms, while more wait; rounds
+ * are then at most 1 ms apart.
+ *
  * I/O events: when no idle M sleeps in the poller (every M is busy), the
  * M's reap events only when they run out of work; sysmon reaps on each
  * round (a look at shared memory with io_uring) and, while G's wait for
@@ -46,15 +50,30 @@
 #define RETRY_NS        1000000        /* preemption refused: ask again */
 #define URGENT_NS       1000000        /* slice when a woken sleeper waits */
 #define NETPOLL_NS      1000000        /* round while G's wait for I/O */
+#define SLICE_MIN_NS    2000000        /* shortest slice with a queue */
+#define QUEUED_NS       1000000        /* round while G's queue behind one */
 
-/* A P whose G has not left it for BLOCKED_NS while work waits: its M is
- * blocked in a call gshim does not wrap (take the P), or the G computes
- * (preempt it, core/preempt.c). */
+/* The time slice of a G that computes while others wait: Go's 10 ms, cut
+ * to 10 ms / (waiting + 1) but not below SLICE_MIN_NS when several wait -
+ * CFS's idea of a target latency: with four CPU-bound threads queued, the
+ * fifth (just woken, or just created) would otherwise wait 40 ms for its
+ * turn. */
+static int64_t slice_ns(p_t *p)
+{
+	int64_t n = runq_len(p) + atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+	int64_t s = n > 0 ? BLOCKED_NS / (n + 1) : BLOCKED_NS;
+
+	return s < SLICE_MIN_NS ? SLICE_MIN_NS : s;
+}
+
+/* A P whose G has not left it for its slice while work waits: its M is
+ * blocked in a call gshim does not wrap (take the P, after BLOCKED_NS),
+ * or the G computes (preempt it, core/preempt.c). */
 static bool retake_blocked(p_t *p, int64_t now)
 {
 	uint32_t tick = __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED);
 	bool urgent = atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0;
-	int64_t ran;
+	int64_t ran, slice;
 	m_t *m;
 	g_t *g;
 	char state;
@@ -65,7 +84,8 @@ static bool retake_blocked(p_t *p, int64_t now)
 		return false;
 	}
 	ran = now - p->sm_run_when;
-	if (ran < (urgent ? URGENT_NS : BLOCKED_NS) || !sched_work_waiting(p))
+	slice = urgent ? URGENT_NS : slice_ns(p);
+	if (ran < slice || !sched_work_waiting(p))
 		return false;
 	m = __atomic_load_n(&p->m, __ATOMIC_ACQUIRE);
 	g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;
@@ -75,7 +95,7 @@ static bool retake_blocked(p_t *p, int64_t now)
 	if (state == 'R') {
 		/* Ask again in RETRY_NS if it was not at a safe point. */
 		if (preempt_request(p, m, g, tick))
-			p->sm_run_when = now - (urgent ? URGENT_NS : BLOCKED_NS) + RETRY_NS;
+			p->sm_run_when = now - slice + RETRY_NS;
 		return false;
 	}
 	if ((state != 'S' && state != 'D') || ran < BLOCKED_NS ||
@@ -139,6 +159,24 @@ void sysmon_kick(void)
 	os_futex_wake((uint32_t *)&kick, 1);
 }
 
+/* How long the next round may wait: delay, but at most NETPOLL_NS while
+ * G's wait for I/O that no M watches, and QUEUED_NS while G's queue
+ * behind a running one (their slices are shorter than 10 ms). */
+static int64_t round_ns(int64_t delay)
+{
+	if (delay > NETPOLL_NS && netpoll_unwatched())
+		delay = NETPOLL_NS;
+	if (delay > QUEUED_NS)
+		for (int i = 0; i < sched.nprocs; i++) {
+			p_t *p = &sched.allp[i];
+
+			if (atomic_load_explicit(&p->status, memory_order_relaxed) == P_RUNNING &&
+			    runq_len(p) + atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 1)
+				return QUEUED_NS;
+		}
+	return delay;
+}
+
 static void *sysmon(void *arg)
 {
 	int64_t delay = SYSMON_MIN_NS;
@@ -154,8 +192,7 @@ static void *sysmon(void *arg)
 			delay = SYSMON_MIN_NS;
 			idle = 0;
 		}
-		os_futex_wait((uint32_t *)&kick, k,
-		              delay > NETPOLL_NS && netpoll_unwatched() ? NETPOLL_NS : delay);
+		os_futex_wait((uint32_t *)&kick, k, round_ns(delay));
 		netpoll_poll();
 		if (retake(os_nanotime())) {
 			idle = 0;
