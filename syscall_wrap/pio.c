@@ -102,6 +102,26 @@ static enum fdkind fd_kind_once(int fd, enum fdkind *kind)
 	return *kind;
 }
 
+/* What fd is and its timeout for opt (SO_RCVTIMEO/SO_SNDTIMEO) as a
+ * deadline, once per call: getsockopt first - it answers both for a
+ * socket, the common case, in one system call - and fstat only when it
+ * says ENOTSOCK. */
+static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadline)
+{
+	struct timeval tv;
+	socklen_t len = sizeof tv;
+
+	if (*kind != FD_UNKNOWN)
+		return *kind;
+	if (arch_syscall6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) == 0) {
+		*deadline = tv.tv_sec == 0 && tv.tv_usec == 0 ? -1 :
+		            os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+		return *kind = FD_SOCK;
+	}
+	*deadline = -1;
+	return *kind = fd_kind(fd);
+}
+
 static bool fd_nonblock(int fd)
 {
 	long fl = arch_syscall(SYS_fcntl, fd, F_GETFL, 0);
@@ -302,7 +322,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 			hint_set(fd, HINT_PLAIN_READ);
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		}
-		if (fd_kind_once(fd, &kind) == FD_FILE) {
+		if (kind_probe(fd, SO_RCVTIMEO, &kind, &deadline) == FD_FILE) {
 			r = netpoll_rw(false, fd, iov, cnt, off);
 			if (r == -ENOSYS)
 				return plain_rw(false, fd, iov, cnt, off, fl);
@@ -312,8 +332,6 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		if (fd_nonblock(fd))
 			return set_err(-EAGAIN);
-		if (deadline == -2)
-			deadline = kind == FD_SOCK ? sock_deadline(fd, SO_RCVTIMEO) : -1;
 		w = wait_ready(g, fd, POLLIN, deadline, deadline < 0);
 		if (w == -ENOSYS)
 			return plain_rw(false, fd, iov, cnt, off, fl);
@@ -358,7 +376,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 			return total ? total : set_err(r);
 		}
 		/* Would block (or wrote part): wait for room. */
-		fd_kind_once(fd, &kind);
+		kind_probe(fd, SO_SNDTIMEO, &kind, &deadline);
 		if (kind == FD_FILE && r == -EAGAIN) {
 			/* The file system would have to wait (allocation,
 			 * writeback throttling, O_DIRECT): io_uring writes
@@ -384,8 +402,6 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 		}
 		if (fd_nonblock(fd))
 			return total ? total : set_err(-EAGAIN);
-		if (deadline == -2)
-			deadline = kind == FD_SOCK ? sock_deadline(fd, SO_SNDTIMEO) : -1;
 		w = wait_ready(g, fd, POLLOUT, deadline, deadline < 0);
 		if (w == -ENOSYS) {
 			r = plain_rw(true, fd, v, cnt, off, fl);
