@@ -101,6 +101,7 @@ static struct {
 	_Atomic int cqbusy;           /* someone is consuming the CQ */
 	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
 	_Atomic int dead;             /* the program closed our descriptor */
+	_Atomic int64_t lastpoll;     /* when an M last looked (Go's sched.lastpoll) */
 	int epfd, brkfd;              /* epoll set, its break eventfd */
 	int nev;                      /* epoll: events the blocker got */
 	struct epoll_event ev[128];
@@ -108,6 +109,9 @@ static struct {
 	.lock = LOCK_INIT(RANK_LEAF), .initlock = LOCK_INIT(RANK_LEAF),
 	.sqlock = LOCK_INIT(RANK_LEAF), .mode = -1, .epfd = -1, .brkfd = -1,
 };
+
+/* How long events may wait for an M before sysmon reaps them. */
+#define NETPOLL_STALE_NS 1000000
 
 /* Names a break in the ring / epoll set (tokens have a generation >= 1). */
 #define BREAK_TOK 0xffffffffull
@@ -421,12 +425,25 @@ static void cq_unlock(void)
  * caller's P (find_runnable) or, without one (sysmon), the head of the
  * global queue.  Leaves everything to the blocker when there is one: it
  * is woken for the same events.  Never on a G's stack (see essay). */
-int netpoll_poll(void)
+int netpoll_poll(bool sysmon)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), n = 0;
 
 	if (!netpoll_waiting() || atomic_load_explicit(&np.blocker, memory_order_seq_cst))
 		return 0;
+	/* sysmon only steps in when the M's have not looked for a while
+	 * (Go: 10 ms): under load they reap in find_runnable, and sysmon's
+	 * reaping would turn every event into an urgent G on the global
+	 * queue. */
+	if (sysmon) {
+		int64_t now = os_nanotime();
+
+		if (now - atomic_load_explicit(&np.lastpoll, memory_order_relaxed) < NETPOLL_STALE_NS)
+			return 0;
+		atomic_store_explicit(&np.lastpoll, now, memory_order_relaxed);
+	} else {
+		atomic_store_explicit(&np.lastpoll, os_nanotime(), memory_order_relaxed);
+	}
 	if (mode == IO_URING) {
 		if (!io_uring_cq_ready(&np.ring) ||
 		    atomic_exchange_explicit(&np.cqbusy, 1, memory_order_acquire))
@@ -485,6 +502,18 @@ void netpoll_block(void)
 	}
 }
 
+/* The blocker woke but cannot run anything (every P is busy): give the
+ * role up.  io_uring completions stay in the ring for the M's that reap
+ * it; epoll events were taken off the set already and are readied. */
+void netpoll_block_abandon(void)
+{
+	if (atomic_load_explicit(&np.mode, memory_order_acquire) != IO_URING) {
+		netpoll_block_done();
+		return;
+	}
+	atomic_store_explicit(&np.blocker, 0, memory_order_seq_cst);
+}
+
 /* Ready what netpoll_block got (to the caller's P if it has one) and
  * give up the blocker role.  Returns the number of G's woken. */
 int netpoll_block_done(void)
@@ -508,6 +537,7 @@ int netpoll_block_done(void)
 		}
 		np.nev = 0;
 	}
+	atomic_store_explicit(&np.lastpoll, os_nanotime(), memory_order_relaxed);
 	atomic_store_explicit(&np.blocker, 0, memory_order_seq_cst);
 	return n;
 }

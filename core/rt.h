@@ -436,10 +436,11 @@ void netpoll_fork_child(void);
  * startm breaks that sleep. */
 bool netpoll_waiting(void);
 bool netpoll_unwatched(void);
-int netpoll_poll(void);
+int netpoll_poll(bool sysmon);
 bool netpoll_block_begin(void);
 void netpoll_block(void);
 int netpoll_block_done(void);
+void netpoll_block_abandon(void);
 void netpoll_break(void);
 
 /* sysmon.c */

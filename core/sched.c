@@ -435,8 +435,10 @@ static bool midle_remove(m_t *m)
  * kernel for I/O events instead of on the futex.  Returns true with a P
  * when woken by events and a P was free (the woken G's are on it), false
  * when the M must go on as an ordinary idle M: taken by startm (m->nextp
- * is or will be set) or every P is busy (the G's went to the global
- * queue for the busy M's). */
+ * is or will be set), or every P is busy - then it gives the role up and
+ * leaves the events to the busy M's (find_runnable) and sysmon: waking
+ * for events it cannot run would make every event a double wake-up and
+ * every woken G an urgent one. */
 static bool stopm_netpoll(m_t *m, bool *taken)
 {
 	p_t *p = NULL;
@@ -449,18 +451,20 @@ static bool stopm_netpoll(m_t *m, bool *taken)
 	if (!*taken)
 		p = pidle_get();
 	lock_release(&sched.lock);
-	if (p)
+	if (p) {
 		acquirep(m, p);
-	else if (*taken)
-		return false;   /* done after the P arrives, below */
-	netpoll_block_done();
-	return p != NULL;
+		netpoll_block_done();
+		return true;
+	}
+	if (!*taken)
+		netpoll_block_abandon();   /* every P busy: their M's reap */
+	return false;   /* taken: done after the P arrives, below */
 }
 
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
-	bool poll, taken;
+	bool poll, taken, nopoll = false;
 
 	if (m->p)
 		rt_fatal("stopm: holding p");
@@ -470,7 +474,7 @@ again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
 	 * in_netpoll (and break the wait) once the role is ours. */
-	poll = netpoll_block_begin();
+	poll = !nopoll && netpoll_block_begin();
 	lock_acquire(&sched.lock);
 	m->in_netpoll = poll;
 	midle_put(m);
@@ -484,8 +488,10 @@ again:
 	if (poll) {
 		if (stopm_netpoll(m, &taken))
 			return;
-		if (!taken)
+		if (!taken) {
+			nopoll = true;
 			goto again;
+		}
 	} else if (rt_cfg.deadlock) {
 		deadlock_check();
 	}
@@ -596,7 +602,7 @@ top:
 	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p)) != NULL)
 		return g;
 	/* I/O events that arrived while we were busy: their G's on our P. */
-	if (netpoll_poll() > 0 && (g = pick_local(p)) != NULL)
+	if (netpoll_poll(false) > 0 && (g = pick_local(p)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn

@@ -188,12 +188,16 @@ static void *sysmon(void *arg)
 	for (;;) {
 		uint32_t k = atomic_load_explicit(&kick, memory_order_acquire);
 
-		if (atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0) {
-			delay = SYSMON_MIN_NS;
+		/* Urgent G's wait: look often enough to give one the CPU about
+		 * URGENT_NS after it was readied (sysmon_kick wakes us for the
+		 * first one), not every 20 us. */
+		if (atomic_load_explicit(&sched.nurgent, memory_order_relaxed) > 0 &&
+		    delay > URGENT_NS / 10) {
+			delay = URGENT_NS / 10;
 			idle = 0;
 		}
 		os_futex_wait((uint32_t *)&kick, k, round_ns(delay));
-		netpoll_poll();
+		netpoll_poll(true);
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;
