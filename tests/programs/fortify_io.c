@@ -130,35 +130,6 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* ---- whether gshim parks these waits (see the top) ----------------------------- */
-static int parks_without_thread(int nfds)
-{
-	const char *pre = getenv("LD_PRELOAD"), *io = getenv("GSHIM_IO");
-
-	if (!pre || !strstr(pre, "libgshim"))
-		return 0;
-	if (io && !strcmp(io, "syscall"))
-		return 0;
-	if (io && !strcmp(io, "epoll") && nfds > 1)
-		return 0;
-	return 1;
-}
-
-static int kernel_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* wait until all threads are in phase ph, and a little longer */
 static void wait_entered(int ph)
 {

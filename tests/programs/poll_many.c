@@ -56,37 +56,6 @@ static void mkpipe(int p[2])
 	}
 }
 
-/* whether gshim waits for readiness without a kernel thread here: under
- * gshim with a poller; for more than one descriptor not with
- * GSHIM_IO=epoll (the plain call, by design) */
-static int parks_without_thread(int nfds)
-{
-	const char *pre = getenv("LD_PRELOAD"), *io = getenv("GSHIM_IO");
-
-	if (!pre || !strstr(pre, "libgshim"))
-		return 0;
-	if (io && !strcmp(io, "syscall"))
-		return 0;
-	if (io && !strcmp(io, "epoll") && nfds > 1)
-		return 0;
-	return 1;
-}
-
-static int kernel_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	fclose(f);
-	return n;
-}
-
 /* ---- another thread acts a little later ------------------------------------- */
 enum act { ACT_WRITE, ACT_CLOSE };
 

@@ -18,6 +18,9 @@
  *                     own, so no &errno from before a blocking call (it
  *                     may resume on another kernel thread) is reused
  *   errname(-errno)   "EINTR", "EAGAIN", ... for messages
+ *   parks_without_thread(nfds), kernel_threads()
+ *                     whether gshim parks a wait on nfds descriptors
+ *                     here, and the process's kernel thread count
  */
 #ifndef GSHIM_TEST_PROG_H
 #define GSHIM_TEST_PROG_H
@@ -149,6 +152,39 @@ static inline const char *errname(long neg)
 	case ETIMEDOUT: return "ETIMEDOUT";
 	default: return neg < 0 ? strerror((int)-neg) : "no error";
 	}
+}
+
+/* ---- kernel threads ---------------------------------------------------------- */
+/* Whether gshim waits for readiness of nfds descriptors without a kernel
+ * thread here: under gshim with a poller; for more than one descriptor
+ * not with GSHIM_IO=epoll (the plain call, by design). */
+static inline int parks_without_thread(int nfds)
+{
+	const char *pre = getenv("LD_PRELOAD"), *io = getenv("GSHIM_IO");
+
+	if (!pre || !strstr(pre, "libgshim"))
+		return 0;
+	if (io && !strcmp(io, "syscall"))
+		return 0;
+	if (io && !strcmp(io, "epoll") && nfds > 1)
+		return 0;
+	return 1;
+}
+
+/* The process's kernel threads now (/proc/self/status), -1 if unknown. */
+static inline int kernel_threads(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
 }
 
 #endif
