@@ -28,9 +28,13 @@
  *     at a time, "the blocker".  The kernel wakes it straight from the
  *     event, it takes an idle P and runs the G - one thread wake-up per
  *     event, where a poller thread costs two (its own and the M's);
- *   - sysmon reaps without blocking on each of its rounds, for when every
- *     P is busy with G's that never run out of work (their G's are then
- *     urgent: core/preempt.c gives them the CPU within about 1 ms).
+ *   - sysmon reaps without blocking when no M has looked for 1 ms (Go's
+ *     lastpoll rule), for when every P is busy with G's that never run
+ *     out of work (their G's are then urgent: core/preempt.c gives them
+ *     the CPU within about 1 ms).
+ * A blocker that wakes while every P is busy gives the role up (it could
+ * not run the G's, and readying them from there would make each event a
+ * second wake-up and an urgent G); the busy M's reap those events.
  * The blocker stays on the idle M list; startm, choosing it, breaks its
  * wait (netpoll_break: a NOP request, or a write to an eventfd in the
  * epoll set).  Only the blocker drains breaks.  A non-blocking reaper
