@@ -372,7 +372,6 @@ void netpoll_break(void)
 
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_NOP };
-
 		int r = submit(&q, BREAK_TOK);
 
 		if (r >= 0 || r == -EBADF)
@@ -617,7 +616,9 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 
 		submit_n(q, zero, k);
 	}
-	return r;
+	/* One may have fired after the wait ended and before its slot was
+	 * freed: ready, as park() says too. */
+	return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
 }
 
 int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)

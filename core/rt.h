@@ -405,6 +405,11 @@ void g_syscall_exit(void);
  * from inside the handler). */
 void g_preempt_yield(void);
 
+/* glibc's internal cancellation signal, unused by glibc since
+ * pthread_cancel is ours: gshim interrupts plain blocking calls with it
+ * (shim/cancel.c), and keeps it unblocked in M's. */
+#define SIGCANCEL 32
+
 /* preempt.c */
 bool preempt_request(p_t *p, m_t *m, g_t *g, uint32_t tick);
 void preempt_handle(void *uc);

@@ -287,12 +287,9 @@ static void newm(p_t *p, bool spinning)
 		rt_warn("cannot create an OS thread for an M; running with fewer");
 	/* Nobody owns p now: its queued G's go to the global queue, where
 	 * the M's that do run find them, and p goes idle. */
-	for (g_t *g; (g = runq_get(p)) != NULL;) {
-		lock_acquire(&sched.lock);
-		globrunq_put(g);
-		lock_release(&sched.lock);
-	}
 	lock_acquire(&sched.lock);
+	for (g_t *g; (g = runq_get(p)) != NULL;)
+		globrunq_put(g);
 	pidle_put(p);
 	lock_release(&sched.lock);
 	if (spinning)
@@ -752,8 +749,9 @@ static inline void sigmask_apply(g_t *g)
 	m_t *m = g->m;
 
 	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
-		/* The kick/preemption signal stays deliverable (preempt.c). */
-		uint64_t k = g->sigmask & ~preempt_kmask_clear() & ~(1ull << 31);   /* + SIGCANCEL */
+		/* The kick/preemption signal stays deliverable (preempt.c);
+		 * SIGCANCEL never enters a G's mask (shim/signal.c). */
+		uint64_t k = g->sigmask & ~preempt_kmask_clear();
 
 		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
 		m->cur_mask = g->sigmask;

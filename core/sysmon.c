@@ -58,9 +58,15 @@
  * CFS's idea of a target latency: with four CPU-bound threads queued, the
  * fifth (just woken, or just created) would otherwise wait 40 ms for its
  * turn. */
+/* G's queued for p: its ring and the global queue (racy). */
+static int64_t queued(p_t *p)
+{
+	return runq_len(p) + atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+}
+
 static int64_t slice_ns(p_t *p)
 {
-	int64_t n = runq_len(p) + atomic_load_explicit(&sched.runqsize, memory_order_relaxed);
+	int64_t n = queued(p);
 	int64_t s = n > 0 ? BLOCKED_NS / (n + 1) : BLOCKED_NS;
 
 	return s < SLICE_MIN_NS ? SLICE_MIN_NS : s;
@@ -171,7 +177,7 @@ static int64_t round_ns(int64_t delay)
 			p_t *p = &sched.allp[i];
 
 			if (atomic_load_explicit(&p->status, memory_order_relaxed) == P_RUNNING &&
-			    runq_len(p) + atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 1)
+			    queued(p) > 1)
 				return QUEUED_NS;
 		}
 	return delay;

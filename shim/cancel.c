@@ -62,27 +62,24 @@ _Noreturn static void cancel_act(g_t *g)
 	thread_unwind_exit(g, PTHREAD_CANCELED);
 }
 
+/* A request is pending and may be acted on now. */
+static bool cancel_acts(struct thread *t)
+{
+	return __builtin_expect(atomic_load_explicit(&t->cancel_req, memory_order_acquire), 0) &&
+	       t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling;
+}
+
 void cancel_point(g_t *g)
 {
-	struct thread *t = thread_of(g);
-
-	if (__builtin_expect(atomic_load_explicit(&t->cancel_req, memory_order_acquire), 0) &&
-	    t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling)
+	if (cancel_acts(thread_of(g)))
 		cancel_act(g);
 }
 
-#define SIGCANCEL 32
 #ifndef SA_RESTORER
 #define SA_RESTORER 0x04000000   /* the kernel's; glibc does not export it */
 #endif
 
 static const volatile uint32_t never;   /* the flag when cancel is off */
-
-static bool cancel_acts(struct thread *t)
-{
-	return atomic_load_explicit(&t->cancel_req, memory_order_acquire) &&
-	       t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling;
-}
 
 static void cancel_signal(int sig, siginfo_t *si, void *uc)
 {

@@ -22,7 +22,7 @@
 #include <sys/syscall.h>
 #include "shim.h"
 
-#define INTERNAL_SIGS ((1ull << (32 - 1)) | (1ull << (33 - 1)))
+#define INTERNAL_SIGS ((1ull << (SIGCANCEL - 1)) | (1ull << (33 - 1)))
 
 static uint64_t to_mask(const sigset_t *set)
 {

@@ -63,23 +63,14 @@ WRAP(ssize_t, copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t
 
 /* Calls that are cancellation points while they block (shim/cancel.c):
  * made as raw system calls through sc_call_cp, with libc's mapping. */
-static long cp_ret(long r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
-
 SHIM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
 {
-	return (int)cp_ret(sc_call_cp(SYS_connect, fd, (long)a, al, 0, 0, 0));
+	return (int)set_err(sc_call_cp(SYS_connect, fd, (long)a, al, 0, 0, 0));
 }
 
 SHIM_EXPORT pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru)
 {
-	return (pid_t)cp_ret(sc_call_cp(SYS_wait4, pid, (long)st, opt, (long)ru, 0, 0));
+	return (pid_t)set_err(sc_call_cp(SYS_wait4, pid, (long)st, opt, (long)ru, 0, 0));
 }
 
 SHIM_EXPORT pid_t waitpid(pid_t pid, int *st, int opt)
@@ -99,14 +90,14 @@ SHIM_EXPORT pid_t wait3(int *st, int opt, struct rusage *ru)
 
 SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
 {
-	return (int)cp_ret(sc_call_cp(SYS_waitid, t, id, (long)si, opt, 0, 0));
+	return (int)set_err(sc_call_cp(SYS_waitid, t, id, (long)si, opt, 0, 0));
 }
 
 /* pause() as glibc builds it where there is no pause system call: a
  * ppoll on nothing, forever; EINTR after a handler. */
 SHIM_EXPORT int pause(void)
 {
-	return (int)cp_ret(sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0));
+	return (int)set_err(sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0));
 }
 
 void syscall_wrap_init(void)

@@ -102,26 +102,6 @@ static enum fdkind fd_kind_once(int fd, enum fdkind *kind)
 	return *kind;
 }
 
-/* What fd is and its timeout for opt (SO_RCVTIMEO/SO_SNDTIMEO) as a
- * deadline, once per call: getsockopt first - it answers both for a
- * socket, the common case, in one system call - and fstat only when it
- * says ENOTSOCK. */
-static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadline)
-{
-	struct timeval tv;
-	socklen_t len = sizeof tv;
-
-	if (*kind != FD_UNKNOWN)
-		return *kind;
-	if (arch_syscall6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) == 0) {
-		*deadline = tv.tv_sec == 0 && tv.tv_usec == 0 ? -1 :
-		            os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
-		return *kind = FD_SOCK;
-	}
-	*deadline = -1;
-	return *kind = fd_kind(fd);
-}
-
 static bool fd_nonblock(int fd)
 {
 	long fl = arch_syscall(SYS_fcntl, fd, F_GETFL, 0);
@@ -129,16 +109,38 @@ static bool fd_nonblock(int fd)
 	return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* Socket timeout (SO_RCVTIMEO / SO_SNDTIMEO) as a deadline, -1: none. */
-static int64_t sock_deadline(int fd, int opt)
+/* Socket timeout (SO_RCVTIMEO / SO_SNDTIMEO) as a deadline in *deadline,
+ * -1: none.  false (and -1) if fd is not a socket. */
+static bool sock_timeout(int fd, int opt, int64_t *deadline)
 {
 	struct timeval tv;
 	socklen_t len = sizeof tv;
 
-	if (arch_syscall6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) != 0 ||
-	    (tv.tv_sec == 0 && tv.tv_usec == 0))
-		return -1;
-	return os_nanotime() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+	*deadline = -1;
+	if (arch_syscall6(SYS_getsockopt, fd, SOL_SOCKET, opt, (long)&tv, (long)&len, 0) != 0)
+		return false;
+	if (tv.tv_sec != 0 || tv.tv_usec != 0)
+		*deadline = os_nanotime() + (int64_t)tv.tv_sec * 1000000000 +
+		            (int64_t)tv.tv_usec * 1000;
+	return true;
+}
+
+static int64_t sock_deadline(int fd, int opt)
+{
+	int64_t deadline;
+
+	sock_timeout(fd, opt, &deadline);
+	return deadline;
+}
+
+/* What fd is and its timeout for opt as a deadline, once per call: the
+ * socket option first - it answers both for a socket, the common case,
+ * in one system call - and fstat only when fd is not one. */
+static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadline)
+{
+	if (*kind == FD_UNKNOWN)
+		*kind = sock_timeout(fd, opt, deadline) ? FD_SOCK : fd_kind(fd);
+	return *kind;
 }
 
 /* Park g until one of fd[0..n) may be ready for its ev[i] (n == 1: any
@@ -200,13 +202,8 @@ static ssize_t iov_len(const struct iovec *iov, int cnt)
  * read/readv/pread/preadv in one (off -1: the file position). */
 static ssize_t plain_rw(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
-	ssize_t r = sc_call_cp(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt, (long)off, 0, fl);
-
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
+	return set_err(sc_call_cp(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt, (long)off,
+	                          0, fl));
 }
 
 /* Advance a private copy of an iovec array by n bytes. */
@@ -224,15 +221,6 @@ static int iov_advance(struct iovec *v, int cnt, size_t n)
 	}
 	memmove(v, v + i, sizeof *v * (size_t)(cnt - i));
 	return cnt - i;
-}
-
-static ssize_t set_err(ssize_t r)
-{
-	if (r < 0) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
 }
 
 /* A pollable descriptor that refuses RWF_NOWAIT (a FIFO opened by name,
@@ -532,10 +520,8 @@ static int do_sync(enum sync_kind k, int fd, off64_t off, off64_t n, unsigned fl
 		if (r != -ENOSYS && r != -EINVAL)
 			return (int)set_err(r);
 	}
-	g = sc_enter(true);
-	r = k == SYNC_RANGE ? arch_syscall6(SYS_sync_file_range, fd, off, n, fl, 0, 0) :
-	    arch_syscall(k == SYNC_DATA ? SYS_fdatasync : SYS_fsync, fd, 0, 0);
-	sc_exit(g);
+	r = k == SYNC_RANGE ? sc_call_cp(SYS_sync_file_range, fd, off, n, fl, 0, 0) :
+	    sc_call_cp(k == SYNC_DATA ? SYS_fdatasync : SYS_fsync, fd, 0, 0, 0, 0, 0);
 	return (int)set_err(r);
 }
 
@@ -833,7 +819,6 @@ SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
  * the kernel's atomic swap), GSHIM_IO=epoll with more than one descriptor
  * and invalid timeouts take the plain call.  Never restarted after a
  * handler (EINTR), as in the kernel. */
-
 
 /* The plain calls, between entersyscall and exitsyscall (io.c's shape),
  * cancellation points while they block (sc_call_cp).  The kernel writes

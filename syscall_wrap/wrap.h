@@ -43,6 +43,16 @@ static inline void sc_exit(g_t *g)
 		g_syscall_exit();
 }
 
+/* A raw system call's result as libc returns it: -1 and errno. */
+static inline long set_err(long r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 /* The plain blocking system call between sc_enter and sc_exit, as a
  * cancellation point also while it blocks (shim/cancel.c): -errno or
  * the result.  Does not return if pthread_cancel cut it short. */
