@@ -592,6 +592,12 @@ static inline int g_fake_tid(const g_t *g)
 	return (int)(0x20000000u | (uint32_t)(g->goid & 0x1fffffff));
 }
 
+/* The main G is the first one allocated (goid 1, sched_init checks). */
+static inline int g_main_fake_tid(void)
+{
+	return (int)(0x20000000u | 1u);
+}
+
 /* ---- trace.c ---------------------------------------------------------- */
 void trace_start(void);           /* schedtrace thread if configured */
 void trace_line(void);

@@ -1381,10 +1381,13 @@ void sched_init(void)
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
 	sched.nprocs = n;
-	sched.allp = aligned_alloc(64, sizeof(p_t) * (size_t)n);
-	if (!sched.allp)
+	/* mmap, not malloc: the program's malloc may be a replacement that
+	 * takes pthread locks (jemalloc, tcmalloc), which would re-enter the
+	 * shim half-way through its own initialisation.  Zeroed pages. */
+	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sched.allp == MAP_FAILED)
 		rt_fatal("cannot allocate P's");
-	memset(sched.allp, 0, sizeof(p_t) * (size_t)n);
 	for (i = n - 1; i >= 0; i--) {
 		sched.allp[i].id = (uint32_t)i;
 		sched.allp[i].status = P_IDLE;
@@ -1413,6 +1416,8 @@ void sched_init(void)
 
 	/* The calling context becomes the main G. */
 	mg = g_alloc_main();
+	if (g_fake_tid(mg) != g_main_fake_tid())
+		rt_fatal("the main G is not the first G");
 	mg->tcb = m0.cur_tp;
 	mg->tls_nmods = -1;   /* glibc set up the main thread's TLS itself */
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m0.cur_mask, 8, 0, 0);

@@ -19,7 +19,8 @@ export GSHIM_LIB="$GSHIM_BUILD_DIR/libgshim.so"
 # Build + test dependencies (Debian 12 package names). `time` is
 # /usr/bin/time, used by scripts/demo for max RSS.
 GSHIM_DEPS=(meson ninja-build pkg-config gcc g++ liburing-dev libunwind-dev
-            libcriterion-dev python3 time coreutils)
+            libcriterion-dev python3 time coreutils
+            libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 
 say() { printf '%s\n' "$*" >&2; }
 die() { printf '%s: error: %s\n' "${0##*/}" "$*" >&2; exit 1; }

@@ -50,6 +50,7 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 		return EINVAL;
 	/* glibc validates (EINVAL on bad values) and keeps its own copy, which
 	 * pthread_getattr_default_np reports; we mirror the sizes we use. */
+	real_init();
 	err = real_pthread_setattr_default_np(attr);
 	if (err)
 		return err;

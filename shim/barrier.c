@@ -111,8 +111,10 @@ SHIM_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrier
 		return EINVAL;
 	if (attr)
 		pthread_barrierattr_getpshared(attr, &pshared);
-	if (pshared != PTHREAD_PROCESS_PRIVATE)
+	if (pshared != PTHREAD_PROCESS_PRIVATE) {
+		real_init();
 		return real_pthread_barrier_init(b, attr, count);
+	}
 	atomic_init(&bar->state, 0);
 	atomic_init(&bar->leaving, 0);
 	bar->count = count;

@@ -3,10 +3,25 @@
  * The constructor turns the main thread into M0 + the main G.  Other
  * libraries' constructors may run before ours (ELF init order puts a
  * preloaded library's initialiser after its own dependencies, not first)
- * and may call pthread functions; every interposed entry therefore calls
- * shim_init lazily.  Only the main thread may bring the runtime up: a
- * thread created behind our back (glibc internals create some) is served
- * by libc instead.
+ * and may call pthread functions.
+ *
+ * Only two things bring the runtime up: our constructor, and a
+ * pthread_create that comes before it.  Every other entry point called
+ * before then serves the main thread as a thread that is not (yet) a G:
+ * mutexes owned by the id the main G will have, waits on plain futexes
+ * (nothing else runs yet), keys in a boot table that becomes the main G's.
+ * Why not initialise lazily from any entry, as the obvious design would:
+ * initialisation calls the program's malloc (glibc's TLS allocator does),
+ * and a replacement malloc (jemalloc, tcmalloc, mimalloc, the program's
+ * own) calls pthread_mutex_lock, pthread_once and pthread_getspecific
+ * from inside its own locks.  Initialising there re-enters that malloc
+ * under its lock (tcmalloc: a self-deadlock on its spin lock) or our own
+ * init lock (jemalloc).  For the same reason the runtime's own start-up
+ * allocations are mmap'd, and init_tid turns a re-entry that still
+ * happens into "not a G" instead of a deadlock.
+ *
+ * Only the main thread may bring the runtime up: a thread created behind
+ * our back (glibc internals create some) is served by libc instead.
  */
 #include <string.h>
 #include <sys/prctl.h>
@@ -15,12 +30,20 @@
 
 char shim_default_name[16];
 
+static _Atomic pid_t init_tid;
+
 bool shim_init(void)
 {
+	pid_t tid;
+
 	if (sched_ready())
 		return true;
-	if (os_gettid() != getpid())
+	tid = os_gettid();
+	if (tid != getpid())
 		return false;
+	if (atomic_load_explicit(&init_tid, memory_order_relaxed) == tid)
+		return false;   /* re-entered from below: see the essay */
+	atomic_store_explicit(&init_tid, tid, memory_order_relaxed);
 	real_init();
 	syscall_wrap_init();
 	syscall_wrap_init_var();
@@ -30,6 +53,8 @@ bool shim_init(void)
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
 	sched_init();
+	key_adopt_boot(thread_of(getcurg()));
+	atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
 	cancel_init();
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */

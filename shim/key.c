@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include "shim.h"
 
 static struct {
@@ -25,7 +26,6 @@ SHIM_EXPORT int pthread_key_create(pthread_key_t *key, void (*dtor)(void *))
 {
 	unsigned i;
 
-	shim_self();
 	for (i = 0; i < SHIM_KEYS_MAX; i++) {
 		uintptr_t s = atomic_load_explicit(&keys[i].seq, memory_order_relaxed);
 
@@ -81,10 +81,31 @@ static struct key_slot *slot(struct thread *t, pthread_key_t key, bool alloc)
  * best that can be done and is documented in docs/compat.md. */
 static struct thread foreign_thread;
 
+/* The main thread's values set while the runtime was starting (a
+ * replacement malloc called from our own initialisation, shim/init.c):
+ * handed to the main G when it exists. */
+static struct thread boot_thread;
+
 static struct thread *cur_thread(void)
 {
 	g_t *g = shim_self();
-	return g ? thread_of(g) : &foreign_thread;
+
+	if (g)
+		return thread_of(g);
+	return shim_booting_main() ? &boot_thread : &foreign_thread;
+}
+
+void key_adopt_boot(struct thread *t)
+{
+	unsigned b;
+
+	if (!t || !boot_thread.keys_used)
+		return;
+	memcpy(t->key1, boot_thread.key1, sizeof t->key1);
+	for (b = 0; b < SHIM_KEYS_MAX / SHIM_KEY_BLOCK; b++)
+		t->keyblk[b] = boot_thread.keyblk[b];
+	t->keys_used = true;
+	memset(&boot_thread, 0, sizeof boot_thread);
 }
 
 SHIM_EXPORT void *pthread_getspecific(pthread_key_t key)

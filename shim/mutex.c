@@ -418,7 +418,7 @@ SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t
 {
 	int err, protocol = PTHREAD_PRIO_NONE, ceiling = 0;
 
-	shim_self();
+	real_init();   /* PSHARED calls below, maybe before our constructor */
 	/* glibc validates the attribute and encodes type, robustness,
 	 * protocol and pshared in __kind exactly as programs expect. */
 	int pshared = PTHREAD_PROCESS_PRIVATE;

@@ -400,6 +400,7 @@ static int rwp_glibc_self(void)
 	pthread_rwlock_t probe;
 	int id;
 
+	real_init();
 	real_pthread_rwlock_init(&probe, NULL);
 	if (real_pthread_rwlock_trywrlock(&probe) != 0)
 		rt_fatal("rwlock: glibc's trywrlock fails on a fresh lock");

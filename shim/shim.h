@@ -62,23 +62,37 @@ static inline struct thread *thread_of(g_t *g) { return g_ext(g); }
  * behind our back): the caller then falls back to libc. */
 bool shim_init(void);
 
-/* The calling G, initialising if needed; NULL on a foreign thread. */
+/* The calling G; NULL on a thread that is not a G, and on the main
+ * thread before the runtime is up.  Only thread creation and the
+ * constructor bring the runtime up (shim/init.c explains why a mutex or
+ * key call must not). */
 static inline g_t *shim_self(void)
 {
 	g_t *g = getcurg();
 
-	if (__builtin_expect(g != NULL, 1))
-		return g;
-	if (!sched_ready() && shim_init())
-		return getcurg();
-	return NULL;
+	/* Not a G: the caller may fall back to libc's originals, which
+	 * must be resolved even before our constructor ran. */
+	if (__builtin_expect(g == NULL, 0))
+		real_init();
+	return g;
+}
+
+/* The main thread before the runtime is up (constructors that ran before
+ * ours, a replacement malloc called from our own initialisation). */
+static inline bool shim_booting_main(void)
+{
+	return !sched_ready() && os_gettid() == getpid();
 }
 
 /* Is t a pthread_t that gshim handed out?  Otherwise it belongs to libc
  * (a thread created behind gshim's back) and calls go to libc. */
 static inline bool shim_is_g(pthread_t t)
 {
-	return sched_ready() && g_valid((void *)t);
+	if (__builtin_expect(!sched_ready(), 0)) {
+		real_init();   /* the caller goes to libc's original */
+		return false;
+	}
+	return g_valid((void *)t);
 }
 
 /* A pthread_t naming a G that has exited and been freed (joining a
@@ -100,11 +114,16 @@ static inline bool shim_is_stale_g(pthread_t t)
  * uses its kernel tid. */
 static inline int shim_owner_id(g_t *g)
 {
-	return g ? g_fake_tid(g) : (int)os_gettid();
+	if (g)
+		return g_fake_tid(g);
+	/* The main thread before init owns locks as the main G will, so a
+	 * lock taken by an early constructor can be released after. */
+	return shim_booting_main() ? g_main_fake_tid() : (int)os_gettid();
 }
 
 /* A call into glibc's process-shared object code (see tls_tid_enter). */
 #define PSHARED(call) ({                                                \
+	real_init();                                                     \
 	int pshared_old__ = tls_tid_enter();                             \
 	__typeof__(call) pshared_r__ = (call);                           \
 	tls_tid_leave(pshared_old__);                                    \
@@ -123,6 +142,7 @@ extern char shim_default_name[16];
 
 /* key.c */
 void key_run_destructors(struct thread *t);
+void key_adopt_boot(struct thread *t);   /* keys set during shim_init */
 
 /* mutex.c: release the robust mutexes of an exiting thread. */
 void mutex_robust_exit(struct thread *t);

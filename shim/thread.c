@@ -157,7 +157,9 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
                                void *(*fn)(void *), void *arg)
 {
-	if (!shim_self() && !sched_ready())
+	/* Creating a thread is what brings the runtime up if our constructor
+	 * has not run yet (another library's constructor creating one). */
+	if (!shim_self() && !shim_init())
 		return real_pthread_create(th, attr, fn, arg);
 	return thread_create(th, attr, fn, arg);
 }

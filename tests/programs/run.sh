@@ -21,7 +21,10 @@
 #                   "gshim: fatal: stack overflow in thread" on stderr
 #
 # Environment: GSHIM_TEST_TIMEOUT (seconds per run, default 30),
-# GSHIM_TEST_PROCS (GOMAXPROCS values for `same`, default "1 2").
+# GSHIM_TEST_PROCS (GOMAXPROCS values for `same`, default "1 2"),
+# GSHIM_TEST_PRELOAD (another library preloaded in every run, native too,
+# e.g. a replacement malloc; missing: the test is skipped) and
+# GSHIM_TEST_PRELOAD_FIRST=1 (it comes before libgshim.so in LD_PRELOAD).
 # Exit status: 0 pass, 1 fail, 77 skip (meson's convention).
 set -euo pipefail
 
@@ -51,6 +54,22 @@ name=$(basename "$exe")
 exe=$(realpath "$exe")
 lib=$(realpath "$lib")
 
+extra=${GSHIM_TEST_PRELOAD:-}
+if [[ -n $extra ]]; then
+    [[ -f $extra ]] || { echo "SKIP: $extra not installed"; exit 77; }
+fi
+preload() { # preload <gshim or empty>: the LD_PRELOAD value of a run
+    if [[ -z $extra ]]; then
+        echo "$1"
+    elif [[ -z $1 ]]; then
+        echo "$extra"
+    elif [[ ${GSHIM_TEST_PRELOAD_FIRST:-0} == 1 ]]; then
+        echo "$extra:$1"
+    else
+        echo "$1:$extra"
+    fi
+}
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/gshim-run.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -59,9 +78,13 @@ run() {
     local tag=$1 p=$2 start end
     local cmd=(timeout -k 5 "$timeout_s")
     if [[ $p == native ]]; then
-        cmd+=(env -u LD_PRELOAD "$exe")
+        if [[ -n $extra ]]; then
+            cmd+=(env LD_PRELOAD="$(preload '')" "$exe")
+        else
+            cmd+=(env -u LD_PRELOAD "$exe")
+        fi
     else
-        cmd+=(env LD_PRELOAD="$lib" GOMAXPROCS="$p" "$exe")
+        cmd+=(env LD_PRELOAD="$(preload "$lib")" GOMAXPROCS="$p" "$exe")
     fi
     start=$(date +%s%N)
     status=0

@@ -1,0 +1,1 @@
+int main(void) { int class=0; return class; }

@@ -1,0 +1,1 @@
+class breakCCompiler;int main(void) { return 0; }
