@@ -55,6 +55,26 @@ ensure_deps() {
     rm -f "$log"
 }
 
+# Packages of the real-program tests (tests/programs/real_programs.sh):
+# installed when possible; a test whose program is missing is skipped.
+GSHIM_OPT_DEPS=(redis-server redis-tools python3-numpy ripgrep)
+
+ensure_opt_deps() {
+    local missing=() p
+    for p in "${GSHIM_OPT_DEPS[@]}"; do
+        dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    done
+    ((${#missing[@]} == 0)) && return 0
+    say "installing optional packages: ${missing[*]}"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive \
+           apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+        say "could not install ${missing[*]}: the tests that need them are skipped"
+    fi
+    # Debian starts the packaged redis service; the tests run their own
+    # servers on other ports and need none.
+    return 0
+}
+
 # Show a build log without ninja's progress lines.
 _show_log() { grep -v -E '^\[[0-9]+/[0-9]+\] ' "$1" >&2 || true; }
 
