@@ -26,6 +26,21 @@
 
 static struct tls_layout L;
 
+/* gnu_get_libc_version as tls_layout_find sees it: this executable's
+ * definition comes first; it answers libc's unless a test fakes one. */
+static const char *fake_version;
+
+const char *gnu_get_libc_version(void)
+{
+	static const char *(*real)(void);
+
+	if (fake_version)
+		return fake_version;
+	if (!real)
+		real = (const char *(*)(void))dlsym(RTLD_NEXT, "gnu_get_libc_version");
+	return real();
+}
+
 /* The layout, or skip on a glibc gshim has no table row for. */
 static void layout(void)
 {
@@ -176,4 +191,20 @@ Test(tls_layout, known_rows)
 	cr_assert_eq(L.res, 0x6b8);
 	cr_assert_eq(L.size, 2368);
 	cr_assert_eq(L.robust_futex_offset, -32);
+}
+
+/* A release without a table row, even one that shares a row's major
+ * and minor number, is refused with one line naming what is known. */
+Test(tls_layout, unknown_release_refused)
+{
+	const char *why;
+
+	fake_version = "2.42";
+	why = tls_layout_find(&L);
+	cr_assert_not_null(why);
+	cr_assert_str_eq(why, "per-g TLS knows the thread layout of glibc 2.36, 2.39, "
+	                 "2.41, not of this glibc 2.42");
+	fake_version = "2.41.9000";
+	cr_assert_not_null(tls_layout_find(&L));
+	fake_version = NULL;
 }
