@@ -69,6 +69,10 @@
  * reset from its image, except libc's (it holds that malloc cache), whose
  * per-thread state is reset field by field (errno, h_errno, locale);
  * dynamic TLS blocks of dlopen'd modules are reset through the DTV.
+ * Since 2.41 struct pthread also holds the thread's vDSO getrandom state
+ * (glibc hands one out on a thread's first getrandom and takes it back
+ * when its thread exits): it stays with the TCB like the malloc cache,
+ * so no two G's ever use one at the same time.
  *
  * The cost is one FS write per switch: ~3.4 us with arch_prctl on this
  * VM, ~25 ns with wrfsbase (docs/benchmarks.md).  The scheduler writes it
