@@ -585,6 +585,24 @@ void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */
 int tls_tid_enter(void);
 void tls_tid_leave(int old);
 
+/* Where the struct pthread fields gshim writes live in this process's
+ * glibc: offsets from the thread pointer, found by tls_layout_find
+ * (descriptors, the calling thread's own TCB, a table per release). */
+struct tls_layout {
+	const char *row;              /* glibc release of the table row used */
+	uint32_t size;                /* sizeof(struct pthread) */
+	uint32_t list, tid, robust_prev, robust_head, cleanup_jmp_buf,
+	         cancelhandling, specific_1st, specific, nspecific,
+	         specific_used, schedparam, schedpolicy, stackblock,
+	         stackblock_size, guardsize, reported_guardsize, res;
+	long robust_futex_offset;     /* robust_head.futex_offset */
+	intptr_t rseq;                /* rseq area (< 0: in static TLS) */
+	uint32_t rseq_len;            /* bytes to clear there */
+};
+/* Fill *l for this libc, on a thread glibc set up (not a G's TCB).
+ * NULL on success, else why per-G TLS cannot be used (one line). */
+const char *tls_layout_find(struct tls_layout *l);
+
 /* The fake kernel tid of a G: unique among live G's, above the kernel's
  * pid range (<= 2^22), inside FUTEX_TID_MASK. */
 static inline int g_fake_tid(const g_t *g)

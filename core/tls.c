@@ -23,11 +23,45 @@
  * without it); the last runs C++ thread_local destructors and resets the
  * thread's locale.
  *
- * Offsets.  struct pthread is private to glibc.  The offsets below are
- * those of glibc 2.36 on x86_64; tls_init checks them against what libc
- * exports for debuggers (_thread_db_* descriptors: size, count, offset)
- * and __rseq_offset, and refuses per-G TLS with a clear message if they
- * differ: gshim then runs in shared mode rather than corrupting memory.
+ * Offsets.  struct pthread is private to glibc and moves between
+ * releases (2.37 added a field behind the resolver state, 2.41 moved the
+ * rseq area out of it into static TLS and added the getrandom state,
+ * 2.42 widened a flag and shifted everything behind it).  tls_layout_find
+ * locates each field gshim writes at start-up, on the thread that brings
+ * the runtime up (a thread glibc set up itself), from three sources:
+ *  - what libc exports for debuggers and rseq users: the _thread_db_*
+ *    descriptors (size in bits, count, offset) of list, tid,
+ *    cancelhandling, specific, schedparam, schedpolicy, nextevent, the
+ *    DTV pointer and sizeof(struct pthread); __rseq_offset/__rseq_size;
+ *  - the calling thread's own TCB: the robust list head it registered
+ *    with the kernel (get_robust_list) and the futex offset in it,
+ *    specific[0] -> the inline key block, the TLS addresses of __resp,
+ *    errno and h_errno.  Its tid field must equal gettid(), its self
+ *    pointers itself, and on the main thread stackblock must be NULL and
+ *    stackblock_size __libc_stack_end (glibc's start-up sets both);
+ *  - a table row per glibc release for the fields nothing exports
+ *    (cleanup_jmp_buf, specific_used, stackblock, stackblock_size,
+ *    guardsize, reported_guardsize, res).  Each row was read off the
+ *    release's nptl/descr.h, confirmed with gdb's ptype /o on the
+ *    distributions' debug builds (Debian 12: 2.36, Ubuntu 24.04: 2.39,
+ *    Debian 13: 2.41) and by tests/core/test_tls.c, which reads
+ *    the fields of a live glibc thread (pthread_getattr_np, __resp,
+ *    pthread_setspecific, pthread_cleanup_push).  At start-up each row is
+ *    also checked against its exported neighbours: cleanup_jmp_buf sits
+ *    between robust_head and cancelhandling, specific_used right after
+ *    specific[], stackblock..res after nextevent and inside the struct.
+ * The TCB header (tcbhead_t) is ABI and stays constant: TLS variant II
+ * puts the thread pointer at %fs:0, GCC's stack protector reads %fs:0x28,
+ * the CET unwinder %fs:0x48, and glibc static-asserts the rest.
+ *
+ * A glibc release without a row gets shared mode and a one-line warning,
+ * even when every exported value is plausible.  The unexported fields sit
+ * between exported ones, and nothing exported tells when a release adds
+ * or widens a field among them: every check would stay green while gshim
+ * writes a stack address over some other field, memory corruption that
+ * shows up far away - worse than the known limits of shared mode.  A new
+ * release costs one row, checked by tests/core/test_tls.c and the suite
+ * run on it.
  *
  * Reuse.  A TCB stays with its G on the free list (a fresh one per
  * thread leaked ~1.7 KB through glibc's per-thread malloc cache, which
@@ -35,6 +69,10 @@
  * reset from its image, except libc's (it holds that malloc cache), whose
  * per-thread state is reset field by field (errno, h_errno, locale);
  * dynamic TLS blocks of dlopen'd modules are reset through the DTV.
+ * Since 2.41 struct pthread also holds the thread's vDSO getrandom state
+ * (glibc hands one out on a thread's first getrandom and takes it back
+ * when its thread exits): it stays with the TCB like the malloc cache,
+ * so no two G's ever use one at the same time.
  *
  * The cost is one FS write per switch: ~3.4 us with arch_prctl on this
  * VM, ~25 ns with wrfsbase (docs/benchmarks.md).  The scheduler writes it
@@ -49,24 +87,26 @@
 #include <gnu/libc-version.h>
 #include <link.h>
 #include <locale.h>
+#include <linux/futex.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <bits/types/res_state.h>   /* struct __res_state, without resolv.h's macros */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include "rt.h"
 
-/* glibc 2.36, x86_64 (checked in tls_init). */
+/* tcbhead_t: the same in every glibc on x86_64 (see Offsets above). */
 enum {
 	TCB_SELF0 = 0x00, TCB_DTV = 0x08, TCB_SELF = 0x10, TCB_MULTI = 0x18,
 	TCB_SYSINFO = 0x20, TCB_STACK_GUARD = 0x28, TCB_POINTER_GUARD = 0x30,
 	TCB_FEATURE_1 = 0x48,
-	PT_LIST = 0x2c0, PT_TID = 0x2d0, PT_ROBUST_PREV = 0x2d8,
-	PT_ROBUST_HEAD = 0x2e0, PT_CLEANUP_JMP = 0x300, PT_CANCEL = 0x308,
-	PT_SPECIFIC1 = 0x310, PT_SPECIFIC = 0x510, PT_SPECIFIC_USED = 0x610,
-	PT_SCHEDPARAM = 0x630, PT_SCHEDPOLICY = 0x634,
-	PT_STACKBLOCK = 0x690, PT_STACKBLOCK_SIZE = 0x698, PT_GUARDSIZE = 0x6a0,
-	PT_REPORTED_GUARD = 0x6a8, PT_RES = 0x6b8,
-	PT_SIZE = 2368, PT_RSEQ = 0x920,
 };
+
+/* struct pthread in this process (tls_init). */
+static struct tls_layout L;
 
 #define AT(tp, off, type) (*(type *)((char *)(tp) + (off)))
 
@@ -96,11 +136,154 @@ static const uint32_t *tdb(const char *name)
 	return dlsym(RTLD_DEFAULT, name);
 }
 
-static bool tdb_off(const char *name, uint32_t want)
+/* The fields nothing exports, per glibc release (x86_64).  Verified as
+ * the essay says; all three releases agree, 2.42 would not (its rows
+ * from stackblock on move by 8). */
+static const struct layout_row {
+	const char *glibc;
+	uint16_t cleanup_jmp_buf, specific_used, stackblock, stackblock_size,
+	         guardsize, reported_guardsize, res;
+} layout_rows[] = {
+	{ "2.36", 0x300, 0x610, 0x690, 0x698, 0x6a0, 0x6a8, 0x6b8 },  /* Debian 12 */
+	{ "2.39", 0x300, 0x610, 0x690, 0x698, 0x6a0, 0x6a8, 0x6b8 },  /* Ubuntu 24.04 */
+	{ "2.41", 0x300, 0x610, 0x690, 0x698, 0x6a0, 0x6a8, 0x6b8 },  /* Debian 13 */
+};
+
+/* A field's offset, and its size in bytes, from its _thread_db_
+ * descriptor. */
+static bool tdb_field(const char *name, uint32_t *off, uint32_t *bytes)
 {
 	const uint32_t *d = tdb(name);
 
-	return d && d[2] == want;
+	if (!d)
+		return false;
+	*off = d[2];
+	if (bytes)
+		*bytes = d[0] / 8 * (d[1] ? d[1] : 1);
+	return true;
+}
+
+const char *tls_layout_find(struct tls_layout *l)
+{
+	static char why[200];
+	const struct layout_row *row = NULL;
+	const uint32_t *sz, *l2sz;
+	const unsigned int *rseq_size;
+	const ptrdiff_t *rseq_off;
+	void (*static_info)(size_t *, size_t *);
+	void **stack_end;
+	uint32_t dtv, nextevent, specific_bytes;
+	size_t static_size = 0, align, i, len = 0;
+	char *tp = arch_tp(), *head = NULL, *first;
+	const char *ver = gnu_get_libc_version();
+	int tid;
+
+	memset(l, 0, sizeof *l);
+	for (i = 0; i < sizeof layout_rows / sizeof layout_rows[0]; i++)
+		if (strcmp(ver, layout_rows[i].glibc) == 0)
+			row = &layout_rows[i];
+	if (!row) {
+		char known[64] = "";
+
+		for (i = 0; i < sizeof layout_rows / sizeof layout_rows[0]; i++) {
+			strcat(known, i ? ", " : "");
+			strcat(known, layout_rows[i].glibc);
+		}
+		snprintf(why, sizeof why, "per-g TLS knows the thread layout of glibc "
+		         "%s, not of this glibc %s", known, ver);
+		return why;
+	}
+	l->row = row->glibc;
+
+	/* Exported: descriptors and the rseq symbols. */
+	sz = tdb("_thread_db_sizeof_pthread");
+	l2sz = tdb("_thread_db_sizeof_pthread_key_data_level2");
+	rseq_off = dlsym(RTLD_DEFAULT, "__rseq_offset");
+	rseq_size = dlsym(RTLD_DEFAULT, "__rseq_size");
+	static_info = dlvsym(RTLD_DEFAULT, "_dl_get_tls_static_info", "GLIBC_PRIVATE");
+	if (!sz || !l2sz || !rseq_off || !rseq_size || !static_info ||
+	    !tdb_field("_thread_db_pthread_dtvp", &dtv, NULL) ||
+	    !tdb_field("_thread_db_pthread_list", &l->list, NULL) ||
+	    !tdb_field("_thread_db_pthread_tid", &l->tid, NULL) ||
+	    !tdb_field("_thread_db_pthread_cancelhandling", &l->cancelhandling, NULL) ||
+	    !tdb_field("_thread_db_pthread_specific", &l->specific, &specific_bytes) ||
+	    !tdb_field("_thread_db_pthread_schedparam_sched_priority", &l->schedparam, NULL) ||
+	    !tdb_field("_thread_db_pthread_schedpolicy", &l->schedpolicy, NULL) ||
+	    !tdb_field("_thread_db_pthread_nextevent", &nextevent, NULL))
+		return "per-g TLS needs libc's _thread_db_* descriptors and __rseq_offset, "
+		       "which this libc does not export";
+	static_info(&static_size, &align);
+	l->size = *sz;
+	l->nspecific = specific_bytes / sizeof(void *);
+	l->rseq = *rseq_off;
+	l->rseq_len = *rseq_size > 32 ? *rseq_size : 32;   /* 32: the syscall's minimum */
+
+	/* The table row. */
+	l->cleanup_jmp_buf = row->cleanup_jmp_buf;
+	l->specific_used = row->specific_used;
+	l->stackblock = row->stackblock;
+	l->stackblock_size = row->stackblock_size;
+	l->guardsize = row->guardsize;
+	l->reported_guardsize = row->reported_guardsize;
+	l->res = row->res;
+
+	/* Live: the calling thread's TCB, which glibc set up. */
+	if (AT(tp, TCB_SELF0, char *) != tp || AT(tp, TCB_SELF, char *) != tp ||
+	    dtv != TCB_DTV || !AT(tp, TCB_DTV, void *))
+		return "per-g TLS: the thread pointer does not point at a glibc TCB";
+	tid = (int)arch_syscall(SYS_gettid, 0, 0, 0);
+	if (AT(tp, l->tid, int) != tid)
+		return "per-g TLS: the tid in this thread's TCB is not its kernel tid";
+	if (arch_syscall(SYS_get_robust_list, 0, (long)&head, (long)&len) == 0 &&
+	    head && len == sizeof(struct robust_list_head))
+		l->robust_head = (uint32_t)(head - tp);
+	else   /* none registered (seccomp, old kernel): robust_prev follows tid */
+		l->robust_head = (l->tid + sizeof(int) + 7) / 8 * 8 + sizeof(void *);
+	l->robust_prev = l->robust_head - sizeof(void *);
+	/* glibc's value: pthread_mutex_t's __lock from its __list.__next */
+	l->robust_futex_offset = (long)offsetof(pthread_mutex_t, __data.__lock) -
+	                         (long)offsetof(pthread_mutex_t, __data.__list.__next);
+	first = AT(tp, l->specific, char *);
+	l->specific_1st = (uint32_t)(first - tp);
+
+	/* Each value against its neighbours. */
+	if ((size_t)l->robust_head + sizeof(struct robust_list_head) > l->size ||
+	    l->robust_head <= l->tid ||
+	    AT(tp, l->robust_head + sizeof(void *), long) != l->robust_futex_offset ||
+	    (AT(tp, l->robust_head, char *) == tp + l->robust_head &&
+	     AT(tp, l->robust_prev, char *) != tp + l->robust_head))
+		return "per-g TLS: the robust list head is not where expected";
+	if (first < tp || l->specific_1st + *l2sz != l->specific)
+		return "per-g TLS: specific[0] does not point at the inline key block";
+	if (l->cleanup_jmp_buf != l->robust_head + sizeof(struct robust_list_head) + sizeof(void *) ||
+	    l->cleanup_jmp_buf + sizeof(void *) != l->cancelhandling ||
+	    l->specific_used != l->specific + specific_bytes ||
+	    l->stackblock < nextevent + sizeof(void *) || l->res < l->reported_guardsize ||
+	    (size_t)l->res + sizeof(struct __res_state) > l->size)
+		goto mismatch;
+	if (tid == (int)arch_syscall(SYS_getpid, 0, 0, 0)) {
+		/* the main thread: glibc's start-up set both */
+		stack_end = dlsym(RTLD_DEFAULT, "__libc_stack_end");
+		if (!stack_end || AT(tp, l->stackblock, void *) != NULL ||
+		    AT(tp, l->stackblock_size, void *) != *stack_end)
+			goto mismatch;
+	} else {
+		/* another glibc thread: the stack we run on */
+		char *sp = __builtin_frame_address(0), *lo = AT(tp, l->stackblock, char *);
+
+		if (sp < lo || sp >= lo + AT(tp, l->stackblock_size, size_t))
+			goto mismatch;
+	}
+	if (l->rseq > 0 ? (size_t)l->rseq < (size_t)l->res + sizeof(struct __res_state) ||
+	                  l->rseq + l->rseq_len > l->size
+	                : l->rseq == 0 || (size_t)-l->rseq > static_size)
+		return "per-g TLS: __rseq_offset is outside the thread's TLS";
+	return NULL;
+
+mismatch:
+	snprintf(why, sizeof why, "per-g TLS: this glibc %s does not match gshim's "
+	         "table of its thread layout", ver);
+	return why;
 }
 
 /* Offset of module modid's static TLS block below the thread pointer
@@ -221,8 +404,7 @@ void tls_modules_changed(void)
 bool tls_init(void)
 {
 	void (*static_info)(size_t *, size_t *);
-	const uint32_t *sz;
-	const int *rseq_off;
+	const char *why;
 	size_t align;
 	void *tp = arch_tp();
 
@@ -234,19 +416,17 @@ bool tls_init(void)
 	static_info = dlvsym(RTLD_DEFAULT, "_dl_get_tls_static_info", "GLIBC_PRIVATE");
 	tls.ctype_init = dlvsym(RTLD_DEFAULT, "__ctype_init", "GLIBC_PRIVATE");
 	tls.call_tls_dtors = dlvsym(RTLD_DEFAULT, "__call_tls_dtors", "GLIBC_PRIVATE");
-	sz = tdb("_thread_db_sizeof_pthread");
-	rseq_off = dlsym(RTLD_DEFAULT, "__rseq_offset");
 	if (!tls.allocate || !tls.deallocate || !static_info || !tls.ctype_init ||
-	    !tls.call_tls_dtors || !sz || !rseq_off ||
-	    strcmp(gnu_get_libc_version(), "2.36") != 0 ||
-	    sz[0] != PT_SIZE || *rseq_off != PT_RSEQ ||
-	    !tdb_off("_thread_db_pthread_list", PT_LIST) ||
-	    !tdb_off("_thread_db_pthread_tid", PT_TID) ||
-	    !tdb_off("_thread_db_pthread_specific", PT_SPECIFIC) ||
-	    !tdb_off("_thread_db_pthread_schedpolicy", PT_SCHEDPOLICY) ||
-	    !tdb_off("_thread_db_pthread_dtvp", TCB_DTV)) {
-		rt_warn("GSHIM_TLS=per-g needs glibc 2.36's thread layout, which this "
-		        "libc does not have; using GSHIM_TLS=shared");
+	    !tls.call_tls_dtors)
+		why = "per-g TLS needs ld.so's _dl_allocate_tls and libc's __ctype_init, "
+		      "which this libc does not export";
+	else
+		why = tls_layout_find(&L);
+	if (why) {
+		char msg[300];
+
+		snprintf(msg, sizeof msg, "%s; using GSHIM_TLS=shared", why);
+		rt_warn(msg);
 		return false;
 	}
 	static_info(&tls.static_size, &align);
@@ -275,32 +455,34 @@ static void tls_setup(void *tp, g_t *g)
 	AT(tp, TCB_POINTER_GUARD, uintptr_t) = AT(cur, TCB_POINTER_GUARD, uintptr_t);
 	AT(tp, TCB_FEATURE_1, uint32_t) = AT(cur, TCB_FEATURE_1, uint32_t);
 
-	AT(tp, PT_LIST, void *) = (char *)tp + PT_LIST;
-	AT(tp, PT_LIST + 8, void *) = (char *)tp + PT_LIST;
-	AT(tp, PT_TID, int) = g_fake_tid(g);
-	AT(tp, PT_ROBUST_PREV, void *) = (char *)tp + PT_ROBUST_HEAD;
-	AT(tp, PT_ROBUST_HEAD, void *) = (char *)tp + PT_ROBUST_HEAD;
-	AT(tp, PT_ROBUST_HEAD + 8, long) = -32;  /* __lock - __list.__next */
-	AT(tp, PT_ROBUST_HEAD + 16, void *) = NULL;
-	AT(tp, PT_CLEANUP_JMP - 8, void *) = NULL;
-	AT(tp, PT_CLEANUP_JMP, void *) = NULL;
-	AT(tp, PT_CANCEL, int) = 0;
-	memset((char *)tp + PT_SPECIFIC1, 0, PT_SPECIFIC - PT_SPECIFIC1);
-	for (i = 1; i < 32; i++) {
-		free(AT(tp, PT_SPECIFIC + 8 * i, void *));
-		AT(tp, PT_SPECIFIC + 8 * i, void *) = NULL;
+	AT(tp, L.list, void *) = (char *)tp + L.list;
+	AT(tp, L.list + 8, void *) = (char *)tp + L.list;
+	AT(tp, L.tid, int) = g_fake_tid(g);
+	AT(tp, L.robust_prev, void *) = (char *)tp + L.robust_head;
+	AT(tp, L.robust_head, void *) = (char *)tp + L.robust_head;
+	AT(tp, L.robust_head + 8, long) = L.robust_futex_offset;
+	AT(tp, L.robust_head + 16, void *) = NULL;
+	AT(tp, L.cleanup_jmp_buf - 8, void *) = NULL;   /* cleanup */
+	AT(tp, L.cleanup_jmp_buf, void *) = NULL;
+	AT(tp, L.cancelhandling, int) = 0;
+	memset((char *)tp + L.specific_1st, 0, L.specific - L.specific_1st);
+	for (i = 1; i < (int)L.nspecific; i++) {
+		free(AT(tp, L.specific + 8 * i, void *));
+		AT(tp, L.specific + 8 * i, void *) = NULL;
 	}
-	AT(tp, PT_SPECIFIC, void *) = (char *)tp + PT_SPECIFIC1;
-	AT(tp, PT_SPECIFIC_USED, bool) = false;
-	AT(tp, PT_SCHEDPARAM, int) = 0;
-	AT(tp, PT_SCHEDPOLICY, int) = 0;
-	AT(tp, PT_STACKBLOCK, void *) = (void *)(g->stack.lo - g->stack.guard);
-	AT(tp, PT_STACKBLOCK_SIZE, size_t) = g->stack.hi - (g->stack.lo - g->stack.guard);
-	AT(tp, PT_GUARDSIZE, size_t) = g->stack.guard;
-	AT(tp, PT_REPORTED_GUARD, size_t) = g->stack.guard;
-	AT(tp, tls.resp_off, void *) = (char *)tp + PT_RES;
-	memset((char *)tp + PT_RSEQ, 0, 32);
-	AT(tp, PT_RSEQ + 4, int32_t) = -2;   /* RSEQ_CPU_ID_REGISTRATION_FAILED */
+	AT(tp, L.specific, void *) = (char *)tp + L.specific_1st;
+	AT(tp, L.specific_used, bool) = false;
+	AT(tp, L.schedparam, int) = 0;
+	AT(tp, L.schedpolicy, int) = 0;
+	AT(tp, L.stackblock, void *) = (void *)(g->stack.lo - g->stack.guard);
+	AT(tp, L.stackblock_size, size_t) = g->stack.hi - (g->stack.lo - g->stack.guard);
+	AT(tp, L.guardsize, size_t) = g->stack.guard;
+	AT(tp, L.reported_guardsize, size_t) = g->stack.guard;
+	AT(tp, tls.resp_off, void *) = (char *)tp + L.res;
+	/* Fresh from _dl_allocate_tls the area holds malloc garbage when it
+	 * lies in static TLS (2.41 on). */
+	memset((char *)tp + L.rseq, 0, L.rseq_len);
+	AT(tp, L.rseq + 4, int32_t) = -2;   /* cpu_id: RSEQ_CPU_ID_REGISTRATION_FAILED */
 	AT(tp, tls.slot_off, g_t *) = g;
 	AT(tp, tls.errno_off, int) = 0;
 	AT(tp, tls.herrno_off, int) = 0;
@@ -428,13 +610,13 @@ int tls_tid_enter(void)
 
 	if (rt_cfg.tls_mode != TLS_PER_G || !g || !g->m)
 		return 0;
-	old = AT(arch_tp(), PT_TID, int);
-	AT(arch_tp(), PT_TID, int) = g->m->tid;
+	old = AT(arch_tp(), L.tid, int);
+	AT(arch_tp(), L.tid, int) = g->m->tid;
 	return old;
 }
 
 void tls_tid_leave(int old)
 {
 	if (old)
-		AT(arch_tp(), PT_TID, int) = old;
+		AT(arch_tp(), L.tid, int) = old;
 }
