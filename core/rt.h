@@ -462,6 +462,21 @@ bool p_retake_running(p_t *p, m_t *m, g_t *g, uint32_t tick);
 void sched_fork_prepare(void);  /* pthread_atfork handlers, registered first */
 void sched_fork_parent(void);
 void sched_fork_child(void);
+
+/* The process's robust futex list, in the kernel's format (struct
+ * robust_list_head, with a prev slot before it as glibc lays out its
+ * own per-thread heads).  Every M registers it with set_robust_list, so
+ * that when the process dies the kernel marks the process-shared robust
+ * mutexes G's hold there (shim/mutex.c keeps the list; core only
+ * registers it, and empties it in a forked child, which owns none). */
+struct rt_robust {
+	void *prev;
+	void *list;            /* kernel ABI from here */
+	long futex_offset;
+	void *pending;
+};
+extern struct rt_robust rt_robust;
+void rt_robust_register(void);
 void gfutex_fork_child(void);
 void timer_fork_child(void);
 void g_fork_child(void);
