@@ -159,6 +159,10 @@ struct g {
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
+	/* A preemption request found this G at an unsafe point (in libc or
+	 * gshim): it yields at the next synchronisation call that is a safe
+	 * place to (g_coop_yield).  Owner G and its handler only. */
+	_Atomic uint32_t preempt_coop;
 	void *tcb;                    /* per-g TLS: this G's thread pointer (kept
 	                                 across reuse, like the stack) */
 	bool tcb_fresh;               /* tls_first_run still to do */
@@ -404,6 +408,22 @@ void g_syscall_exit(void);
 /* The signal handler's half of preemption: yield the P (g_yield, run
  * from inside the handler). */
 void g_preempt_yield(void);
+
+/* Cooperative half: a G that a preemption request found in library code
+ * (preempt_coop) yields here, where the shim knows it holds nothing -
+ * after a mutex unlock, a condvar signal or broadcast.  A G that loops
+ * through libc and the pthread API without ever parking (glibc's
+ * tst-cond16: lock, fputc, unlock, broadcast) would otherwise keep
+ * GOMAXPROCS=1's only P forever: async preemption lands in program code
+ * only, and such a G is hardly ever there. */
+static inline void g_coop_yield(g_t *g)
+{
+	if (__builtin_expect(g && atomic_load_explicit(&g->preempt_coop,
+	                         memory_order_relaxed), 0) && g->rtdepth == 0) {
+		atomic_store_explicit(&g->preempt_coop, 0, memory_order_relaxed);
+		g_preempt_yield();
+	}
+}
 
 /* glibc's internal cancellation signal, unused by glibc since
  * pthread_cancel is ours: gshim interrupts plain blocking calls with it

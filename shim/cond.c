@@ -100,6 +100,7 @@ SHIM_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 
 	if (cv_flags(c) & CV_SHARED)
 		return PSHARED(real_pthread_cond_signal(c));
+	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	/* seq_cst: ordered before gfutex_wake's look at the bucket. */
@@ -114,6 +115,7 @@ SHIM_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 
 	if (cv_flags(c) & CV_SHARED)
 		return PSHARED(real_pthread_cond_broadcast(c));
+	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_seq_cst);

@@ -42,6 +42,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 #include <linux/futex.h>
@@ -199,6 +200,12 @@ static int mutex_lock(pthread_mutex_t *m, bool try_only,
 	if ((kind & MX_ROBUST) &&
 	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) == MX_OWNER_NOTRECOVERABLE)
 		return ENOTRECOVERABLE;
+	/* glibc: a thread whose priority is above the ceiling may not take
+	 * a priority-protect mutex.  The priority is the one the program set
+	 * (pthread_setschedparam): G's have no kernel priority to raise. */
+	if ((kind & MX_PRIO_PROTECT) && g && thread_of(g)->policy != SCHED_OTHER &&
+	    thread_of(g)->param.sched_priority > MX(m)->__spins)
+		return EINVAL;
 	err = acquire_word(m, -1, try_only, abst, clk);
 	if (err)
 		return err;
@@ -623,7 +630,10 @@ int mutex_unlock(pthread_mutex_t *m)
 
 SHIM_EXPORT int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	return mutex_unlock(m);
+	int r = mutex_unlock(m);
+
+	g_coop_yield(getcurg());   /* a pending preemption: now is safe */
+	return r;
 }
 
 /* ---- init, destroy, the rest ---------------------------------------------- */
