@@ -238,6 +238,75 @@ static void private_child(void)
 	sem_destroy(&priv);
 }
 
+/* ---- a handler run in the waiting thread ---- */
+
+static sem_t isem;
+static volatile sig_atomic_t handled;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	handled++;
+}
+
+static _Atomic int intr_done;
+
+static void *intr_waiter(void *arg)
+{
+	struct timespec ts;
+	int r;
+
+	if (arg) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 10;
+		r = rc(sem_timedwait(&isem, &ts));
+	} else {
+		r = rc(sem_wait(&isem));
+	}
+	intr_done = 1;
+	return (void *)(long)r;
+}
+
+static void interrupted(void)
+{
+	struct sigaction sa;
+	pthread_t th;
+	void *res;
+
+	stage("sem_wait interrupted by a handler");
+	sem_init(&isem, 0, 0);
+	for (int restart = 0; restart < 2; restart++)
+	for (long timed = 0; timed < 2; timed++) {
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr1;
+		/* with SA_RESTART the kernel restarts glibc's futex wait */
+		sa.sa_flags = restart ? SA_RESTART : 0;
+		sigaction(SIGUSR1, &sa, NULL);
+		handled = 0;
+		intr_done = 0;
+		pthread_create(&th, NULL, intr_waiter, (void *)timed);
+		sleep_ms(30);
+		if (restart && !timed) {
+			/* restarted: the post ends it */
+			pthread_kill(th, SIGUSR1);
+			sleep_ms(30);
+			sem_post(&isem);
+		} else {
+			/* again until it returns, in case a signal came
+			 * before the thread was in the wait */
+			for (int i = 0; i < 200 && !intr_done; i++) {
+				pthread_kill(th, SIGUSR1);
+				sleep_ms(50);
+			}
+		}
+		pthread_join(th, &res);
+		printf("%s, handler %s SA_RESTART: %s, handler ran %s\n",
+		       timed ? "sem_timedwait" : "sem_wait", restart ? "with" : "without",
+		       errname((long)res), handled ? "yes" : "no");
+	}
+	sem_destroy(&isem);
+}
+
 int main(void)
 {
 	watchdog(20);
@@ -246,6 +315,7 @@ int main(void)
 	named_sems();
 	shared_fork();
 	private_child();
+	interrupted();
 	printf("failures: %d\n", failures);
 	return failures != 0;
 }
