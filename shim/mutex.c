@@ -22,9 +22,13 @@
  * so objects can be zeroed, memcpy'd before first use, destroyed and
  * reused, exactly like glibc's.
  *
- * Process-shared mutexes (kind bit 128) are glibc's business end to end:
- * every call goes to libc, and a lock that may block first hands the P to
- * another M (g_block_enter), because the M sleeps in the kernel.
+ * Process-shared mutexes (kind bit 128) are glibc's code: every call goes
+ * to libc, and a lock that may block first hands the P to another M
+ * (g_block_enter), because the M sleeps in the kernel.  glibc names
+ * owners by kernel thread, so gshim keeps, per G, the owner-checked ones
+ * it holds and fixes glibc's owner fields up around each call, and keeps
+ * the robust ones on a process-wide kernel robust list (section
+ * "process-shared" below).
  *
  * Robust mutexes: each thread keeps the robust mutexes it holds on a list
  * (through __list); when a thread exits holding some, each is marked
@@ -34,7 +38,9 @@
  *
  * Priority protocols (PI, PP) are accepted and behave as normal mutexes:
  * G's have no kernel priority to inherit or raise (docs/compat.md); the PP
- * ceiling is kept and reported.
+ * ceiling is kept and reported, and glibc's error codes are kept: a
+ * thread whose priority (pthread_setschedparam's, remembered) is above the
+ * ceiling gets EINVAL, the holder of an errorcheck kind EDEADLK.
  *
  * Rejected: a wait queue inside the object (glibc's size leaves no room
  * for a G list, and memory the program zeroes must keep working) - waiters
