@@ -239,13 +239,19 @@ void preempt_handle(void *ucv)
 	if (!m || !atomic_exchange_explicit(&m->preempt, 0, memory_order_acq_rel))
 		return;
 	p = m->p;
+	if (g->rtdepth != 0)
+		atomic_store_explicit(&g->preempt_coop, 1, memory_order_relaxed);
 	if (g->rtdepth != 0 || !p ||
 	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
 	    atomic_load_explicit(&p->status, memory_order_relaxed) != P_RUNNING ||
 	    __atomic_load_n(&p->m, __ATOMIC_RELAXED) != m)
 		return;
-	if (pc_unsafe((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]))
+	if (pc_unsafe((uintptr_t)uc->uc_mcontext.gregs[REG_RIP])) {
+		/* In a library: yield at the next safe synchronisation call
+		 * instead (g_coop_yield, rt.h). */
+		atomic_store_explicit(&g->preempt_coop, 1, memory_order_relaxed);
 		return;
+	}
 	if (g->stack.hi && (sp >= g->stack.hi || sp < g->stack.lo + STACK_MARGIN))
 		return;
 	g_preempt_yield();

@@ -159,6 +159,10 @@ struct g {
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
+	/* A preemption request found this G at an unsafe point (in libc or
+	 * gshim): it yields at the next synchronisation call that is a safe
+	 * place to (g_coop_yield).  Owner G and its handler only. */
+	_Atomic uint32_t preempt_coop;
 	void *tcb;                    /* per-g TLS: this G's thread pointer (kept
 	                                 across reuse, like the stack) */
 	bool tcb_fresh;               /* tls_first_run still to do */
@@ -405,6 +409,22 @@ void g_syscall_exit(void);
  * from inside the handler). */
 void g_preempt_yield(void);
 
+/* Cooperative half: a G that a preemption request found in library code
+ * (preempt_coop) yields here, where the shim knows it holds nothing -
+ * after a mutex unlock, a condvar signal or broadcast.  A G that loops
+ * through libc and the pthread API without ever parking (glibc's
+ * tst-cond16: lock, fputc, unlock, broadcast) would otherwise keep
+ * GOMAXPROCS=1's only P forever: async preemption lands in program code
+ * only, and such a G is hardly ever there. */
+static inline void g_coop_yield(g_t *g)
+{
+	if (__builtin_expect(g && atomic_load_explicit(&g->preempt_coop,
+	                         memory_order_relaxed), 0) && g->rtdepth == 0) {
+		atomic_store_explicit(&g->preempt_coop, 0, memory_order_relaxed);
+		g_preempt_yield();
+	}
+}
+
 /* glibc's internal cancellation signal, unused by glibc since
  * pthread_cancel is ours: gshim interrupts plain blocking calls with it
  * (shim/cancel.c), and keeps it unblocked in M's. */
@@ -462,6 +482,21 @@ bool p_retake_running(p_t *p, m_t *m, g_t *g, uint32_t tick);
 void sched_fork_prepare(void);  /* pthread_atfork handlers, registered first */
 void sched_fork_parent(void);
 void sched_fork_child(void);
+
+/* The process's robust futex list, in the kernel's format (struct
+ * robust_list_head, with a prev slot before it as glibc lays out its
+ * own per-thread heads).  Every M registers it with set_robust_list, so
+ * that when the process dies the kernel marks the process-shared robust
+ * mutexes G's hold there (shim/mutex.c keeps the list; core only
+ * registers it, and empties it in a forked child, which owns none). */
+struct rt_robust {
+	void *prev;
+	void *list;            /* kernel ABI from here */
+	long futex_offset;
+	void *pending;
+};
+extern struct rt_robust rt_robust;
+void rt_robust_register(void);
 void gfutex_fork_child(void);
 void timer_fork_child(void);
 void g_fork_child(void);

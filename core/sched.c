@@ -208,11 +208,23 @@ static m_t *midle_get(void)
 static void schedule(m_t *m) __attribute__((noreturn));
 static void m_install_altstack(m_t *m);
 
+/* offsetof(__lock) - offsetof(__list.__next) in glibc's pthread_mutex_t:
+ * where the kernel finds a robust mutex's lock word from its list node. */
+struct rt_robust rt_robust = { NULL, &rt_robust.list, -32, NULL };
+
+/* Replaces the registration glibc made for this thread's own TCB: G's,
+ * not M's, hold robust mutexes, and a G's TCB is unknown to the kernel. */
+void rt_robust_register(void)
+{
+	arch_syscall(SYS_set_robust_list, (long)&rt_robust.list, 3 * sizeof(long), 0);
+}
+
 static void *m_main(void *arg)
 {
 	m_t *m = arg;
 
 	m->tid = os_gettid();
+	rt_robust_register();
 	/* A new thread inherits its creator's name: an M started by sysmon
 	 * would be called gshim-sysmon.  M's carry the program's name. */
 	prctl(PR_SET_NAME, sched.comm, 0, 0, 0);
@@ -1400,6 +1412,7 @@ void sched_init(void)
 	/* M0 is the calling thread.  Its g0 needs a stack of its own. */
 	m_register(&m0);
 	m0.tid = os_gettid();
+	rt_robust_register();
 	m0.g0.is_g0 = true;
 	m0.g0.m = &m0;
 	m0.g0.rtdepth = 1;
@@ -1497,6 +1510,10 @@ void sched_fork_child(void)
 	netpoll_fork_child();
 
 	m->tid = os_gettid();
+	/* The parent's G's hold the mutexes on the list, not this process. */
+	rt_robust.list = &rt_robust.list;
+	rt_robust.pending = NULL;
+	rt_robust_register();
 	m->alllink = NULL;
 	m->schedlink = NULL;
 	m->spinning = false;

@@ -37,7 +37,8 @@
 
 int mutex_relock(pthread_mutex_t *m);
 int mutex_unlock(pthread_mutex_t *m);
-void mutex_pshared_fixowner(g_t *g, pthread_mutex_t *m);
+void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
+void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
 
 enum { CV_SHARED = 1, CV_MONOTONIC = 2 };
 
@@ -99,6 +100,7 @@ SHIM_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 
 	if (cv_flags(c) & CV_SHARED)
 		return PSHARED(real_pthread_cond_signal(c));
+	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	/* seq_cst: ordered before gfutex_wake's look at the bucket. */
@@ -113,6 +115,7 @@ SHIM_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 
 	if (cv_flags(c) & CV_SHARED)
 		return PSHARED(real_pthread_cond_broadcast(c));
+	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
 	atomic_fetch_add_explicit(&cv->seq, 1, memory_order_seq_cst);
@@ -151,11 +154,13 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
 SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	if (cv_flags(c) & CV_SHARED) {
+		void *dummy[2];
 		int r;
-		mutex_pshared_fixowner(getcurg(), m);
+		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
 		r = PSHARED(real_pthread_cond_wait(c, m));
 		g_block_exit();
+		mutex_pshared_cond_after(getcurg(), m, r);
 		return r;
 	}
 	return cond_wait(c, m, -1);
@@ -168,10 +173,12 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 	int err;
 
 	if (cv_flags(c) & CV_SHARED) {
-		mutex_pshared_fixowner(getcurg(), m);
+		void *dummy[2];
+		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
 		err = PSHARED(real_pthread_cond_clockwait(c, m, clk, abst));
 		g_block_exit();
+		mutex_pshared_cond_after(getcurg(), m, err);
 		return err;
 	}
 	err = shim_deadline(clk, abst, &deadline);
@@ -187,10 +194,12 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 	int err;
 
 	if (cv_flags(c) & CV_SHARED) {
-		mutex_pshared_fixowner(getcurg(), m);
+		void *dummy[2];
+		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
 		err = PSHARED(real_pthread_cond_timedwait(c, m, abst));
 		g_block_exit();
+		mutex_pshared_cond_after(getcurg(), m, err);
 		return err;
 	}
 	err = shim_deadline(cv_flags(c) & CV_MONOTONIC ? CLOCK_MONOTONIC : CLOCK_REALTIME,

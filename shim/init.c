@@ -59,6 +59,7 @@ bool shim_init(void)
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */
 	pthread_atfork(sched_fork_prepare, sched_fork_parent, sched_fork_child);
+	pthread_atfork(NULL, NULL, mutex_fork_child);
 	return true;
 }
 

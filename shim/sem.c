@@ -110,8 +110,11 @@
  * A G blocked in sem_wait on a process-shared semaphore cannot be
  * cancelled until it returns: the kernel futex wait is glibc's, and
  * glibc's cancellation is not ours (cancellation is acted on at entry and
- * after the wait).  Private waits never fail with EINTR (gshim does not
- * interrupt G-level waits with signals).
+ * after the wait).  A private wait fails with EINTR when a handler runs in the
+ * waiting thread (sem_wait restarts after an SA_RESTART handler,
+ * sem_timedwait and sem_clockwait never do, as natively) (a signal sent to it with pthread_kill or tgkill wakes
+ * the G to run it, and sigdelivered tells); a process-directed signal
+ * runs its handler on whichever M the kernel picks, so the wait goes on.
  *
  * Rejected
  * --------
@@ -214,6 +217,8 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 	                                       memory_order_relaxed) + SEM_NWAITER;
 	int r;
 
+	if (g)
+		atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
 	for (;;) {
 		/* Take a token and unregister in one step.  Acquire: pairs
 		 * with the post's release. */
@@ -233,6 +238,15 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 			/* Not acted on after all: wait on. */
 			atomic_fetch_add_explicit(&s->data, SEM_NWAITER,
 			                          memory_order_relaxed);
+		}
+		/* A handler ran in this thread while it waited (pthread_kill
+		 * wakes the G to run it): EINTR, unless it has SA_RESTART and
+		 * the wait has no deadline - the kernel restarts glibc's
+		 * untimed futex wait only (measured: a timed one says EINTR). */
+		if (g && atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) &&
+		    shim_sig_outcome(g, deadline < 0) == SIG_EINTR) {
+			sem_unregister(s);
+			return sem_fail(EINTR);
 		}
 		/* Woken, value changed, or spurious: look again. */
 		d = atomic_load_explicit(&s->data, memory_order_relaxed);

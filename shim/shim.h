@@ -146,6 +146,10 @@ void key_adopt_boot(struct thread *t);   /* keys set during shim_init */
 
 /* mutex.c: release the robust mutexes of an exiting thread. */
 void mutex_robust_exit(struct thread *t);
+/* mutex.c: the process-shared owner-checked mutexes of an exiting thread
+ * (robust ones are marked as the kernel would); a forked child's. */
+void mutex_pshared_exit(struct thread *t);
+void mutex_fork_child(void);
 
 /* once.c */
 void once_abandon(struct thread *t);

@@ -90,6 +90,7 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 		key_run_destructors(t);
 	if (t->robust)
 		mutex_robust_exit(t);
+	mutex_pshared_exit(t);
 	/* C++ thread_local destructors and the thread's locale live in its
 	 * own TLS: only per-G TLS has them per thread. */
 	if (rt_cfg.tls_mode == TLS_PER_G)
