@@ -254,6 +254,9 @@ struct m {
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
 	void *fork_tp;                /* per-g: the G's, across glibc's fork */
+	void *os_tcb;                 /* glibc's TCB of this kernel thread: the
+	                                 one in its thread lists (M0: the main
+	                                 thread's, which the main G runs on) */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
 	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
@@ -465,6 +468,17 @@ void sched_fork_child(void);
 void gfutex_fork_child(void);
 void timer_fork_child(void);
 void g_fork_child(void);
+
+/* Per-g TLS: run glibc code that must see this kernel thread as itself
+ * (fork, setuid & co.) with the M's own TCB loaded.  enter returns what
+ * leave restores (NULL: nothing was changed: shared TLS, not an M, M0).
+ * The G stays on this M in between and must not park. */
+void *sched_own_tcb_enter(void);
+void sched_own_tcb_leave(void *tp);
+
+/* core/signal.c: start a runtime or M thread (os_thread_start), then make
+ * sure glibc's SIGSETXID handler runs on the right TCB (see the essay). */
+int rt_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
 
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's
  * M if g is the caller, else on g's M if g is running, else when g next

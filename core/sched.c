@@ -221,7 +221,7 @@ static void *m_main(void *arg)
 	m->g0.rtdepth = 1;   /* g0 is always inside the runtime */
 	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
 	/* g0 runs on this thread's own TCB. */
-	m->g0.tcb = m->cur_tp = arch_tp();
+	m->g0.tcb = m->cur_tp = m->os_tcb = arch_tp();
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m->cur_mask, 8, 0, 0);
 	setg(&m->g0);
 	m_install_altstack(m);
@@ -278,7 +278,7 @@ static void newm(p_t *p, bool spinning)
 		m->nextp = p;
 		m->spinning = spinning;
 		m_register(m);
-		err = os_thread_start(m_main, m, 256 * 1024);
+		err = rt_thread_start(m_main, m, 256 * 1024);
 	}
 	if (err == 0)
 		return;
@@ -1410,7 +1410,7 @@ void sched_init(void)
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
 	/* The main thread's TCB stays with the main G; M0's g0 gets one of
 	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
-	m0.cur_tp = arch_tp();
+	m0.cur_tp = m0.os_tcb = arch_tp();
 	if (rt_cfg.tls_mode == TLS_PER_G)
 		tls_new_g0(&m0.g0);
 
@@ -1439,25 +1439,54 @@ void sched_init(void)
 	trace_start();
 }
 
-/* fork with per-G TLS.  glibc's fork child reclaims the stacks of every
- * thread in its lists except "self" - the TCB the thread pointer names.
- * With a G's TCB loaded on an M created by pthread_create, the M's own
- * stack (the g0 stack this M keeps running on in the child) would be
- * cached as free, and the child's next M would be given it: two threads
- * on one stack.  So the M's own TCB is loaded across glibc's fork (our
- * prepare handler runs last, our parent and child handlers first) and the
- * G's restored after.  M0's g0 TCB is one of ours, not glibc's: nothing
- * to protect there (the main thread's stack is never reclaimed). */
-void sched_fork_prepare(void)
+/* Per-g TLS and glibc's own view of threads.  glibc knows the kernel
+ * threads it created (the M's, the runtime's helpers) and the main
+ * thread, each by its TCB; a G's TCB is in none of its lists.  Code that
+ * walks those lists and skips "self" (the TCB the thread pointer names)
+ * must run with this M's own TCB loaded:
+ *   fork  - the child reclaims the stacks of every listed thread but
+ *           self: with a G's TCB loaded, the M's own stack (the g0 stack
+ *           this M keeps running on in the child) would be cached as free
+ *           and handed to the child's next M: two threads on one stack.
+ *   setxid - setuid & co. signal every listed thread but self and wait
+ *           for each to change its credentials (core/signal.c).
+ * M0's g0 TCB is one of ours; M0's glibc TCB is the main thread's, which
+ * belongs to the main G: if the main G runs here it is loaded already, and
+ * another G on M0 keeps its own (fork: the main thread's stack is never
+ * reclaimed; setxid: glibc signals M0 as the main thread, its own kernel
+ * thread, and the relay handles that).  Contract: a G, which does not
+ * park until sched_own_tcb_leave. */
+void *sched_own_tcb_enter(void)
 {
 	g_t *g = getcurg();
 	m_t *m = g ? g->m : NULL;
+	void *tp;
 
 	if (rt_cfg.tls_mode != TLS_PER_G || !m || m == &m0 || m->cur_tp == m->g0.tcb)
-		return;
-	m->fork_tp = m->cur_tp;
+		return NULL;
+	tp = m->cur_tp;
 	arch_set_tp(m->g0.tcb);
 	m->cur_tp = m->g0.tcb;
+	return tp;
+}
+
+void sched_own_tcb_leave(void *tp)
+{
+	m_t *m = getm();
+
+	if (m && tp) {
+		arch_set_tp(tp);
+		m->cur_tp = tp;
+	}
+}
+
+void sched_fork_prepare(void)
+{
+	m_t *m = getm();
+	void *tp = sched_own_tcb_enter();
+
+	if (tp)
+		m->fork_tp = tp;
 }
 
 static void fork_restore_tp(void)
@@ -1465,8 +1494,7 @@ static void fork_restore_tp(void)
 	m_t *m = getm();
 
 	if (m && m->fork_tp) {
-		arch_set_tp(m->fork_tp);
-		m->cur_tp = m->fork_tp;
+		sched_own_tcb_leave(m->fork_tp);
 		m->fork_tp = NULL;
 	}
 }
