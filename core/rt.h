@@ -144,6 +144,11 @@ struct g {
 	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (pio.c's
 	                                 EINTR-or-restart decision; owner) */
 	uint64_t sigmask;             /* blocked signals of this G (owner) */
+	_Atomic uint64_t sigwait_set; /* waiting in sigwait & co. for these
+	                                 (owner; read by g_signal, signal.c) */
+	_Atomic uint32_t sigwake;     /* its kernel sigwait must end: a signal
+	                                 was made pending for it, or a cancel
+	                                 (shim/signal.c, cancel.c) */
 
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
@@ -479,6 +484,16 @@ void sched_own_tcb_leave(void *tp);
 /* core/signal.c: start a runtime or M thread (os_thread_start), then make
  * sure glibc's SIGSETXID handler runs on the right TCB (see the essay). */
 int rt_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
+
+/* core/signal.c: process-directed signals (see its essay).  The
+ * receiver takes the signals some G accepts and hands each to a G. */
+void sig_note_mask(uint64_t mask);   /* a G runs with this mask now */
+void sig_receiver_start(void);
+bool sig_receiver_on(void);
+void sig_fork_child(g_t *self);
+/* Signals a G may never block, and the mask of an idle M. */
+#define SIGSETXID 33
+#define SIG_INTERNAL ((1ull << (SIGCANCEL - 1)) | (1ull << (SIGSETXID - 1)))
 
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's
  * M if g is the caller, else on g's M if g is running, else when g next

@@ -207,6 +207,7 @@ static m_t *midle_get(void)
 
 static void schedule(m_t *m) __attribute__((noreturn));
 static void m_install_altstack(m_t *m);
+static inline void m_mask_idle(m_t *m);
 
 static void *m_main(void *arg)
 {
@@ -467,6 +468,8 @@ static void stopm(m_t *m)
 		rt_fatal("stopm: holding p");
 	if (m->spinning)
 		rt_fatal("stopm: spinning");
+	sig_receiver_start();
+	m_mask_idle(m);
 again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
@@ -758,12 +761,30 @@ static inline void sigmask_apply(g_t *g)
 	}
 }
 
+/* An M on g0 takes no signal but glibc's two (SIGCANCEL's handler does
+ * nothing there, SIGSETXID's must run on every kernel thread): what a G
+ * accepts while it has no M is the receiver's to take (core/signal.c).
+ * cur_mask ~0 is no G's mask (G masks never hold the internal signals),
+ * so the next G loads its own.  Only once the receiver runs: before, an
+ * idle M with the last G's mask is what gets a signal to a program whose
+ * threads are all parked. */
+static inline void m_mask_idle(m_t *m)
+{
+	if (m->cur_mask != ~0ull && sig_receiver_on()) {
+		uint64_t k = ~SIG_INTERNAL;
+
+		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+		m->cur_mask = ~0ull;
+	}
+}
+
 static void deliver_pending(g_t *g);
 
 void g_setmask(g_t *g, uint64_t mask)
 {
 	g->sigmask = mask;
 	sigmask_apply(g);
+	sig_note_mask(mask);
 	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~mask)
 		deliver_pending(g);
 }
@@ -798,9 +819,22 @@ void g_signal(g_t *g, int sig)
 		raise_on_m(g->m, sig);
 		return;
 	}
-	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_acq_rel);
-	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit)
-		return;   /* blocked: pending on the G until it unblocks or sigwaits */
+	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_seq_cst);
+	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit) {
+		/* Blocked: pending on the G until it unblocks it or sigwaits
+		 * for it.  If it waits for it in the kernel right now, end that
+		 * wait (shim/signal.c takes it from sigpending then).  Dekker
+		 * with the waiter: it publishes sigwait_set, then looks at
+		 * sigpending; we stored sigpending, then look at sigwait_set. */
+		if (atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst) & bit) {
+			atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
+			m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
+			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL)
+				arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid,
+				             SIGCANCEL);
+		}
+		return;
+	}
 	/* Running right now (and maybe for long, without switching): kick its
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
@@ -853,6 +887,8 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		execute_prep(m, next);
 		back = arch_switch(&cur->ctx, &next->ctx, req);
 	} else {
+		/* Before g0 runs: a signal for a G must not land there. */
+		m_mask_idle(m);
 		m->curg = NULL;
 		enter_tls(m, &m->g0);
 		back = arch_switch(&cur->ctx, &m->g0.ctx, req);
@@ -891,6 +927,7 @@ static void schedule(m_t *m)
 		g_t *g;
 
 		rt_defer_drain(&m->g0);
+		m_mask_idle(m);
 		if (!m->p) {
 			p_t *p;
 
@@ -1050,6 +1087,8 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 	m_t *m = getm();
 
 	sysmon_start();   /* a program with threads gets its monitor */
+	sig_receiver_start();   /* ... and its signal thread */
+	sig_note_mask(g->sigmask);
 
 	g->fn = fn;
 	g->fnarg = arg;
@@ -1422,6 +1461,7 @@ void sched_init(void)
 	mg->tls_nmods = -1;   /* glibc set up the main thread's TLS itself */
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m0.cur_mask, 8, 0, 0);
 	mg->sigmask = m0.cur_mask;
+	sig_note_mask(mg->sigmask);
 	mg->m = &m0;
 	m0.curg = mg;
 	atomic_store_explicit(&mg->status, G_RUNNING, memory_order_relaxed);
@@ -1563,6 +1603,7 @@ void sched_fork_child(void)
 	atomic_store(&sched.nurgent, 0);
 	atomic_store(&sched.runqsize, 0);
 	atomic_store(&sched.ngs, self && !self->is_g0 ? 1 : 0);
+	sig_fork_child(self);
 	trace_start();
 	sysmon_fork_child();
 }

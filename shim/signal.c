@@ -20,9 +20,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 #include "shim.h"
 
-#define INTERNAL_SIGS ((1ull << (SIGCANCEL - 1)) | (1ull << (33 - 1)))
+#define INTERNAL_SIGS SIG_INTERNAL
 
 static uint64_t to_mask(const sigset_t *set)
 {
@@ -95,31 +96,64 @@ static int take_pending(g_t *g, uint64_t set)
 }
 
 /* rt_sigtimedwait on this M with the P handed off.  Returns the signal
- * number or -errno. */
+ * number or -errno.  A signal made pending for this G while it waits
+ * (pthread_kill, or a process-directed one the receiver hands it,
+ * core/signal.c) ends the kernel wait through sigwake (g_signal), and is
+ * taken from sigpending on the next round; the kernel's own delivery to
+ * this M ends it directly. */
 static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
 	g_t *g = shim_self();
+	uint64_t want = to_mask(set) & ~INTERNAL_SIGS;
+	int64_t deadline = ts ? os_nanotime() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
 	long r;
 	int sig;
 
-	if (g && (sig = take_pending(g, to_mask(set))) != 0) {
-		if (info) {
-			memset(info, 0, sizeof *info);
-			info->si_signo = sig;
-			info->si_code = SI_TKILL;
+	if (!g)
+		return (int)arch_syscall6(SYS_rt_sigtimedwait, (long)&want, (long)info, (long)ts, 8, 0, 0);
+	cancel_point(g);   /* sigwait & co. are cancellation points */
+	for (;;) {
+		struct timespec left, *lp = NULL;
+
+		atomic_store_explicit(&g->sigwake, 0, memory_order_relaxed);
+		/* Published before looking at sigpending and the cancel
+		 * request: Dekker with g_signal and pthread_cancel. */
+		atomic_store_explicit(&g->sigwait_set, want ? want : 1ull << (SIGCANCEL - 1),
+		                      memory_order_seq_cst);
+		cancel_point(g);
+		if ((sig = take_pending(g, want)) != 0) {
+			atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
+			if (info) {
+				memset(info, 0, sizeof *info);
+				info->si_signo = sig;
+				info->si_code = SI_TKILL;
+				info->si_pid = getpid();
+				info->si_uid = getuid();
+			}
+			return sig;
 		}
-		return sig;
-	}
-	if (g) {
-		cancel_point(g);   /* sigwait & co. are cancellation points */
+		if (deadline >= 0) {
+			int64_t ns = deadline - os_nanotime();
+
+			if (ns < 0)
+				ns = 0;
+			left.tv_sec = ns / 1000000000;
+			left.tv_nsec = ns % 1000000000;
+			lp = &left;
+		}
 		g_block_enter();
-	}
-	r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)set, (long)info, (long)ts, 8, 0, 0);
-	if (g) {
+		r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)&want, (long)info, (long)lp, 8, 0, 0);
 		g_block_exit();
-		shim_cp_after(g, r);
+		atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
+		if (r != ARCH_CP_CANCELED && r != -EINTR)
+			return (int)r;
+		shim_cp_after(g, r);   /* acts on a cancellation request */
+		/* Woken for a signal made pending for us: take it.  Otherwise
+		 * a handler ran: EINTR, as natively. */
+		if (!atomic_load_explicit(&g->sigwake, memory_order_relaxed) &&
+		    !(atomic_load(&g->sigpending) & want))
+			return -EINTR;
 	}
-	return r == ARCH_CP_CANCELED ? -EINTR : (int)r;
 }
 
 SHIM_EXPORT int sigwait(const sigset_t *set, int *sig)
@@ -203,4 +237,31 @@ int shim_sig_outcome(g_t *g, bool restartable)
 			out = SIG_RESTART;
 	}
 	return out;
+}
+
+/* raise() is pthread_kill(pthread_self()): glibc's sends the signal to
+ * the kernel thread (tgkill of gettid), i.e. to the M, where a signal the
+ * G blocks would stay pending for whichever G runs there next.  Here it
+ * is the G's: handled before raise returns if not blocked, else pending on
+ * the G (sigpending) until it unblocks it or sigwaits for it. */
+SHIM_EXPORT int raise(int sig)
+{
+	g_t *g = shim_self();
+	int err;
+
+	if (!g) {
+		long r = arch_syscall(SYS_tgkill, getpid(), arch_syscall(SYS_gettid, 0, 0, 0), sig);
+
+		if (r < 0) {
+			errno = (int)-r;
+			return -1;
+		}
+		return 0;
+	}
+	err = pthread_kill((pthread_t)g, sig);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }
