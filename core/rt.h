@@ -149,6 +149,9 @@ struct g {
 	_Atomic uint32_t sigwake;     /* its kernel sigwait must end: a signal
 	                                 was made pending for it, or a cancel
 	                                 (shim/signal.c, cancel.c) */
+	_Atomic uint32_t sigwait_seq; /* which wait a kick is for (owner bumps) */
+	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
+	                                 its call: not a handler (cancel.c) */
 
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
@@ -488,6 +491,7 @@ int rt_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
 /* core/signal.c: process-directed signals (see its essay).  The
  * receiver takes the signals some G accepts and hands each to a G. */
 void sig_note_mask(uint64_t mask);   /* a G runs with this mask now */
+uint64_t sig_taken(void);            /* what the receiver waits for now */
 void sig_receiver_start(void);
 bool sig_receiver_on(void);
 void sig_fork_child(g_t *self);

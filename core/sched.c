@@ -829,9 +829,24 @@ void g_signal(g_t *g, int sig)
 		if (atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst) & bit) {
 			atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
 			m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
-			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL)
-				arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid,
-				             SIGCANCEL);
+			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL) {
+				/* Named for g and its wait: if g left that
+				 * wait meanwhile, the call the kick interrupts
+				 * knows it was not meant for it (shim/cancel.c:
+				 * sigstray). */
+				siginfo_t si;
+
+				memset(&si, 0, sizeof si);
+				si.si_signo = SIGCANCEL;
+				si.si_code = SI_QUEUE;
+				si.si_pid = (pid_t)arch_syscall(SYS_getpid, 0, 0, 0);
+				si.si_value.sival_ptr = g;
+				/* G's are reused, and wait again: the round */
+				si.si_errno = (int)atomic_load_explicit(&g->sigwait_seq,
+				                                        memory_order_relaxed);
+				arch_syscall6(SYS_rt_tgsigqueueinfo, si.si_pid, m->tid, SIGCANCEL,
+				              (long)&si, 0, 0);
+			}
 		}
 		return;
 	}

@@ -204,6 +204,17 @@ void sig_note_mask(uint64_t mask)
 	}
 }
 
+/* The signals the receiver takes (0 while it does not run).  A G that
+ * sigwaits for one of them must not wait for it in the kernel too: the
+ * kernel would wake both waiters for one signal, and the loser's
+ * rt_sigtimedwait returns EINTR with nothing (shim/signal.c). */
+uint64_t sig_taken(void)
+{
+	if (atomic_load_explicit(&recv_started, memory_order_relaxed) != 1)
+		return 0;
+	return atomic_load_explicit(&accept, memory_order_seq_cst) & ~never_taken();
+}
+
 /* The receiver exists (or is starting: what arrives meanwhile waits in
  * the kernel for it): idle M's may block everything. */
 bool sig_receiver_on(void)

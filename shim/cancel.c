@@ -87,7 +87,14 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	uintptr_t pc = arch_uc_pc(uc);
 
 	(void)sig;
-	(void)si;
+	/* A sigwait kick (g_signal) for a G that has left its call: the call
+	 * it interrupts now is another G's, which must not take it for a
+	 * handler's EINTR. */
+	if (g && si && si->si_code == SI_QUEUE &&
+	    (si->si_value.sival_ptr != g ||
+	     (uint32_t)si->si_errno != atomic_load_explicit(&g->sigwait_seq, memory_order_relaxed) ||
+	     !atomic_load_explicit(&g->sigwait_set, memory_order_relaxed)))
+		atomic_store_explicit(&g->sigstray, 1, memory_order_relaxed);
 	/* Also out of a sigwait when a signal was made pending for it
 	 * (g_signal, shim/signal.c): sigwake is only looked at there. */
 	if (g && atomic_load_explicit(&thread_of(g)->in_cp, memory_order_relaxed) &&

@@ -104,7 +104,7 @@ static int take_pending(g_t *g, uint64_t set)
 static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
 	g_t *g = shim_self();
-	uint64_t want = to_mask(set) & ~INTERNAL_SIGS;
+	uint64_t want = to_mask(set) & ~INTERNAL_SIGS, kset;
 	int64_t deadline = ts ? os_nanotime() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
 	long r;
 	int sig;
@@ -116,6 +116,8 @@ static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec 
 		struct timespec left, *lp = NULL;
 
 		atomic_store_explicit(&g->sigwake, 0, memory_order_relaxed);
+		atomic_store_explicit(&g->sigstray, 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&g->sigwait_seq, 1, memory_order_relaxed);
 		/* Published before looking at sigpending and the cancel
 		 * request: Dekker with g_signal and pthread_cancel. */
 		atomic_store_explicit(&g->sigwait_set, want ? want : 1ull << (SIGCANCEL - 1),
@@ -141,17 +143,23 @@ static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec 
 			left.tv_nsec = ns % 1000000000;
 			lp = &left;
 		}
+		/* The signals the receiver takes come through sigpending
+		 * (g_signal picks sigwaiters first); the kernel wait is for
+		 * the rest, so that the two never wait for the same one. */
+		kset = want & ~sig_taken();
 		g_block_enter();
-		r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)&want, (long)info, (long)lp, 8, 0, 0);
+		r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)&kset, (long)info, (long)lp, 8, 0, 0);
 		g_block_exit();
 		atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
 		if (r != ARCH_CP_CANCELED && r != -EINTR)
 			return (int)r;
 		shim_cp_after(g, r);   /* acts on a cancellation request */
-		/* Woken for a signal made pending for us: take it.  Otherwise
-		 * a handler ran: EINTR, as natively. */
+		/* Woken for a signal made pending for us, or by a kick meant
+		 * for another G: wait again.  Otherwise a handler ran: EINTR,
+		 * as natively. */
 		if (!atomic_load_explicit(&g->sigwake, memory_order_relaxed) &&
-		    !(atomic_load(&g->sigpending) & want))
+		    !(atomic_load(&g->sigpending) & want) &&
+		    !atomic_exchange_explicit(&g->sigstray, 0, memory_order_relaxed))
 			return -EINTR;
 	}
 }
