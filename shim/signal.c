@@ -3,15 +3,23 @@
  * The kernel keeps one signal mask per kernel thread, i.e. per M.  Each G
  * keeps its own (g->sigmask); the scheduler loads a G's mask into its M
  * when they differ (core/sched.c, sigmask_apply), so a process-directed
- * signal is delivered by the kernel to an M whose running G has it
- * unblocked, as POSIX wants, and a G that blocks a signal does not get it
- * while it runs.  Programs that never touch masks pay nothing.
+ * signal the kernel gives to an M running a G is one that G accepts, and
+ * a G that blocks a signal does not get it while it runs.  What a G
+ * accepts while it has no M (parked, or runnable) is taken by the
+ * runtime's signal thread and handed to it (core/signal.c).  Programs that
+ * never touch masks pay nothing.
  *
  * sigwait and friends block in the kernel (rt_sigtimedwait) on the G's
  * M, after handing the P to another M (g_block_enter), so other G's keep
- * running; a signal sent to the G with pthread_kill while it waits is
- * sent to that M (core's g_signal treats a G in a blocking call as
- * running).
+ * running.  A signal made pending for the G meanwhile - pthread_kill, or
+ * a process-directed one the signal thread picked this waiter for - ends
+ * that wait through g->sigwake (the flag the cancellation-point syscall
+ * checks, set before a SIGCANCEL kick) and is taken from sigpending.  The
+ * kernel wait leaves out the signals the signal thread takes (sig_taken),
+ * so the two never wait for the same one.
+ *
+ * raise() is pthread_kill(pthread_self()): pending on the G, not on its M,
+ * when the G blocks it.
  *
  * glibc never lets a program block its two internal signals (SIGCANCEL
  * and SIGSETXID: 32 and 33); neither do we.
