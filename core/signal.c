@@ -371,3 +371,61 @@ void sig_fork_child(g_t *self)
 	if (self && !self->is_g0)
 		sig_note_mask(self->sigmask);
 }
+
+/* An M about to sleep on g0 blocks every signal; one sent to its kernel
+ * thread (tgkill of a tid the program got from gettid(), or a pthread_kill
+ * that reached the M just after its G left) would wait there until the M
+ * runs a G that accepts it, maybe forever.  Such signals go to the process
+ * instead, where the kernel or the receiver gives them to a thread that
+ * accepts them.  Cheap when nothing is pending (one rt_sigpending); the
+ * thread's own pending set is read from /proc only when the pending set
+ * changed since this M last looked (a signal every thread blocks stays in
+ * the process's set and must not cost a read per idle M). */
+void sig_idle_drain(m_t *m)
+{
+	uint64_t pend = 0, mine = 0;
+	char path[64], buf[2048], *p;
+	long fd, n, pid;
+	size_t len;
+
+	if (!sig_receiver_on() ||
+	    arch_syscall(SYS_rt_sigpending, &pend, 8, 0) != 0 ||
+	    !(pend &= ~SIG_INTERNAL & ~preempt_kmask_clear()) || pend == m->idle_pend) {
+		m->idle_pend = pend;
+		return;
+	}
+	m->idle_pend = pend;
+	memcpy(path, "/proc/self/task/", 16);
+	len = 16 + os_fmt_u64(path + 16, (unsigned long long)m->tid);
+	memcpy(path + len, "/status", 8);
+	fd = arch_syscall6(SYS_openat, -100 /* AT_FDCWD */, (long)path, 02000000 /* O_CLOEXEC */,
+	                   0, 0, 0);
+	if (fd < 0)
+		return;
+	n = arch_syscall(SYS_read, fd, buf, sizeof buf - 1);
+	arch_syscall(SYS_close, fd, 0, 0);
+	if (n <= 0)
+		return;
+	buf[n] = 0;
+	p = strstr(buf, "\nSigPnd:");
+	if (!p)
+		return;
+	for (p += 8; *p == '\t' || *p == ' '; p++)
+		;
+	for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++)
+		mine = mine << 4 | (uint64_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
+	mine &= pend;
+	pid = arch_syscall(SYS_getpid, 0, 0, 0);
+	for (int sig = 1; mine; sig++, mine >>= 1) {
+		uint64_t one = BIT(sig);
+		struct timespec zero = { 0, 0 };
+		siginfo_t info;
+
+		if (!(mine & 1) ||
+		    arch_syscall6(SYS_rt_sigtimedwait, (long)&one, (long)&info, (long)&zero, 8, 0, 0) != sig)
+			continue;
+		if (arch_syscall(SYS_rt_sigqueueinfo, pid, sig, &info) != 0)
+			arch_syscall(SYS_kill, pid, sig, 0);
+	}
+	m->idle_pend = 0;
+}
