@@ -266,7 +266,6 @@ struct m {
 	                                 one in its thread lists (M0: the main
 	                                 thread's, which the main G runs on) */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
-	uint64_t idle_pend;           /* pending set last seen going idle (owner) */
 	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
 	uint8_t lock_ranks[16];
@@ -496,7 +495,6 @@ uint64_t sig_taken(void);            /* what the receiver waits for now */
 void sig_receiver_start(void);
 bool sig_receiver_on(void);
 void sig_fork_child(g_t *self);
-void sig_idle_drain(m_t *m);         /* stopm: see signal.c */
 /* Signals a G may never block, and the mask of an idle M. */
 #define SIGSETXID 33
 #define SIG_INTERNAL ((1ull << (SIGCANCEL - 1)) | (1ull << (SIGSETXID - 1)))

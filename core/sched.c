@@ -470,7 +470,6 @@ static void stopm(m_t *m)
 		rt_fatal("stopm: spinning");
 	sig_receiver_start();
 	m_mask_idle(m);
-	sig_idle_drain(m);
 again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
@@ -701,20 +700,6 @@ static void switch_finish(struct switch_req *req)
 			casgstatus(prev, G_WAITING, G_RUNNABLE);
 			m = getm();
 			runq_put(m->p, prev, true);
-		} else {
-			/* A signal made pending for prev while it was still
-			 * running (g_signal kicked its M, but it had left)
-			 * must not wait for the end of this wait: Dekker with
-			 * g_signal, which stores sigpending, then reads the
-			 * status; we stored G_WAITING, then read sigpending. */
-			atomic_thread_fence(memory_order_seq_cst);
-			if (__builtin_expect((atomic_load_explicit(&prev->sigpending, memory_order_relaxed) &
-			                      ~prev->sigmask) != 0, 0)) {
-				uint32_t *a = atomic_load_explicit(&prev->waitaddr, memory_order_seq_cst);
-
-				if (a)
-					gfutex_wake_async((_Atomic uint32_t *)a);
-			}
 		}
 		break;
 	case SW_YIELD:
@@ -869,7 +854,7 @@ void g_signal(g_t *g, int sig)
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
 	m = g->m;
-	uint32_t st = atomic_load_explicit(&g->status, memory_order_seq_cst);
+	uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
 	/* Blocked in the kernel (sigwait, a pshared wait, a wrapped call): the
 	 * signal itself must reach it there, and interrupt the call as it
 	 * would natively. */

@@ -577,7 +577,6 @@ GF_TEST(os_thread_and_g_wake_each_other)
 static _Atomic uint32_t sig_word;
 static _Atomic long sig_announce, sig_handled, sig_lost, sig_eagain, sig_woken;
 static _Atomic pid_t sig_tid;
-static g_t *_Atomic sig_churn;   /* the G the signals are sent to */
 static _Atomic int sig_stop;
 
 static void sig_handler(int sig)
@@ -604,13 +603,7 @@ static void *sig_sender(void *arg)
 		int64_t end = os_nanotime() + (int64_t)(xs(&r) % 20000);
 		while (os_nanotime() < end)
 			arch_relax();
-		/* To the churn G (pthread_kill's core half): an idle M
-		 * blocks every signal (core/signal.c), so a tgkill to the M
-		 * the churn G last ran on could wait there; g_signal kicks
-		 * the M the G runs on now, whose handler raises it from
-		 * inside runtime code - the case this test is about. */
-		(void)pid;
-		g_signal(atomic_load(&sig_churn), SIGUSR1);
+		arch_syscall(SYS_tgkill, pid, atomic_load(&sig_tid), SIGUSR1);
 	}
 	return NULL;
 }
@@ -677,10 +670,7 @@ static void sig_wait_rounds(void)
  * already woken but not yet cleared, so a post landing during a drain is
  * dropped).  Enable it with the fix. */
 static void wake_async_from_signal_handler(int procs);
-/* Disabled at GOMAXPROCS=1 since signals for G's go through g_signal
- * (issue 10): a wake-up from the handler is seen late (> 300 ms) in about
- * one run in two, not yet understood (h-signals report). */
-Test(core_gfutex, wake_async_from_signal_handler_p1, .disabled = true)
+Test(core_gfutex, wake_async_from_signal_handler_p1)
 {
 	run_child(1, wake_async_from_signal_handler);
 }
@@ -701,7 +691,6 @@ static void wake_async_from_signal_handler(int procs)
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
 	STAGE("signals");
 	g_t *churn = spawn(sig_churn_fn, NULL);
-	atomic_store(&sig_churn, churn);
 	while (atomic_load(&sig_tid) == 0)
 		nap_us(50);
 	CHECK(pthread_create(&th, NULL, sig_sender, NULL) == 0, "pthread_create");
