@@ -137,7 +137,9 @@ int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
 
 void os_block_all_signals(void)
 {
-	uint64_t all = ~0ull;
+	/* All but glibc's SIGSETXID (33): setuid & co. wait until every
+	 * kernel thread of the process has run its handler (core/signal.c). */
+	uint64_t all = ~(1ull << (33 - 1));
 
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0, 0);
 }

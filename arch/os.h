@@ -38,7 +38,8 @@ bool os_sigaction_get(int sig, struct os_ksigaction *ka);
 int os_ncpu(void);                    /* CPUs in the affinity mask, >= 1 */
 
 /* Block every signal in the calling thread (runtime helper threads: a
- * handler there could re-enter the runtime code it interrupted). */
+ * handler there could re-enter the runtime code it interrupted) except
+ * glibc's SIGSETXID, which every kernel thread must take (setuid). */
 void os_block_all_signals(void);
 
 /* Start an OS thread (a glibc thread, so it has a TCB of its own) running

@@ -144,6 +144,14 @@ struct g {
 	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (pio.c's
 	                                 EINTR-or-restart decision; owner) */
 	uint64_t sigmask;             /* blocked signals of this G (owner) */
+	_Atomic uint64_t sigwait_set; /* waiting in sigwait & co. for these
+	                                 (owner; read by g_signal, signal.c) */
+	_Atomic uint32_t sigwake;     /* its kernel sigwait must end: a signal
+	                                 was made pending for it, or a cancel
+	                                 (shim/signal.c, cancel.c) */
+	_Atomic uint32_t sigwait_seq; /* which wait a kick is for (owner bumps) */
+	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
+	                                 its call: not a handler (cancel.c) */
 
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
@@ -258,6 +266,9 @@ struct m {
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
 	void *fork_tp;                /* per-g: the G's, across glibc's fork */
+	void *os_tcb;                 /* glibc's TCB of this kernel thread: the
+	                                 one in its thread lists (M0: the main
+	                                 thread's, which the main G runs on) */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
 	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
@@ -500,6 +511,28 @@ void rt_robust_register(void);
 void gfutex_fork_child(void);
 void timer_fork_child(void);
 void g_fork_child(void);
+
+/* Per-g TLS: run glibc code that must see this kernel thread as itself
+ * (fork, setuid & co.) with the M's own TCB loaded.  enter returns what
+ * leave restores (NULL: nothing was changed: shared TLS, not an M, M0).
+ * The G stays on this M in between and must not park. */
+void *sched_own_tcb_enter(void);
+void sched_own_tcb_leave(void *tp);
+
+/* core/signal.c: start a runtime or M thread (os_thread_start), then make
+ * sure glibc's SIGSETXID handler runs on the right TCB (see the essay). */
+int rt_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
+
+/* core/signal.c: process-directed signals (see its essay).  The
+ * receiver takes the signals some G accepts and hands each to a G. */
+void sig_note_mask(uint64_t mask);   /* a G runs with this mask now */
+uint64_t sig_taken(void);            /* what the receiver waits for now */
+void sig_receiver_start(void);
+bool sig_receiver_on(void);
+void sig_fork_child(g_t *self);
+/* Signals a G may never block, and the mask of an idle M. */
+#define SIGSETXID 33
+#define SIG_INTERNAL ((1ull << (SIGCANCEL - 1)) | (1ull << (SIGSETXID - 1)))
 
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's
  * M if g is the caller, else on g's M if g is running, else when g next

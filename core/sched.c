@@ -207,6 +207,7 @@ static m_t *midle_get(void)
 
 static void schedule(m_t *m) __attribute__((noreturn));
 static void m_install_altstack(m_t *m);
+static inline void m_mask_idle(m_t *m);
 
 /* offsetof(__lock) - offsetof(__list.__next) in glibc's pthread_mutex_t:
  * where the kernel finds a robust mutex's lock word from its list node. */
@@ -233,7 +234,7 @@ static void *m_main(void *arg)
 	m->g0.rtdepth = 1;   /* g0 is always inside the runtime */
 	atomic_store_explicit(&m->g0.status, G_RUNNING, memory_order_relaxed);
 	/* g0 runs on this thread's own TCB. */
-	m->g0.tcb = m->cur_tp = arch_tp();
+	m->g0.tcb = m->cur_tp = m->os_tcb = arch_tp();
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m->cur_mask, 8, 0, 0);
 	setg(&m->g0);
 	m_install_altstack(m);
@@ -290,7 +291,7 @@ static void newm(p_t *p, bool spinning)
 		m->nextp = p;
 		m->spinning = spinning;
 		m_register(m);
-		err = os_thread_start(m_main, m, 256 * 1024);
+		err = rt_thread_start(m_main, m, 256 * 1024);
 	}
 	if (err == 0)
 		return;
@@ -479,6 +480,8 @@ static void stopm(m_t *m)
 		rt_fatal("stopm: holding p");
 	if (m->spinning)
 		rt_fatal("stopm: spinning");
+	sig_receiver_start();
+	m_mask_idle(m);
 again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
@@ -770,12 +773,30 @@ static inline void sigmask_apply(g_t *g)
 	}
 }
 
+/* An M on g0 takes no signal but glibc's two (SIGCANCEL's handler does
+ * nothing there, SIGSETXID's must run on every kernel thread): what a G
+ * accepts while it has no M is the receiver's to take (core/signal.c).
+ * cur_mask ~0 is no G's mask (G masks never hold the internal signals),
+ * so the next G loads its own.  Only once the receiver runs: before, an
+ * idle M with the last G's mask is what gets a signal to a program whose
+ * threads are all parked. */
+static inline void m_mask_idle(m_t *m)
+{
+	if (m->cur_mask != ~0ull && sig_receiver_on()) {
+		uint64_t k = ~SIG_INTERNAL;
+
+		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+		m->cur_mask = ~0ull;
+	}
+}
+
 static void deliver_pending(g_t *g);
 
 void g_setmask(g_t *g, uint64_t mask)
 {
 	g->sigmask = mask;
 	sigmask_apply(g);
+	sig_note_mask(mask);
 	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~mask)
 		deliver_pending(g);
 }
@@ -810,9 +831,37 @@ void g_signal(g_t *g, int sig)
 		raise_on_m(g->m, sig);
 		return;
 	}
-	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_acq_rel);
-	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit)
-		return;   /* blocked: pending on the G until it unblocks or sigwaits */
+	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_seq_cst);
+	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit) {
+		/* Blocked: pending on the G until it unblocks it or sigwaits
+		 * for it.  If it waits for it in the kernel right now, end that
+		 * wait (shim/signal.c takes it from sigpending then).  Dekker
+		 * with the waiter: it publishes sigwait_set, then looks at
+		 * sigpending; we stored sigpending, then look at sigwait_set. */
+		if (atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst) & bit) {
+			atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
+			m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
+			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL) {
+				/* Named for g and its wait: if g left that
+				 * wait meanwhile, the call the kick interrupts
+				 * knows it was not meant for it (shim/cancel.c:
+				 * sigstray). */
+				siginfo_t si;
+
+				memset(&si, 0, sizeof si);
+				si.si_signo = SIGCANCEL;
+				si.si_code = SI_QUEUE;
+				si.si_pid = (pid_t)arch_syscall(SYS_getpid, 0, 0, 0);
+				si.si_value.sival_ptr = g;
+				/* G's are reused, and wait again: the round */
+				si.si_errno = (int)atomic_load_explicit(&g->sigwait_seq,
+				                                        memory_order_relaxed);
+				arch_syscall6(SYS_rt_tgsigqueueinfo, si.si_pid, m->tid, SIGCANCEL,
+				              (long)&si, 0, 0);
+			}
+		}
+		return;
+	}
 	/* Running right now (and maybe for long, without switching): kick its
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
@@ -865,6 +914,8 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		execute_prep(m, next);
 		back = arch_switch(&cur->ctx, &next->ctx, req);
 	} else {
+		/* Before g0 runs: a signal for a G must not land there. */
+		m_mask_idle(m);
 		m->curg = NULL;
 		enter_tls(m, &m->g0);
 		back = arch_switch(&cur->ctx, &m->g0.ctx, req);
@@ -903,6 +954,7 @@ static void schedule(m_t *m)
 		g_t *g;
 
 		rt_defer_drain(&m->g0);
+		m_mask_idle(m);
 		if (!m->p) {
 			p_t *p;
 
@@ -1062,6 +1114,8 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 	m_t *m = getm();
 
 	sysmon_start();   /* a program with threads gets its monitor */
+	sig_receiver_start();   /* ... and its signal thread */
+	sig_note_mask(g->sigmask);
 
 	g->fn = fn;
 	g->fnarg = arg;
@@ -1423,7 +1477,7 @@ void sched_init(void)
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
 	/* The main thread's TCB stays with the main G; M0's g0 gets one of
 	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
-	m0.cur_tp = arch_tp();
+	m0.cur_tp = m0.os_tcb = arch_tp();
 	if (rt_cfg.tls_mode == TLS_PER_G)
 		tls_new_g0(&m0.g0);
 
@@ -1435,6 +1489,7 @@ void sched_init(void)
 	mg->tls_nmods = -1;   /* glibc set up the main thread's TLS itself */
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&m0.cur_mask, 8, 0, 0);
 	mg->sigmask = m0.cur_mask;
+	sig_note_mask(mg->sigmask);
 	mg->m = &m0;
 	m0.curg = mg;
 	atomic_store_explicit(&mg->status, G_RUNNING, memory_order_relaxed);
@@ -1452,25 +1507,54 @@ void sched_init(void)
 	trace_start();
 }
 
-/* fork with per-G TLS.  glibc's fork child reclaims the stacks of every
- * thread in its lists except "self" - the TCB the thread pointer names.
- * With a G's TCB loaded on an M created by pthread_create, the M's own
- * stack (the g0 stack this M keeps running on in the child) would be
- * cached as free, and the child's next M would be given it: two threads
- * on one stack.  So the M's own TCB is loaded across glibc's fork (our
- * prepare handler runs last, our parent and child handlers first) and the
- * G's restored after.  M0's g0 TCB is one of ours, not glibc's: nothing
- * to protect there (the main thread's stack is never reclaimed). */
-void sched_fork_prepare(void)
+/* Per-g TLS and glibc's own view of threads.  glibc knows the kernel
+ * threads it created (the M's, the runtime's helpers) and the main
+ * thread, each by its TCB; a G's TCB is in none of its lists.  Code that
+ * walks those lists and skips "self" (the TCB the thread pointer names)
+ * must run with this M's own TCB loaded:
+ *   fork  - the child reclaims the stacks of every listed thread but
+ *           self: with a G's TCB loaded, the M's own stack (the g0 stack
+ *           this M keeps running on in the child) would be cached as free
+ *           and handed to the child's next M: two threads on one stack.
+ *   setxid - setuid & co. signal every listed thread but self and wait
+ *           for each to change its credentials (core/signal.c).
+ * M0's g0 TCB is one of ours; M0's glibc TCB is the main thread's, which
+ * belongs to the main G: if the main G runs here it is loaded already, and
+ * another G on M0 keeps its own (fork: the main thread's stack is never
+ * reclaimed; setxid: glibc signals M0 as the main thread, its own kernel
+ * thread, and the relay handles that).  Contract: a G, which does not
+ * park until sched_own_tcb_leave. */
+void *sched_own_tcb_enter(void)
 {
 	g_t *g = getcurg();
 	m_t *m = g ? g->m : NULL;
+	void *tp;
 
 	if (rt_cfg.tls_mode != TLS_PER_G || !m || m == &m0 || m->cur_tp == m->g0.tcb)
-		return;
-	m->fork_tp = m->cur_tp;
+		return NULL;
+	tp = m->cur_tp;
 	arch_set_tp(m->g0.tcb);
 	m->cur_tp = m->g0.tcb;
+	return tp;
+}
+
+void sched_own_tcb_leave(void *tp)
+{
+	m_t *m = getm();
+
+	if (m && tp) {
+		arch_set_tp(tp);
+		m->cur_tp = tp;
+	}
+}
+
+void sched_fork_prepare(void)
+{
+	m_t *m = getm();
+	void *tp = sched_own_tcb_enter();
+
+	if (tp)
+		m->fork_tp = tp;
 }
 
 static void fork_restore_tp(void)
@@ -1478,8 +1562,7 @@ static void fork_restore_tp(void)
 	m_t *m = getm();
 
 	if (m && m->fork_tp) {
-		arch_set_tp(m->fork_tp);
-		m->cur_tp = m->fork_tp;
+		sched_own_tcb_leave(m->fork_tp);
 		m->fork_tp = NULL;
 	}
 }
@@ -1552,6 +1635,7 @@ void sched_fork_child(void)
 	atomic_store(&sched.nurgent, 0);
 	atomic_store(&sched.runqsize, 0);
 	atomic_store(&sched.ngs, self && !self->is_g0 ? 1 : 0);
+	sig_fork_child(self);
 	trace_start();
 	sysmon_fork_child();
 }

@@ -235,7 +235,7 @@ void sysmon_start(void)
 	if (__builtin_expect(atomic_load_explicit(&started, memory_order_relaxed), 1) ||
 	    !atomic_compare_exchange_strong(&started, &zero, 1))
 		return;
-	if (os_thread_start(sysmon, NULL, 64 * 1024) != 0)
+	if (rt_thread_start(sysmon, NULL, 64 * 1024) != 0)
 		rt_warn("cannot start sysmon: blocking calls may hold their P");
 }
 

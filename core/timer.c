@@ -240,7 +240,7 @@ static void timer_start_thread(void)
 	if (atomic_load_explicit(&tm.started, memory_order_acquire) ||
 	    !atomic_compare_exchange_strong(&tm.started, &zero, 1))
 		return;
-	if (os_thread_start(timer_thread, NULL, 128 * 1024) != 0)
+	if (rt_thread_start(timer_thread, NULL, 128 * 1024) != 0)
 		rt_fatal("cannot start the timer thread");
 }
 

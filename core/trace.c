@@ -99,6 +99,6 @@ void trace_start(void)
 {
 	start_ns = os_nanotime();
 	if (rt_cfg.schedtrace_ms > 0 &&
-	    os_thread_start(trace_thread, NULL, 64 * 1024) != 0)
+	    rt_thread_start(trace_thread, NULL, 64 * 1024) != 0)
 		rt_warn("cannot start the schedtrace thread");
 }

@@ -4,6 +4,7 @@
  * thread_create reads it back through them. */
 #include <errno.h>
 #include <string.h>
+#include <signal.h>
 #include "shim.h"
 
 SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
@@ -39,8 +40,16 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	return 0;
 }
 
+/* The default attribute's signal mask (pthread_attr_setsigmask_np on
+ * the attr given to pthread_setattr_default_np): threads created without
+ * an attribute start with it (thread.c). */
+bool shim_default_has_mask;
+uint64_t shim_default_mask;
+
 SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 {
+	sigset_t dm;
+
 	size_t stacksize, guard, ssize;
 	void *lo;
 	int err;
@@ -57,5 +66,8 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 	if (pthread_attr_getstacksize(attr, &stacksize) == 0 &&
 	    pthread_attr_getguardsize(attr, &guard) == 0)
 		config_set_default_attr(stacksize, guard);
+	shim_default_has_mask = pthread_attr_getsigmask_np(attr, &dm) == 0;
+	if (shim_default_has_mask)
+		memcpy(&shim_default_mask, &dm, sizeof shim_default_mask);
 	return 0;
 }

@@ -87,9 +87,20 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	uintptr_t pc = arch_uc_pc(uc);
 
 	(void)sig;
-	(void)si;
+	/* A sigwait kick (g_signal) for a G that has left its call: the call
+	 * it interrupts now is another G's, which must not take it for a
+	 * handler's EINTR. */
+	if (g && si && si->si_code == SI_QUEUE &&
+	    (si->si_value.sival_ptr != g ||
+	     (uint32_t)si->si_errno != atomic_load_explicit(&g->sigwait_seq, memory_order_relaxed) ||
+	     !atomic_load_explicit(&g->sigwait_set, memory_order_relaxed)))
+		atomic_store_explicit(&g->sigstray, 1, memory_order_relaxed);
+	/* Also out of a sigwait when a signal was made pending for it
+	 * (g_signal, shim/signal.c): sigwake is only looked at there. */
 	if (g && atomic_load_explicit(&thread_of(g)->in_cp, memory_order_relaxed) &&
-	    cancel_acts(thread_of(g)) &&
+	    (cancel_acts(thread_of(g)) ||
+	     (atomic_load_explicit(&g->sigwait_set, memory_order_relaxed) &&
+	      atomic_load_explicit(&g->sigwake, memory_order_relaxed))) &&
 	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end)
 		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
 }
@@ -119,7 +130,11 @@ long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, lo
 		return arch_syscall6(nr, a, b, c, d, e, f);
 	t = thread_of(g);
 	atomic_store_explicit(&t->in_cp, 1, memory_order_seq_cst);
-	r = arch_cp_syscall(t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
+	/* sigwait & co. check g->sigwake instead, which pthread_cancel sets
+	 * too (below). */
+	r = arch_cp_syscall(atomic_load_explicit(&g->sigwait_set, memory_order_relaxed) ?
+	                    (const volatile uint32_t *)&g->sigwake :
+	                    t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
 	                    (const volatile uint32_t *)&t->cancel_req : &never,
 	                    nr, a, b, c, d, e, f);
 	atomic_store_explicit(&t->in_cp, 0, memory_order_relaxed);
@@ -157,6 +172,11 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	if (atomic_load(&g->status) == G_DEAD)
 		return ESRCH;
 	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
+	/* In sigwait & co., the word its call checks (Dekker with the
+	 * waiter: it publishes sigwait_set, then checks the request). */
+	if (thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE &&
+	    atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst))
+		atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
 	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
 	gfutex_interrupt(g);
 	/* Or interrupt the plain blocking call it is in (see above). */

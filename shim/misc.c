@@ -60,12 +60,13 @@ SHIM_EXPORT int pthread_kill(pthread_t t, int sig)
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_kill(t, sig);
-	if (sig < 0 || sig >= NSIG)
+	if (sig < 0 || sig >= NSIG || sig == SIGCANCEL || sig == SIGSETXID)
 		return EINVAL;
 	g = (g_t *)t;
-	if (atomic_load(&g->status) == G_DEAD)
-		return ESRCH;
-	if (sig == 0)
+	/* Exited but not joined (or detached and not yet freed): glibc
+	 * says 0 and sends nothing; ESRCH only once the handle is gone
+	 * (joined: shim_is_stale_g above). */
+	if (atomic_load(&g->status) == G_DEAD || sig == 0)
 		return 0;
 	g_signal(g, sig);
 	return 0;

@@ -139,6 +139,9 @@ size_t config_default_stack(void);
 size_t config_default_guard(void);
 void config_set_default_attr(size_t stacksize, size_t guard);
 extern char shim_default_name[16];
+/* attr.c: pthread_setattr_default_np's signal mask, if it had one. */
+extern bool shim_default_has_mask;
+extern uint64_t shim_default_mask;
 
 /* key.c */
 void key_run_destructors(struct thread *t);

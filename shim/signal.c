@@ -3,15 +3,23 @@
  * The kernel keeps one signal mask per kernel thread, i.e. per M.  Each G
  * keeps its own (g->sigmask); the scheduler loads a G's mask into its M
  * when they differ (core/sched.c, sigmask_apply), so a process-directed
- * signal is delivered by the kernel to an M whose running G has it
- * unblocked, as POSIX wants, and a G that blocks a signal does not get it
- * while it runs.  Programs that never touch masks pay nothing.
+ * signal the kernel gives to an M running a G is one that G accepts, and
+ * a G that blocks a signal does not get it while it runs.  What a G
+ * accepts while it has no M (parked, or runnable) is taken by the
+ * runtime's signal thread and handed to it (core/signal.c).  Programs that
+ * never touch masks pay nothing.
  *
  * sigwait and friends block in the kernel (rt_sigtimedwait) on the G's
  * M, after handing the P to another M (g_block_enter), so other G's keep
- * running; a signal sent to the G with pthread_kill while it waits is
- * sent to that M (core's g_signal treats a G in a blocking call as
- * running).
+ * running.  A signal made pending for the G meanwhile - pthread_kill, or
+ * a process-directed one the signal thread picked this waiter for - ends
+ * that wait through g->sigwake (the flag the cancellation-point syscall
+ * checks, set before a SIGCANCEL kick) and is taken from sigpending.  The
+ * kernel wait leaves out the signals the signal thread takes (sig_taken),
+ * so the two never wait for the same one.
+ *
+ * raise() is pthread_kill(pthread_self()): pending on the G, not on its M,
+ * when the G blocks it.
  *
  * glibc never lets a program block its two internal signals (SIGCANCEL
  * and SIGSETXID: 32 and 33); neither do we.
@@ -20,9 +28,10 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 #include "shim.h"
 
-#define INTERNAL_SIGS ((1ull << (SIGCANCEL - 1)) | (1ull << (33 - 1)))
+#define INTERNAL_SIGS SIG_INTERNAL
 
 static uint64_t to_mask(const sigset_t *set)
 {
@@ -95,31 +104,72 @@ static int take_pending(g_t *g, uint64_t set)
 }
 
 /* rt_sigtimedwait on this M with the P handed off.  Returns the signal
- * number or -errno. */
+ * number or -errno.  A signal made pending for this G while it waits
+ * (pthread_kill, or a process-directed one the receiver hands it,
+ * core/signal.c) ends the kernel wait through sigwake (g_signal), and is
+ * taken from sigpending on the next round; the kernel's own delivery to
+ * this M ends it directly. */
 static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec *ts)
 {
 	g_t *g = shim_self();
+	uint64_t want = to_mask(set) & ~INTERNAL_SIGS, kset;
+	int64_t deadline = ts ? os_nanotime() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
 	long r;
 	int sig;
 
-	if (g && (sig = take_pending(g, to_mask(set))) != 0) {
-		if (info) {
-			memset(info, 0, sizeof *info);
-			info->si_signo = sig;
-			info->si_code = SI_TKILL;
+	if (!g)
+		return (int)arch_syscall6(SYS_rt_sigtimedwait, (long)&want, (long)info, (long)ts, 8, 0, 0);
+	cancel_point(g);   /* sigwait & co. are cancellation points */
+	for (;;) {
+		struct timespec left, *lp = NULL;
+
+		atomic_store_explicit(&g->sigwake, 0, memory_order_relaxed);
+		atomic_store_explicit(&g->sigstray, 0, memory_order_relaxed);
+		atomic_fetch_add_explicit(&g->sigwait_seq, 1, memory_order_relaxed);
+		/* Published before looking at sigpending and the cancel
+		 * request: Dekker with g_signal and pthread_cancel. */
+		atomic_store_explicit(&g->sigwait_set, want ? want : 1ull << (SIGCANCEL - 1),
+		                      memory_order_seq_cst);
+		cancel_point(g);
+		if ((sig = take_pending(g, want)) != 0) {
+			atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
+			if (info) {
+				memset(info, 0, sizeof *info);
+				info->si_signo = sig;
+				info->si_code = SI_TKILL;
+				info->si_pid = getpid();
+				info->si_uid = getuid();
+			}
+			return sig;
 		}
-		return sig;
-	}
-	if (g) {
-		cancel_point(g);   /* sigwait & co. are cancellation points */
+		if (deadline >= 0) {
+			int64_t ns = deadline - os_nanotime();
+
+			if (ns < 0)
+				ns = 0;
+			left.tv_sec = ns / 1000000000;
+			left.tv_nsec = ns % 1000000000;
+			lp = &left;
+		}
+		/* The signals the receiver takes come through sigpending
+		 * (g_signal picks sigwaiters first); the kernel wait is for
+		 * the rest, so that the two never wait for the same one. */
+		kset = want & ~sig_taken();
 		g_block_enter();
-	}
-	r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)set, (long)info, (long)ts, 8, 0, 0);
-	if (g) {
+		r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)&kset, (long)info, (long)lp, 8, 0, 0);
 		g_block_exit();
-		shim_cp_after(g, r);
+		atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
+		if (r != ARCH_CP_CANCELED && r != -EINTR)
+			return (int)r;
+		shim_cp_after(g, r);   /* acts on a cancellation request */
+		/* Woken for a signal made pending for us, or by a kick meant
+		 * for another G: wait again.  Otherwise a handler ran: EINTR,
+		 * as natively. */
+		if (!atomic_load_explicit(&g->sigwake, memory_order_relaxed) &&
+		    !(atomic_load(&g->sigpending) & want) &&
+		    !atomic_exchange_explicit(&g->sigstray, 0, memory_order_relaxed))
+			return -EINTR;
 	}
-	return r == ARCH_CP_CANCELED ? -EINTR : (int)r;
 }
 
 SHIM_EXPORT int sigwait(const sigset_t *set, int *sig)
@@ -203,4 +253,31 @@ int shim_sig_outcome(g_t *g, bool restartable)
 			out = SIG_RESTART;
 	}
 	return out;
+}
+
+/* raise() is pthread_kill(pthread_self()): glibc's sends the signal to
+ * the kernel thread (tgkill of gettid), i.e. to the M, where a signal the
+ * G blocks would stay pending for whichever G runs there next.  Here it
+ * is the G's: handled before raise returns if not blocked, else pending on
+ * the G (sigpending) until it unblocks it or sigwaits for it. */
+SHIM_EXPORT int raise(int sig)
+{
+	g_t *g = shim_self();
+	int err;
+
+	if (!g) {
+		long r = arch_syscall(SYS_tgkill, getpid(), arch_syscall(SYS_gettid, 0, 0, 0), sig);
+
+		if (r < 0) {
+			errno = (int)-r;
+			return -1;
+		}
+		return 0;
+	}
+	err = pthread_kill((pthread_t)g, sig);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
 }

@@ -146,6 +146,17 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	} else {
 		arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&g->sigmask, 8, 0, 0);
 	}
+	/* pthread_attr_setsigmask_np: the new thread starts with that mask. */
+	if (attr) {
+		sigset_t am;
+
+		if (pthread_attr_getsigmask_np(attr, &am) == 0) {
+			memcpy(&g->sigmask, &am, sizeof g->sigmask);
+			g->sigmask &= ~SIG_INTERNAL;
+		}
+	} else if (shim_default_has_mask) {
+		g->sigmask = shim_default_mask & ~SIG_INTERNAL;
+	}
 	if (detach == PTHREAD_CREATE_DETACHED)
 		g_mark_detached(g);
 	/* The new thread may run (on another M) before we return, and may

@@ -97,7 +97,17 @@ SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
  * ppoll on nothing, forever; EINTR after a handler. */
 SHIM_EXPORT int pause(void)
 {
-	return (int)set_err(sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0));
+	g_t *g = getcurg();
+	long r;
+
+	/* Only a handler ends it: not a sigwait kick meant for another G
+	 * (core's g_signal), which can land here in a narrow window. */
+	do {
+		if (g)
+			atomic_store_explicit(&g->sigstray, 0, memory_order_relaxed);
+		r = sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0);
+	} while (r == -EINTR && g && atomic_exchange_explicit(&g->sigstray, 0, memory_order_relaxed));
+	return (int)set_err(r);
 }
 
 void syscall_wrap_init(void)

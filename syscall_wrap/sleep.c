@@ -3,10 +3,10 @@
  * A sleeping G waits on a gfutex word of its own with a deadline; the
  * timer (core/timer.c) readies it when the deadline passes, and the M runs
  * other G's meanwhile.  Sleeps are cancellation points.  A handler of a
- * signal sent to the thread (pthread_kill, raise) ends the sleep with
- * EINTR and the time left, as POSIX says; a process-directed signal is
- * handled by whichever thread the kernel picks, which is rarely the
- * sleeper (docs/compat.md).  Clocks other than the wall and monotonic ones (CPU-time
+ * signal sent to the thread (pthread_kill, raise), or of a process-directed
+ * one the runtime's signal thread gave to this sleeper (core/signal.c),
+ * ends the sleep with EINTR and the time left, as POSIX says.  Clocks
+ * other than the wall and monotonic ones (CPU-time
  * clocks) and threads that are not G's use the real system call.
  */
 #include <errno.h>
