@@ -1,4 +1,4 @@
-/* shim/cancel.c - deferred cancellation and cleanup handlers.
+/* shim/cancel.c - cancellation and cleanup handlers.
  *
  * glibc keeps the cancellation state and the pthread_cleanup_push chain in
  * its struct pthread, which is the M's, not the G's; and its
@@ -7,27 +7,43 @@
  *
  * C code's pthread_cleanup_push expands to a sigsetjmp into a buffer on
  * the stack plus __pthread_register_cancel(buf).  Acting on a cancellation
- * longjmps into the innermost buffer; the macro's code then runs the
- * handler and calls __pthread_unwind_next(buf), which longjmps to the next
- * one, and after the last the thread exits with PTHREAD_CANCELED (key
- * destructors run as for pthread_exit).  This is what glibc does when it
- * has no unwinder to use.
+ * (or pthread_exit) pops the innermost buffer and longjmps into it; the
+ * macro's code then runs the handler and calls __pthread_unwind_next(buf),
+ * which pops and longjmps to the next one, and after the last the thread
+ * exits with PTHREAD_CANCELED (or pthread_exit's value): C++ frames and
+ * the cleanup handlers of code built with -fexceptions (which glibc's
+ * header turns into cleanup attributes) are run by forced unwinding from
+ * there (thread.c).  A buffer is popped before it is jumped to, so a
+ * handler that calls pthread_exit goes on with the outer handlers, as in
+ * glibc.  Once initialisers being unwound are reset as the unwinding
+ * passes their frame (once.c), so a cleanup handler may run the once.
  *
- * Cancellation points: pthread_testcancel, pthread_join and its variants,
- * every wrapped blocking call at entry, the parked waits (interrupted by
- * the request), and the plain blocking calls while they block: those are
- * made through arch_cp_syscall (musl's design, arch/x86_64/cp.S), and
- * pthread_cancel signals the M of a G inside one with SIGCANCEL (32 -
- * glibc's own, unused since pthread_cancel is ours, and refused to the
- * program by glibc's sigaction).  The handler moves a thread whose PC is
- * between the flag check and the syscall instruction (not yet in the
- * kernel, or blocked there and being restarted: SA_RESTART points the PC
- * back at the instruction) to the "cancelled" exit; a call the kernel does
- * not restart comes back with EINTR and the wrapper looks at the flag.
- * Asynchronous cancellation is treated as deferred (acted on at the next
- * cancellation point or when enabled), since a G is never interrupted in
- * the middle of its code yet.  C++ frames are not unwound (destructors do
- * not run) when a thread is cancelled: documented in docs/compat.md.
+ * Deferred cancellation points: pthread_testcancel, pthread_join and its
+ * variants (also while they wait), every wrapped blocking call at entry,
+ * the parked waits (interrupted by the request), and the plain blocking
+ * calls while they block: those are made through arch_cp_syscall (musl's
+ * design, arch/x86_64/cp.S), and pthread_cancel signals the M of a G
+ * inside one with SIGCANCEL (32 - glibc's own, unused since
+ * pthread_cancel is ours, and refused to the program by glibc's
+ * sigaction).  The handler moves a thread whose PC is between the flag
+ * check and the syscall instruction (not yet in the kernel, or blocked
+ * there and being restarted: SA_RESTART points the PC back at the
+ * instruction) to the "cancelled" exit; a call the kernel does not
+ * restart comes back with EINTR and the wrapper looks at the flag.
+ *
+ * Asynchronous cancellation (PTHREAD_CANCEL_ASYNCHRONOUS, enabled) is
+ * what glibc does too: the SIGCANCEL handler acts on the request itself,
+ * unwinding from the interrupted instruction - but only where a G may be
+ * stopped: the PC in the program's own code (not libc, the loader, the
+ * C++ runtime or gshim: preemption's safe points, core/preempt.c) and the
+ * G outside every runtime section.  glibc acts anywhere, trusting the
+ * program to call only async-cancel-safe functions in that mode; gshim's
+ * own locks would not survive it.  The request stays on the G
+ * (preempt_async_set) and sysmon signals its M again every round while
+ * the G runs, so a G that was in libc, or preempted and queued, is
+ * cancelled when it next runs its own code.  The handler is installed
+ * with SA_NODEFER: acting leaves the handler by longjmp or unwinding,
+ * which must not leave SIGCANCEL blocked in the M.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -50,16 +66,31 @@ _Noreturn static void jump_to(__pthread_unwind_buf_t *b)
 	longjmp(p, 1);
 }
 
-_Noreturn static void cancel_act(g_t *g)
+/* Run the thread's C cleanup handlers, innermost first, then exit it
+ * with t->exit_value (thread_unwind_exit: C++ frames too).  The buffer is
+ * popped before the jump (see the essay). */
+_Noreturn void cleanup_unwind(g_t *g)
 {
 	struct thread *t = thread_of(g);
 	__pthread_unwind_buf_t *buf = t->cleanup;
 
+	if (buf) {
+		t->cleanup = BUF_PREV(buf);
+		once_unwound(t, (uintptr_t)buf);
+		jump_to(buf);
+	}
+	thread_unwind_exit(g, t->exit_value);
+}
+
+_Noreturn static void cancel_act(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
 	t->canceling = true;
 	t->cancelstate = PTHREAD_CANCEL_DISABLE;
-	if (buf)
-		jump_to(buf);
-	thread_unwind_exit(g, PTHREAD_CANCELED);
+	preempt_async_clear(g);
+	t->exit_value = PTHREAD_CANCELED;
+	cleanup_unwind(g);
 }
 
 /* A request is pending and may be acted on now. */
@@ -67,6 +98,13 @@ static bool cancel_acts(struct thread *t)
 {
 	return __builtin_expect(atomic_load_explicit(&t->cancel_req, memory_order_acquire), 0) &&
 	       t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling;
+}
+
+/* Asynchronous type and enabled: act as soon as the request is there. */
+static bool async_on(struct thread *t)
+{
+	return __atomic_load_n(&t->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
+	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
 }
 
 void cancel_point(g_t *g)
@@ -85,13 +123,30 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 {
 	g_t *g = getcurg();
 	uintptr_t pc = arch_uc_pc(uc);
+	struct thread *t;
 
 	(void)sig;
 	(void)si;
-	if (g && atomic_load_explicit(&thread_of(g)->in_cp, memory_order_relaxed) &&
-	    cancel_acts(thread_of(g)) &&
-	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end)
+	if (!g)
+		return;
+	t = thread_of(g);
+	if (atomic_load_explicit(&t->in_cp, memory_order_relaxed) && cancel_acts(t) &&
+	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end) {
 		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
+		return;
+	}
+	if (!atomic_load_explicit(&g->asyncsig, memory_order_relaxed))
+		return;
+	if (!async_on(t) || !cancel_acts(t)) {
+		/* Deferred or disabled now: the next cancellation point (or
+		 * pthread_setcancelstate/settype) acts. */
+		preempt_async_clear(g);
+		return;
+	}
+	if (g->rtdepth != 0 || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
+	    !preempt_pc_safe(pc))
+		return;   /* not here: sysmon signals again */
+	cancel_act(g);
 }
 
 /* Installed once at start-up, with the kernel's interface: glibc's
@@ -104,7 +159,7 @@ void cancel_init(void)
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */
 	ka.handler = (void *)cancel_signal;
-	ka.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER;
+	ka.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER | SA_NODEFER;
 	ka.restorer = urg.restorer;
 	ka.mask = 0;
 	arch_syscall6(SYS_rt_sigaction, SIGCANCEL, (long)&ka, 0, 8, 0, 0);
@@ -151,11 +206,12 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 {
 	g_t *g;
 
+	/* glibc: 0 for a thread that has exited (joined or not). */
 	if (!shim_is_g(th))
-		return shim_is_stale_g(th) ? ESRCH : real_pthread_cancel(th);
+		return shim_is_stale_g(th) ? 0 : real_pthread_cancel(th);
 	g = (g_t *)th;
 	if (atomic_load(&g->status) == G_DEAD)
-		return ESRCH;
+		return 0;
 	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
 	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
 	gfutex_interrupt(g);
@@ -167,8 +223,11 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 		if (m && m->tid)
 			arch_syscall(SYS_tgkill, getpid(), m->tid, SIGCANCEL);
 	}
-	if (g == getcurg() && thread_of(g)->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
-		cancel_point(g);
+	if (async_on(thread_of(g))) {
+		if (g == getcurg())
+			cancel_point(g);
+		preempt_async_set(g, SIGCANCEL);
+	}
 	return 0;
 }
 
@@ -195,7 +254,7 @@ SHIM_EXPORT int pthread_setcancelstate(int state, int *old)
 	t = thread_of(g);
 	if (old)
 		*old = t->cancelstate;
-	t->cancelstate = state;
+	__atomic_store_n(&t->cancelstate, state, __ATOMIC_RELAXED);
 	if (t->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
 	return 0;
@@ -213,7 +272,7 @@ SHIM_EXPORT int pthread_setcanceltype(int type, int *old)
 	t = thread_of(g);
 	if (old)
 		*old = t->canceltype;
-	t->canceltype = type;
+	__atomic_store_n(&t->canceltype, type, __ATOMIC_RELAXED);
 	if (type == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
 	return 0;
@@ -282,14 +341,12 @@ SHIM_EXPORT _Noreturn void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
 {
 	g_t *g = shim_self();
 	struct thread *t;
-	__pthread_unwind_buf_t *next;
 
 	if (!g)
 		real___pthread_unwind_next(buf);
 	t = thread_of(g);
-	next = BUF_PREV(buf);
-	t->cleanup = next;
-	if (next)
-		jump_to(next);
-	thread_unwind_exit(g, PTHREAD_CANCELED);
+	/* buf was popped before the jump into it (cleanup_unwind); a
+	 * handler's own push/pop pairs are balanced by now. */
+	t->cleanup = BUF_PREV(buf);
+	cleanup_unwind(g);
 }

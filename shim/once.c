@@ -36,15 +36,21 @@ static void once_pop(struct once_node *n)
 		thread_of(g)->onces = n->prev;
 }
 
-void once_abandon(struct thread *t)
+void once_unwound(struct thread *t, uintptr_t limit)
 {
 	struct once_node *n;
 
-	for (n = t->onces; n; n = n->prev) {
+	/* Innermost first; stacks grow down, so inner frames are lower. */
+	while ((n = t->onces) != NULL && (uintptr_t)n < limit) {
+		t->onces = n->prev;
 		atomic_store_explicit(n->st, ONCE_INIT, memory_order_release);
 		gfutex_wake(n->st, INT32_MAX);
 	}
-	t->onces = NULL;
+}
+
+void once_abandon(struct thread *t)
+{
+	once_unwound(t, UINTPTR_MAX);
 }
 
 SHIM_EXPORT int pthread_once(pthread_once_t *once, void (*fn)(void))

@@ -147,8 +147,12 @@ void key_adopt_boot(struct thread *t);   /* keys set during shim_init */
 /* mutex.c: release the robust mutexes of an exiting thread. */
 void mutex_robust_exit(struct thread *t);
 
-/* once.c */
+/* once.c: reset (to "never called", waiters woken) the onces whose
+ * initialiser the thread is leaving by unwinding: all of them
+ * (once_abandon, at exit), or those whose pthread_once frame lies below
+ * stack address limit (once_unwound: the unwinding has reached limit). */
 void once_abandon(struct thread *t);
+void once_unwound(struct thread *t, uintptr_t limit);
 
 /* time.c: absolute time abst on clock clk (REALTIME or MONOTONIC) ->
  * CLOCK_MONOTONIC ns deadline for core (-1 = never).  EINVAL for a bad
@@ -173,6 +177,10 @@ void cancel_point(g_t *g);
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
+
+/* cancel.c: run the C cleanup handlers of the calling thread, then
+ * thread_unwind_exit(g, thread_of(g)->exit_value).  Does not return. */
+_Noreturn void cleanup_unwind(g_t *g);
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */

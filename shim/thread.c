@@ -40,6 +40,7 @@ static void thread_entry(void *arg)
  * (cancel.c), which runs first. */
 typedef int (*unwind_fn)(void *, void *, void *);
 static unwind_fn forced_unwind;
+static uintptr_t (*get_cfa)(void *);
 static _Atomic int forced_unwind_looked;
 
 #define UA_END_OF_STACK 16   /* _UA_END_OF_STACK, unwind.h */
@@ -49,9 +50,13 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
 {
 	struct thread *t = arg;
 
-	(void)version; (void)cls; (void)exc; (void)context;
+	(void)version; (void)cls; (void)exc;
 	if (actions & UA_END_OF_STACK)
 		longjmp(t->exit_jb, 1);
+	/* Once initialisers left by this unwinding are reset as their frame
+	 * is passed (glibc runs a cleanup there), before outer handlers. */
+	if (t->onces && get_cfa && context)
+		once_unwound(t, get_cfa(context));
 	return 0;   /* _URC_NO_REASON: keep unwinding */
 }
 
@@ -66,8 +71,10 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 
 			if (!h)
 				h = dlopen("libgcc_s.so.1", RTLD_NOW);
-			if (h)
+			if (h) {
+				get_cfa = (uintptr_t (*)(void *))dlsym(h, "_Unwind_GetCFA");
 				forced_unwind = (unwind_fn)dlsym(h, "_Unwind_ForcedUnwind");
+			}
 		}
 		if (forced_unwind) {
 			memset(t->unwind_exc, 0, sizeof t->unwind_exc);
@@ -84,6 +91,7 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 {
 	struct thread *t = thread_of(g);
 
+	preempt_async_clear(g);
 	if (t->onces)
 		once_abandon(t);
 	if (t->keys_used)
@@ -164,13 +172,15 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	return thread_create(th, attr, fn, arg);
 }
 
+/* The C cleanup handlers run first (cancel.c), then C++ frames unwind. */
 SHIM_EXPORT void pthread_exit(void *retval)
 {
 	g_t *g = shim_self();
 
 	if (!g)
 		real_pthread_exit(retval);
-	thread_unwind_exit(g, retval);
+	thread_of(g)->exit_value = retval;
+	cleanup_unwind(g);
 }
 
 SHIM_EXPORT pthread_t pthread_self(void)
