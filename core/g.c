@@ -332,10 +332,11 @@ int g_detach(g_t *g)
 
 /* Join g.  deadline_ns: CLOCK_MONOTONIC, < 0 = none.  try_only: EBUSY
  * instead of waiting (pthread_tryjoin_np). */
-int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only,
+int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
            _Atomic uint32_t *intr)
 {
 	g_t *self = getcurg();
+	bool try_only = flags & GJOIN_TRY;
 	uint32_t st = GJ_JOINABLE;
 
 	if (!g_valid(g))
@@ -348,7 +349,8 @@ int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only,
 	/* Two threads joining each other: glibc reports EDEADLK to the
 	 * second one instead of hanging both. */
 	atomic_store_explicit(&g->joiner, self, memory_order_seq_cst);
-	if (self && atomic_load_explicit(&self->joiner, memory_order_seq_cst) == g &&
+	if (self && !(flags & GJOIN_ENDING) &&
+	    atomic_load_explicit(&self->joiner, memory_order_seq_cst) == g &&
 	    !atomic_load_explicit(&g->exited, memory_order_acquire)) {
 		atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
 		atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);

@@ -495,10 +495,13 @@ void g_free(g_t *g);                   /* drop to free list (refs hit 0) */
 void g_unref(g_t *g);
 bool g_valid(const void *maybe_g);     /* is it a G we handed out, alive? */
 bool g_in_slab(const void *maybe_g);   /* inside gshim's G memory at all? */
-/* Join g: 0 and *retval, ESRCH, EDEADLK, EINVAL, EBUSY (try_only),
+/* Join g: 0 and *retval, ESRCH, EDEADLK, EINVAL, EBUSY (GJOIN_TRY),
  * ETIMEDOUT; ECANCELED when *intr (may be NULL) became non-zero during the
- * wait - g stays joinable, as glibc leaves it after a cancelled join. */
-int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only,
+ * wait - g stays joinable, as glibc leaves it after a cancelled join.
+ * GJOIN_ENDING: g is about to end (a cancellation request it will act
+ * on), so g joining us is no deadlock (glibc's rule). */
+enum { GJOIN_TRY = 1, GJOIN_ENDING = 2 };
+int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
            _Atomic uint32_t *intr);
 /* A handle whose G was freed after a join (not after a detached exit):
  * glibc answers ESRCH there, EINVAL for the detached one. */

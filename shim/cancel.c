@@ -100,12 +100,6 @@ static bool cancel_acts(struct thread *t)
 	       t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling;
 }
 
-/* Asynchronous type and enabled: act as soon as the request is there. */
-static bool async_on(struct thread *t)
-{
-	return __atomic_load_n(&t->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
-	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
-}
 
 void cancel_point(g_t *g)
 {
@@ -137,7 +131,7 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	}
 	if (!atomic_load_explicit(&g->asyncsig, memory_order_relaxed))
 		return;
-	if (!async_on(t) || !cancel_acts(t)) {
+	if (!shim_cancel_async(g) || !cancel_acts(t)) {
 		/* Deferred or disabled now: the next cancellation point (or
 		 * pthread_setcancelstate/settype) acts. */
 		preempt_async_clear(g);
@@ -223,7 +217,7 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 		if (m && m->tid)
 			arch_syscall(SYS_tgkill, getpid(), m->tid, SIGCANCEL);
 	}
-	if (async_on(thread_of(g))) {
+	if (shim_cancel_async(g)) {
 		if (g == getcurg())
 			cancel_point(g);
 		preempt_async_set(g, SIGCANCEL);

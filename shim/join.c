@@ -3,6 +3,16 @@
 #include <time.h>
 #include "shim.h"
 
+/* g has a cancellation request it will act on (enabled): it may be
+ * joining us, but it will not be for long. */
+static bool target_ending(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	return atomic_load_explicit(&t->cancel_req, memory_order_acquire) &&
+	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
+
 /* pthread_join and the timed variants are cancellation points: at entry
  * and while they wait (the request interrupts the wait; the target stays
  * joinable, as in glibc). */
@@ -19,7 +29,7 @@ static int join_cancellable(g_t *g, void **ret, int64_t deadline)
 		if (t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling)
 			intr = &t->cancel_req;
 	}
-	err = g_join(g, ret, deadline, false, intr);
+	err = g_join(g, ret, deadline, target_ending(g) ? GJOIN_ENDING : 0, intr);
 	if (self && (err == ETIMEDOUT || err == ECANCELED))
 		cancel_point(self);
 	return err;
@@ -43,7 +53,7 @@ SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
 {
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? stale(t, EBUSY) : real_pthread_tryjoin_np(t, ret);
-	return g_join((g_t *)t, ret, -1, true, NULL);
+	return g_join((g_t *)t, ret, -1, GJOIN_TRY, NULL);
 }
 
 SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,

@@ -177,6 +177,15 @@ void cancel_point(g_t *g);
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
+/* Asynchronous cancellation type and enabled (any instruction may be a
+ * cancellation point). */
+static inline bool shim_cancel_async(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	return __atomic_load_n(&t->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
+	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
 
 /* cancel.c: run the C cleanup handlers of the calling thread, then
  * thread_unwind_exit(g, thread_of(g)->exit_value).  Does not return. */

@@ -51,8 +51,13 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
 	struct thread *t = arg;
 
 	(void)version; (void)cls; (void)exc;
-	if (actions & UA_END_OF_STACK)
-		longjmp(t->exit_jb, 1);
+	if (actions & UA_END_OF_STACK) {
+		if (t->exit_jb_set)
+			longjmp(t->exit_jb, 1);
+		/* The main thread: past main there is no frame of ours to
+		 * land in; exit from here (nothing below is used again). */
+		thread_exit(getcurg(), t->exit_value);
+	}
 	/* Once initialisers left by this unwinding are reset as their frame
 	 * is passed (glibc runs a cleanup there), before outer handlers. */
 	if (t->onces && get_cfa && context)
@@ -65,8 +70,11 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 	struct thread *t = thread_of(g);
 
 	t->exit_value = retval;
-	if (t->exit_jb_set && !t->cleanup) {
-		if (!atomic_exchange(&forced_unwind_looked, 1)) {
+	if ((t->exit_jb_set || g->is_main) && !t->cleanup) {
+		int zero = 0;
+
+		/* 0 not looked up, 1 being looked up, 2 done */
+		if (atomic_compare_exchange_strong(&forced_unwind_looked, &zero, 1)) {
 			void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
 
 			if (!h)
@@ -75,7 +83,10 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 				get_cfa = (uintptr_t (*)(void *))dlsym(h, "_Unwind_GetCFA");
 				forced_unwind = (unwind_fn)dlsym(h, "_Unwind_ForcedUnwind");
 			}
+			atomic_store(&forced_unwind_looked, 2);
 		}
+		while (atomic_load(&forced_unwind_looked) != 2)
+			g_yield();
 		if (forced_unwind) {
 			memset(t->unwind_exc, 0, sizeof t->unwind_exc);
 			/* exception_class: glibc's "GNUCSUSD" for thread exit */

@@ -49,8 +49,6 @@
 WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
 WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
 WRAP(int, flock, (int fd, int op), (fd, op))
-WRAP(int, lockf, (int fd, int cmd, off_t len), (fd, cmd, len))
-WRAP(int, lockf64, (int fd, int cmd, off64_t len), (fd, cmd, len))
 WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
 WRAP(int, semtimedop, (int id, struct sembuf *ops, size_t n, const struct timespec *t), (id, ops, n, t))
 WRAP(ssize_t, splice, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
@@ -157,8 +155,6 @@ void syscall_wrap_init(void)
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
 	real_flock = (__typeof__(flock) *)dlsym(RTLD_NEXT, "flock");
-	real_lockf = (__typeof__(lockf) *)dlsym(RTLD_NEXT, "lockf");
-	real_lockf64 = (__typeof__(lockf64) *)dlsym(RTLD_NEXT, "lockf64");
 	real_sigsuspend = (__typeof__(sigsuspend) *)dlsym(RTLD_NEXT, "sigsuspend");
 	real_semop = (__typeof__(semop) *)dlsym(RTLD_NEXT, "semop");
 	real_semtimedop = (__typeof__(semtimedop) *)dlsym(RTLD_NEXT, "semtimedop");

@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+#include <errno.h>
 #include <unistd.h>
 #include "wrap.h"
 
@@ -27,17 +28,53 @@ static bool fcntl_blocks(int cmd)
 	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
 }
 
+/* The lock waits are cancellation points while they block: the plain
+ * call through sc_call_cp (on x86_64 fcntl64 is fcntl and struct flock
+ * is the kernel's). */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-	g_t *g;
-	int r;
-
-	if (!fcntl_blocks(cmd))
+	if (!fcntl_blocks(cmd) || !getcurg())
 		return real(fd, cmd, arg);
-	g = sc_enter(true);
-	r = real(fd, cmd, arg);
-	sc_exit(g);
-	return r;
+	return (int)set_err(sc_call_cp(SYS_fcntl, fd, cmd, (long)arg, 0, 0, 0));
+}
+
+/* lockf as POSIX describes it on top of fcntl locks (whole-process
+ * write locks from the current offset for len bytes): F_LOCK waits
+ * (cancellable, above), F_TEST reports EACCES for another process's
+ * lock. */
+static int lockf_common(int fd, int cmd, off_t len)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
+
+	switch (cmd) {
+	case F_TEST:
+		fl.l_type = F_RDLCK;
+		if (fcntl_common(REAL(fcntl), fd, F_GETLK, &fl) < 0)
+			return -1;
+		if (fl.l_type == F_UNLCK || fl.l_pid == getpid())
+			return 0;
+		errno = EACCES;
+		return -1;
+	case F_ULOCK:
+		fl.l_type = F_UNLCK;
+		return fcntl_common(REAL(fcntl), fd, F_SETLK, &fl);
+	case F_LOCK:
+		return fcntl_common(REAL(fcntl), fd, F_SETLKW, &fl);
+	case F_TLOCK:
+		return fcntl_common(REAL(fcntl), fd, F_SETLK, &fl);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+SHIM_EXPORT int lockf(int fd, int cmd, off_t len)
+{
+	return lockf_common(fd, cmd, len);
+}
+
+SHIM_EXPORT int lockf64(int fd, int cmd, off64_t len)
+{
+	return lockf_common(fd, cmd, len);
 }
 
 /* glibc reads the third argument as a pointer whatever the command. */
@@ -140,6 +177,10 @@ SHIM_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	if (!syscall_blocks(n, n == SYS_futex ? a2 : 0))
 		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
+	/* Not a cancellation point (glibc's syscall() is not), but with
+	 * asynchronous cancellation anything is: then the cancellable form. */
+	if ((g = getcurg()) != NULL && shim_cancel_async(g))
+		return set_err(sc_call_cp(n, a1, a2, a3, a4, a5, a6));
 	g = sc_enter(false);
 	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	sc_exit(g);
