@@ -45,6 +45,7 @@
  * with SA_NODEFER: acting leaves the handler by longjmp or unwinding,
  * which must not leave SIGCANCEL blocked in the M.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -66,20 +67,23 @@ _Noreturn static void jump_to(__pthread_unwind_buf_t *b)
 	longjmp(p, 1);
 }
 
-/* Run the thread's C cleanup handlers, innermost first, then exit it
- * with t->exit_value (thread_unwind_exit: C++ frames too).  The buffer is
- * popped before the jump (see the essay). */
-_Noreturn void cleanup_unwind(g_t *g)
+_Noreturn void cleanup_jump(g_t *g)
 {
 	struct thread *t = thread_of(g);
 	__pthread_unwind_buf_t *buf = t->cleanup;
 
-	if (buf) {
-		t->cleanup = BUF_PREV(buf);
-		once_unwound(t, (uintptr_t)buf);
-		jump_to(buf);
-	}
-	thread_unwind_exit(g, t->exit_value);
+	t->cleanup = BUF_PREV(buf);
+	once_unwound(t, (uintptr_t)buf);
+	jump_to(buf);
+}
+
+/* Run the thread's cleanup handlers, innermost first, then exit it with
+ * t->exit_value: thread_unwind_exit unwinds the frames (C++ destructors,
+ * -fexceptions cleanups, libc's own) and jumps into the C buffers as it
+ * passes them; without an unwinder, the C buffers alone, by longjmp. */
+_Noreturn void cleanup_unwind(g_t *g)
+{
+	thread_unwind_exit(g, thread_of(g)->exit_value);
 }
 
 _Noreturn static void cancel_act(g_t *g)
@@ -113,6 +117,26 @@ void cancel_point(g_t *g)
 
 static const volatile uint32_t never;   /* the flag when cancel is off */
 
+/* glibc's cancellation points inside libc (stdio's read and write, the
+ * waits of system(), ...) call the kernel between its
+ * __pthread_enable_asynccancel and __pthread_disable_asynccancel, which
+ * set and clear the asynchronous-type bit of cancelhandling in the
+ * thread's struct pthread: glibc's own handler acts on SIGCANCEL exactly
+ * while that bit is set.  gshim's does the same, for a request of its own
+ * (the bit is only ever set there by libc: pthread_setcanceltype is
+ * ours).  The field's offset comes from libc's _thread_db descriptor;
+ * the struct pthread of a G is its TCB (per-g TLS), so only that mode
+ * can tell for another thread. */
+#define GLIBC_CANCELTYPE_BIT 2u
+static uint32_t tcb_cancel_off;   /* 0: unknown */
+
+static bool in_libc_cp(const void *tcb)
+{
+	return tcb && tcb_cancel_off &&
+	       (__atomic_load_n((const uint32_t *)((const char *)tcb + tcb_cancel_off),
+	                        __ATOMIC_RELAXED) & GLIBC_CANCELTYPE_BIT);
+}
+
 static void cancel_signal(int sig, siginfo_t *si, void *uc)
 {
 	g_t *g = getcurg();
@@ -129,6 +153,8 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
 		return;
 	}
+	if (cancel_acts(t) && g->rtdepth == 0 && in_libc_cp(arch_tp()))
+		cancel_act(g);   /* blocked in a cancellation point of libc */
 	if (!atomic_load_explicit(&g->asyncsig, memory_order_relaxed))
 		return;
 	if (!shim_cancel_async(g) || !cancel_acts(t)) {
@@ -149,7 +175,10 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 void cancel_init(void)
 {
 	struct os_ksigaction ka, urg;
+	const uint32_t *d = dlsym(RTLD_DEFAULT, "_thread_db_pthread_cancelhandling");
 
+	if (d && d[0] == 32 && d[1] == 1)   /* 32 bits, one of them, offset */
+		tcb_cancel_off = d[2];
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */
 	ka.handler = (void *)cancel_signal;
@@ -209,8 +238,10 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
 	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
 	gfutex_interrupt(g);
-	/* Or interrupt the plain blocking call it is in (see above). */
-	if (atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) &&
+	/* Or interrupt the plain blocking call it is in (see above), ours
+	 * or one of libc's own. */
+	if ((atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) ||
+	     (rt_cfg.tls_mode == TLS_PER_G && in_libc_cp(g->tcb))) &&
 	    thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE) {
 		m_t *m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
 

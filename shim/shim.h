@@ -187,9 +187,12 @@ static inline bool shim_cancel_async(g_t *g)
 	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
 }
 
-/* cancel.c: run the C cleanup handlers of the calling thread, then
- * thread_unwind_exit(g, thread_of(g)->exit_value).  Does not return. */
+/* cancel.c: run the cleanup handlers of the calling thread and exit it
+ * with thread_of(g)->exit_value (= thread_unwind_exit).  cleanup_jump:
+ * pop the innermost C cleanup buffer (there must be one) and longjmp
+ * into it (its handler runs, then __pthread_unwind_next goes on). */
 _Noreturn void cleanup_unwind(g_t *g);
+_Noreturn void cleanup_jump(g_t *g);
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */

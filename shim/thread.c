@@ -37,7 +37,10 @@ static void thread_entry(void *arg)
  * stack.  Same here, landing in thread_entry.  libgcc_s is looked up at
  * run time, as glibc does; without it the thread exits without unwinding.
  * The C form of pthread_cleanup_push (no exceptions) keeps its own chain
- * (cancel.c), which runs first. */
+ * of setjmp buffers (cancel.c): the stop function jumps into the
+ * innermost one when the unwinding reaches the frame that pushed it, as
+ * glibc's does, so C handlers, C++ destructors and libc's own cleanups
+ * (stdio locks) run innermost first, interleaved as the frames are. */
 typedef int (*unwind_fn)(void *, void *, void *);
 static unwind_fn forced_unwind;
 static uintptr_t (*get_cfa)(void *);
@@ -49,8 +52,18 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
                        void *context, void *arg)
 {
 	struct thread *t = arg;
+	uintptr_t cfa = context ? get_cfa(context) : 0;
 
 	(void)version; (void)cls; (void)exc;
+	/* Once initialisers left by this unwinding are reset as their frame
+	 * is passed (glibc runs a cleanup there), before outer handlers. */
+	if (t->onces && cfa)
+		once_unwound(t, cfa);
+	/* A C cleanup buffer lives in the frame that pushed it: this frame
+	 * is it (or beyond it) once the buffer lies below its CFA.  Its
+	 * handler runs there; __pthread_unwind_next unwinds on. */
+	if (t->cleanup && (!cfa || (uintptr_t)t->cleanup < cfa || (actions & UA_END_OF_STACK)))
+		cleanup_jump(getcurg());
 	if (actions & UA_END_OF_STACK) {
 		if (t->exit_jb_set)
 			longjmp(t->exit_jb, 1);
@@ -58,10 +71,6 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
 		 * land in; exit from here (nothing below is used again). */
 		thread_exit(getcurg(), t->exit_value);
 	}
-	/* Once initialisers left by this unwinding are reset as their frame
-	 * is passed (glibc runs a cleanup there), before outer handlers. */
-	if (t->onces && get_cfa && context)
-		once_unwound(t, get_cfa(context));
 	return 0;   /* _URC_NO_REASON: keep unwinding */
 }
 
@@ -70,7 +79,7 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 	struct thread *t = thread_of(g);
 
 	t->exit_value = retval;
-	if ((t->exit_jb_set || g->is_main) && !t->cleanup) {
+	if (t->exit_jb_set || g->is_main) {
 		int zero = 0;
 
 		/* 0 not looked up, 1 being looked up, 2 done */
@@ -87,7 +96,7 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 		}
 		while (atomic_load(&forced_unwind_looked) != 2)
 			g_yield();
-		if (forced_unwind) {
+		if (forced_unwind && get_cfa) {
 			memset(t->unwind_exc, 0, sizeof t->unwind_exc);
 			/* exception_class: glibc's "GNUCSUSD" for thread exit */
 			memcpy(t->unwind_exc, "DSUSCNUG", 8);
@@ -95,6 +104,8 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 			/* only returns if unwinding could not even start */
 		}
 	}
+	if (t->cleanup)
+		cleanup_jump(g);   /* no unwinder: the C buffers alone */
 	thread_exit(g, retval);
 }
 
