@@ -137,16 +137,26 @@ static bool in_libc_cp(const void *tcb)
 	                        __ATOMIC_RELAXED) & GLIBC_CANCELTYPE_BIT);
 }
 
+/* glibc's own SIGCANCEL action: installed by its pthread_cancel the first
+ * time a thread gshim did not create is cancelled (cancel_reclaim). */
+static struct os_ksigaction libc_cancel;
+static _Atomic int libc_cancel_saved;
+
 static void cancel_signal(int sig, siginfo_t *si, void *uc)
 {
 	g_t *g = getcurg();
 	uintptr_t pc = arch_uc_pc(uc);
 	struct thread *t;
 
-	(void)sig;
-	(void)si;
-	if (!g)
+	if (!getg()) {
+		/* A thread libc created: its cancellation is glibc's. */
+		if (atomic_load_explicit(&libc_cancel_saved, memory_order_acquire) &&
+		    (libc_cancel.flags & SA_SIGINFO) && libc_cancel.handler)
+			((void (*)(int, siginfo_t *, void *))libc_cancel.handler)(sig, si, uc);
 		return;
+	}
+	if (!g)
+		return;   /* an M's scheduler context: a late signal */
 	t = thread_of(g);
 	if (atomic_load_explicit(&t->in_cp, memory_order_relaxed) && cancel_acts(t) &&
 	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end) {
@@ -169,23 +179,48 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	cancel_act(g);
 }
 
+static void cancel_install(const struct os_ksigaction *urg)
+{
+	struct os_ksigaction ka;
+
+	ka.handler = (void *)cancel_signal;
+	ka.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER | SA_NODEFER;
+	ka.restorer = urg->restorer;
+	ka.mask = 0;
+	arch_syscall6(SYS_rt_sigaction, SIGCANCEL, (long)&ka, 0, 8, 0, 0);
+}
+
+/* glibc's pthread_cancel (of a thread libc created) installs glibc's
+ * handler over ours the first time: keep it for those threads and put
+ * ours back.  Until then a request of ours sent in that window may reach
+ * glibc's handler, which only marks glibc's state of the G's TCB. */
+static void cancel_reclaim(void)
+{
+	struct os_ksigaction cur, urg;
+
+	if (!os_sigaction_get(SIGCANCEL, &cur) || cur.handler == (void *)cancel_signal ||
+	    !os_sigaction_get(SIGURG, &urg) || !urg.restorer)
+		return;
+	if (!atomic_load_explicit(&libc_cancel_saved, memory_order_relaxed)) {
+		libc_cancel = cur;
+		atomic_store_explicit(&libc_cancel_saved, 1, memory_order_release);
+	}
+	cancel_install(&urg);
+}
+
 /* Installed once at start-up, with the kernel's interface: glibc's
  * sigaction refuses its own signal.  The restorer is the one glibc put on
  * the runtime's SIGURG action (sched_init). */
 void cancel_init(void)
 {
-	struct os_ksigaction ka, urg;
+	struct os_ksigaction urg;
 	const uint32_t *d = dlsym(RTLD_DEFAULT, "_thread_db_pthread_cancelhandling");
 
 	if (d && d[0] == 32 && d[1] == 1)   /* 32 bits, one of them, offset */
 		tcb_cancel_off = d[2];
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */
-	ka.handler = (void *)cancel_signal;
-	ka.flags = SA_SIGINFO | SA_RESTART | SA_RESTORER | SA_NODEFER;
-	ka.restorer = urg.restorer;
-	ka.mask = 0;
-	arch_syscall6(SYS_rt_sigaction, SIGCANCEL, (long)&ka, 0, 8, 0, 0);
+	cancel_install(&urg);
 }
 
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f)
@@ -230,8 +265,15 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	g_t *g;
 
 	/* glibc: 0 for a thread that has exited (joined or not). */
-	if (!shim_is_g(th))
-		return shim_is_stale_g(th) ? 0 : real_pthread_cancel(th);
+	if (!shim_is_g(th)) {
+		int r;
+
+		if (shim_is_stale_g(th))
+			return 0;
+		r = real_pthread_cancel(th);
+		cancel_reclaim();
+		return r;
+	}
 	g = (g_t *)th;
 	if (atomic_load(&g->status) == G_DEAD)
 		return 0;
