@@ -41,6 +41,7 @@ struct thread {
 	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
 	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
 	bool canceling;               /* acting on it: no second time */
+	bool lock_cancellable;        /* mutex.c: in pthread_mutex_lock, async type */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
 	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
 	/* thread.c: pthread_exit/cancellation unwind C++ frames (forced

@@ -101,6 +101,21 @@ static void *async_read(void *a)
 	return NULL;
 }
 
+/* glibc acts anywhere in asynchronous mode, also in a mutex wait
+ * (tst-cancel1: not async-cancel-safe by POSIX, relied upon anyway) */
+static pthread_mutex_t held = PTHREAD_MUTEX_INITIALIZER;
+static void *async_mutex(void *a)
+{
+	(void)a;
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+	pthread_cleanup_push(cl, "M");
+	ready = 1;
+	pthread_mutex_lock(&held);
+	notreached = 1;
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
 static void *async_self(void *a)
 {
 	(void)a;
@@ -215,10 +230,11 @@ static void *exit_in_handler(void *a)
 
 static void *returns(void *a) { return a; }
 
-/* The cleanup handler of a region that makes no call: with -fexceptions
- * the compiler gives such a region no unwind landing pad (no instruction
- * in it may throw), so glibc's forced unwinding from the signal handler
- * skips it: the thread ends cancelled without running it, natively too. */
+/* The cleanup handler of a region that makes no call that may throw (no
+ * call at all, or only functions glibc declares nothrow, like memset and
+ * pthread_mutex_lock): with -fexceptions the compiler gives such a region
+ * no unwind landing pad, so forced unwinding skips it: the thread ends
+ * cancelled without running it, natively too. */
 #ifdef __EXCEPTIONS
 #define NOCALL_CL(x) ""
 #else
@@ -272,6 +288,9 @@ int main(void)
 	run_cancel("async cancel of a loop calling libc", async_libc_loop, 1, 5, PTHREAD_CANCELED, NOCALL_CL("L"), 0);
 	run_cancel("async cancel disabled, then enabled", async_disabled, 1, 0, PTHREAD_CANCELED, "D", 1);
 	run_cancel("async cancel blocked in read", async_read, 1, 10, PTHREAD_CANCELED, "R", 0);
+	pthread_mutex_lock(&held);
+	run_cancel("async cancel blocked in pthread_mutex_lock", async_mutex, 1, 10, PTHREAD_CANCELED, NOCALL_CL("M"), 0);
+	pthread_mutex_unlock(&held);
 	run_cancel("async self-cancel", async_self, 0, 0, PTHREAD_CANCELED, "S", 0);
 	run_cancel("pending, then switch to async", async_switch, 0, 0, PTHREAD_CANCELED, "W", 1);
 	run_cancel("deferred self-cancel", deferred_self, 0, 0, PTHREAD_CANCELED, "F", 1);
