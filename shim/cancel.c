@@ -67,12 +67,16 @@ _Noreturn static void jump_to(__pthread_unwind_buf_t *b)
 	longjmp(p, 1);
 }
 
+static void glibc_sync(g_t *g);
+static void glibc_state(g_t *g);
+
 _Noreturn void cleanup_jump(g_t *g)
 {
 	struct thread *t = thread_of(g);
 	__pthread_unwind_buf_t *buf = t->cleanup;
 
 	t->cleanup = BUF_PREV(buf);
+	glibc_sync(g);
 	once_unwound(t, (uintptr_t)buf);
 	jump_to(buf);
 }
@@ -92,6 +96,7 @@ _Noreturn static void cancel_act(g_t *g)
 
 	t->canceling = true;
 	t->cancelstate = PTHREAD_CANCEL_DISABLE;
+	glibc_state(g);   /* libc's own points must not start a second one */
 	preempt_async_clear(g);
 	t->exit_value = PTHREAD_CANCELED;
 	cleanup_unwind(g);
@@ -135,6 +140,92 @@ static bool in_libc_cp(const void *tcb)
 	return tcb && tcb_cancel_off &&
 	       (__atomic_load_n((const uint32_t *)((const char *)tcb + tcb_cancel_off),
 	                        __ATOMIC_RELAXED) & GLIBC_CANCELTYPE_BIT);
+}
+
+/* A request already pending when libc's cancellation point is entered:
+ * glibc checks its own state there (__pthread_enable_asynccancel) and
+ * acts with its own code - forced unwinding that longjmps into the
+ * buffer its struct pthread names in cleanup_jmp_buf once the unwinding
+ * reaches that buffer's frame.  For a G with a TCB of its own (per-g TLS;
+ * not the main thread, whose TCB names glibc's own buffer in
+ * __libc_start_call_main) gshim keeps that state true: the CANCELED bit
+ * set by pthread_cancel, the state bit by pthread_setcancelstate,
+ * cleanup_jmp_buf naming the innermost C cleanup buffer (glibc's layout:
+ * the program's macros made it) or, with none, a buffer in thread_entry.
+ * glibc landing in a program's buffer runs its handler, whose
+ * __pthread_unwind_next is ours (EXITING, set by glibc, tells that this
+ * is a cancellation); landing in thread_entry ends the thread cancelled.
+ * cleanup_jmp_buf's offset is found at start-up: a buffer registered with
+ * libc's own __pthread_register_cancel, looked for in the TCB. */
+#define GLIBC_CANCELSTATE_BIT 1u
+#define GLIBC_CANCELED_BIT 8u
+#define GLIBC_EXITING_BIT 16u
+static uint32_t tcb_jmpbuf_off;   /* 0: unknown */
+
+static bool glibc_mirror(g_t *g)
+{
+	return thread_of(g)->base != NULL;   /* set only where it can be */
+}
+
+static _Atomic uint32_t *tcb_ch(g_t *g)
+{
+	return (_Atomic uint32_t *)((char *)g->tcb + tcb_cancel_off);
+}
+
+/* Owner: cleanup_jmp_buf follows the chain. */
+static void glibc_sync(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	if (glibc_mirror(g))
+		*(void **)((char *)g->tcb + tcb_jmpbuf_off) =
+			t->cleanup ? (void *)t->cleanup : (void *)t->base;
+}
+
+/* Owner: glibc's state bit follows ours. */
+static void glibc_state(g_t *g)
+{
+	if (!glibc_mirror(g))
+		return;
+	if (thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE)
+		atomic_fetch_and_explicit(tcb_ch(g), ~GLIBC_CANCELSTATE_BIT, memory_order_seq_cst);
+	else
+		atomic_fetch_or_explicit(tcb_ch(g), GLIBC_CANCELSTATE_BIT, memory_order_seq_cst);
+}
+
+void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base)
+{
+	struct thread *t = thread_of(g);
+
+	if (!tcb_jmpbuf_off || !tcb_cancel_off || rt_cfg.tls_mode != TLS_PER_G || !g->tcb)
+		return;
+	atomic_store_explicit(tcb_ch(g), 0, memory_order_relaxed);   /* a reused TCB */
+	atomic_store_explicit(&t->base, base, memory_order_seq_cst);
+	/* Dekker with pthread_cancel: request stored, then base read. */
+	if (atomic_load_explicit(&t->cancel_req, memory_order_seq_cst))
+		atomic_fetch_or_explicit(tcb_ch(g), GLIBC_CANCELED_BIT, memory_order_seq_cst);
+	glibc_sync(g);
+}
+
+/* glibc started the unwinding (its bits say so) and we see it now: from
+ * here on it is our cancellation. */
+static void glibc_took(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	if (t->canceling || !glibc_mirror(g) ||
+	    !(atomic_load_explicit(tcb_ch(g), memory_order_relaxed) & GLIBC_EXITING_BIT))
+		return;
+	t->canceling = true;
+	t->cancelstate = PTHREAD_CANCEL_DISABLE;
+	preempt_async_clear(g);
+	t->exit_value = PTHREAD_CANCELED;
+}
+
+void cancel_glibc_landed(g_t *g)
+{
+	glibc_took(g);
+	thread_of(g)->canceling = true;
 }
 
 /* glibc's own SIGCANCEL action: installed by its pthread_cancel the first
@@ -216,8 +307,22 @@ void cancel_init(void)
 	struct os_ksigaction urg;
 	const uint32_t *d = dlsym(RTLD_DEFAULT, "_thread_db_pthread_cancelhandling");
 
+	const uint32_t *sz = dlsym(RTLD_DEFAULT, "_thread_db_sizeof_pthread");
+
 	if (d && d[0] == 32 && d[1] == 1)   /* 32 bits, one of them, offset */
 		tcb_cancel_off = d[2];
+	if (sz && tcb_cancel_off) {
+		__pthread_unwind_buf_t probe;
+		char *self = arch_tp();
+
+		real___pthread_register_cancel(&probe);
+		for (uint32_t off = 0; off + sizeof(void *) <= sz[0]; off += sizeof(void *))
+			if (*(void **)(self + off) == (void *)&probe) {
+				tcb_jmpbuf_off = off;
+				break;
+			}
+		real___pthread_unregister_cancel(&probe);
+	}
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */
 	cancel_install(&urg);
@@ -278,6 +383,8 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	if (atomic_load(&g->status) == G_DEAD)
 		return 0;
 	atomic_store_explicit(&thread_of(g)->cancel_req, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&thread_of(g)->base, memory_order_seq_cst))
+		atomic_fetch_or_explicit(tcb_ch(g), GLIBC_CANCELED_BIT, memory_order_seq_cst);
 	/* Wake it if it sleeps in a cancellable wait (shim_wait_cancellable). */
 	gfutex_interrupt(g);
 	/* Or interrupt the plain blocking call it is in (see above), ours
@@ -322,6 +429,7 @@ SHIM_EXPORT int pthread_setcancelstate(int state, int *old)
 	if (old)
 		*old = t->cancelstate;
 	__atomic_store_n(&t->cancelstate, state, __ATOMIC_RELAXED);
+	glibc_state(g);
 	if (t->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
 	return 0;
@@ -357,6 +465,7 @@ SHIM_EXPORT void __pthread_register_cancel(__pthread_unwind_buf_t *buf)
 	t = thread_of(g);
 	BUF_PREV(buf) = t->cleanup;
 	t->cleanup = buf;
+	glibc_sync(g);
 }
 
 SHIM_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
@@ -368,6 +477,7 @@ SHIM_EXPORT void __pthread_unregister_cancel(__pthread_unwind_buf_t *buf)
 		return;
 	}
 	thread_of(g)->cleanup = BUF_PREV(buf);
+	glibc_sync(g);
 }
 
 /* pthread_cleanup_push_defer_np: also switch to deferred for the region;
@@ -386,6 +496,7 @@ SHIM_EXPORT void __pthread_register_cancel_defer(__pthread_unwind_buf_t *buf)
 	t->canceltype = PTHREAD_CANCEL_DEFERRED;
 	BUF_PREV(buf) = t->cleanup;
 	t->cleanup = buf;
+	glibc_sync(g);
 }
 
 SHIM_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t *buf)
@@ -399,6 +510,7 @@ SHIM_EXPORT void __pthread_unregister_cancel_restore(__pthread_unwind_buf_t *buf
 	}
 	t = thread_of(g);
 	t->cleanup = BUF_PREV(buf);
+	glibc_sync(g);
 	t->canceltype = (int)(intptr_t)buf->__pad[2];
 	if (t->canceltype == PTHREAD_CANCEL_ASYNCHRONOUS)
 		cancel_point(g);
@@ -412,8 +524,13 @@ SHIM_EXPORT _Noreturn void __pthread_unwind_next(__pthread_unwind_buf_t *buf)
 	if (!g)
 		real___pthread_unwind_next(buf);
 	t = thread_of(g);
-	/* buf was popped before the jump into it (cleanup_unwind); a
-	 * handler's own push/pop pairs are balanced by now. */
+	/* glibc's own unwinding (a cancellation point inside libc) may have
+	 * brought us here: then it is a cancellation. */
+	glibc_took(g);
+	/* buf was popped before the jump into it (cleanup_jump) or, by
+	 * glibc, not: either way the next one is the head now (a handler's
+	 * own push/pop pairs are balanced by now). */
 	t->cleanup = BUF_PREV(buf);
+	glibc_sync(g);
 	cleanup_unwind(g);
 }

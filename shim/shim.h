@@ -43,6 +43,9 @@ struct thread {
 	bool canceling;               /* acting on it: no second time */
 	bool lock_cancellable;        /* mutex.c: in pthread_mutex_lock, async type */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
+	/* cancel.c: glibc's view of the G (its TCB's cleanup_jmp_buf) ends in
+	 * this buffer in thread_entry; NULL where that view is not kept. */
+	__pthread_unwind_buf_t *_Atomic base;
 	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
 	/* thread.c: pthread_exit/cancellation unwind C++ frames (forced
 	 * unwinding) and land back in thread_entry. */
@@ -178,6 +181,10 @@ void cancel_point(g_t *g);
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
+/* thread.c -> cancel.c: a G starts (base: its buffer in thread_entry);
+ * glibc's unwinding landed in base: the thread was cancelled. */
+void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base);
+void cancel_glibc_landed(g_t *g);
 /* Asynchronous cancellation type and enabled (any instruction may be a
  * cancellation point). */
 static inline bool shim_cancel_async(g_t *g)

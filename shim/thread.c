@@ -17,8 +17,18 @@ static void thread_entry(void *arg)
 {
 	g_t *g = arg;
 	struct thread *t = thread_of(g);
-	void *ret;
+	__pthread_unwind_buf_t base;
+	void *ret, *jb = base.__cancel_jmp_buf;
 
+	/* Where glibc's own cancellation unwinding ends (cancel.c).  The
+	 * buffer has no signal-mask tail (as the cleanup macros' own): the
+	 * size is hidden from the compiler's object-size checks. */
+	__asm__("" : "+r"(jb));
+	if (__sigsetjmp(jb, 0)) {
+		cancel_glibc_landed(g);
+		thread_exit(g, PTHREAD_CANCELED);
+	}
+	cancel_thread_start(g, &base);
 	if (setjmp(t->exit_jb) == 0) {
 		t->exit_jb_set = true;
 		ret = t->start(t->arg);
