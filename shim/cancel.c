@@ -78,6 +78,7 @@ _Noreturn void cleanup_jump(g_t *g)
 	t->cleanup = BUF_PREV(buf);
 	glibc_sync(g);
 	once_unwound(t, (uintptr_t)buf);
+	cancel_old_cleanups(g, (uintptr_t)buf);
 	jump_to(buf);
 }
 
@@ -161,6 +162,26 @@ static bool in_libc_cp(const void *tcb)
 #define GLIBC_CANCELED_BIT 8u
 #define GLIBC_EXITING_BIT 16u
 static uint32_t tcb_jmpbuf_off;   /* 0: unknown */
+static uint32_t tcb_oldcl_off;    /* cleanup: LinuxThreads-style buffers */
+
+/* The old LinuxThreads _pthread_cleanup_push (a compatibility symbol of
+ * libc, still used by old binaries) keeps a list in glibc's struct
+ * pthread; glibc's unwinding runs the entries below the frame it has
+ * reached.  Ours does the same (thread.c's stop function, cleanup_jump):
+ * run those below limit, innermost first. */
+void cancel_old_cleanups(g_t *g, uintptr_t limit)
+{
+	struct _pthread_cleanup_buffer **head, *b;
+
+	if (!tcb_oldcl_off || !g->tcb || rt_cfg.tls_mode != TLS_PER_G)
+		return;
+	head = (struct _pthread_cleanup_buffer **)((char *)g->tcb + tcb_oldcl_off);
+	while ((b = *head) != NULL && (uintptr_t)b < limit) {
+		*head = b->__prev;
+		if (b->__routine)
+			b->__routine(b->__arg);
+	}
+}
 
 static bool glibc_mirror(g_t *g)
 {
@@ -197,6 +218,8 @@ void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base)
 {
 	struct thread *t = thread_of(g);
 
+	if (tcb_oldcl_off && rt_cfg.tls_mode == TLS_PER_G && g->tcb)   /* a reused TCB */
+		*(void **)((char *)g->tcb + tcb_oldcl_off) = NULL;
 	if (!tcb_jmpbuf_off || !tcb_cancel_off || rt_cfg.tls_mode != TLS_PER_G || !g->tcb)
 		return;
 	atomic_store_explicit(tcb_ch(g), 0, memory_order_relaxed);   /* a reused TCB */
@@ -322,6 +345,24 @@ void cancel_init(void)
 				break;
 			}
 		real___pthread_unregister_cancel(&probe);
+	}
+	if (sz && tcb_jmpbuf_off) {
+		void (*push)(struct _pthread_cleanup_buffer *, void (*)(void *), void *) =
+			dlvsym(RTLD_NEXT, "_pthread_cleanup_push", "GLIBC_2.2.5");
+		void (*pop)(struct _pthread_cleanup_buffer *, int) =
+			dlvsym(RTLD_NEXT, "_pthread_cleanup_pop", "GLIBC_2.2.5");
+		struct _pthread_cleanup_buffer old;
+		char *self = arch_tp();
+
+		if (push && pop) {
+			push(&old, NULL, NULL);
+			for (uint32_t off = 0; off + sizeof(void *) <= sz[0]; off += sizeof(void *))
+				if (*(void **)(self + off) == (void *)&old) {
+					tcb_oldcl_off = off;
+					break;
+				}
+			pop(&old, 0);
+		}
 	}
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */

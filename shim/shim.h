@@ -185,6 +185,9 @@ void cancel_init(void);
  * glibc's unwinding landed in base: the thread was cancelled. */
 void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base);
 void cancel_glibc_landed(g_t *g);
+/* cancel.c: run the LinuxThreads-style cleanup buffers (glibc's list in
+ * the G's TCB) that lie below stack address limit. */
+void cancel_old_cleanups(g_t *g, uintptr_t limit);
 /* Asynchronous cancellation type and enabled (any instruction may be a
  * cancellation point). */
 static inline bool shim_cancel_async(g_t *g)

@@ -69,6 +69,10 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
 	 * is passed (glibc runs a cleanup there), before outer handlers. */
 	if (t->onces && cfa)
 		once_unwound(t, cfa);
+	/* Old-style handlers of frames below this one (below the C buffer
+	 * about to be jumped into, if that comes first). */
+	cancel_old_cleanups(getcurg(), t->cleanup && (uintptr_t)t->cleanup < cfa ?
+	                    (uintptr_t)t->cleanup : (actions & UA_END_OF_STACK) ? UINTPTR_MAX : cfa);
 	/* A C cleanup buffer lives in the frame that pushed it: this frame
 	 * is it (or beyond it) once the buffer lies below its CFA.  Its
 	 * handler runs there; __pthread_unwind_next unwinds on. */
