@@ -5,18 +5,24 @@
  * pthread_cancel would read a kernel tid out of a G.  So all of it is
  * ours: state per G, the cleanup chain per G.
  *
- * C code's pthread_cleanup_push expands to a sigsetjmp into a buffer on
- * the stack plus __pthread_register_cancel(buf).  Acting on a cancellation
- * (or pthread_exit) pops the innermost buffer and longjmps into it; the
- * macro's code then runs the handler and calls __pthread_unwind_next(buf),
- * which pops and longjmps to the next one, and after the last the thread
- * exits with PTHREAD_CANCELED (or pthread_exit's value): C++ frames and
- * the cleanup handlers of code built with -fexceptions (which glibc's
- * header turns into cleanup attributes) are run by forced unwinding from
- * there (thread.c).  A buffer is popped before it is jumped to, so a
- * handler that calls pthread_exit goes on with the outer handlers, as in
- * glibc.  Once initialisers being unwound are reset as the unwinding
- * passes their frame (once.c), so a cleanup handler may run the once.
+ * Acting on a cancellation (or pthread_exit) is glibc's model: forced
+ * unwinding of the thread's frames from the cancellation point (or from
+ * the signal handler), thread.c.  C++ destructors, the cleanup handlers
+ * of code built with -fexceptions (glibc's header makes them cleanup
+ * attributes) and libc's own cleanups (a stdio lock taken by fgets) run
+ * as their frames are passed.  C code's pthread_cleanup_push expands to a
+ * sigsetjmp into a buffer on the stack plus __pthread_register_cancel(buf):
+ * when the unwinding reaches the frame holding the innermost buffer, the
+ * stop function pops it and longjmps into it (cleanup_jump); the macro's
+ * code runs the handler and calls __pthread_unwind_next(buf), which
+ * unwinds on from there.  At the end the thread exits with
+ * PTHREAD_CANCELED (or pthread_exit's value).  A buffer is popped before
+ * it is jumped to, so a handler that calls pthread_exit goes on with the
+ * outer handlers, as in glibc.  Once initialisers being unwound are reset
+ * as the unwinding passes their frame (once.c), so a cleanup handler may
+ * run the once.  LinuxThreads-style _pthread_cleanup_push buffers (glibc's
+ * list in the TCB) run in their place too.  Without libgcc_s (no
+ * unwinder) the C buffers alone are run, by longjmp.
  *
  * Deferred cancellation points: pthread_testcancel, pthread_join and its
  * variants (also while they wait), every wrapped blocking call at entry,
@@ -44,6 +50,16 @@
  * cancelled when it next runs its own code.  The handler is installed
  * with SA_NODEFER: acting leaves the handler by longjmp or unwinding,
  * which must not leave SIGCANCEL blocked in the M.
+ *
+ * libc's own cancellation points (stdio's reads and writes, ...) call
+ * the kernel inside libc, out of gshim's sight; they are covered through
+ * glibc's own state in the G's struct pthread (see in_libc_cp and
+ * glibc_sync below): blocked there, SIGCANCEL acts as glibc's handler
+ * would; entered with a request pending, glibc acts itself.
+ *
+ * Threads libc created behind gshim's back (SIGEV_THREAD) are glibc's:
+ * its pthread_cancel, its SIGCANCEL handler (kept when glibc installs it
+ * over ours, and called for them).
  */
 #include <dlfcn.h>
 #include <errno.h>
