@@ -65,6 +65,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
@@ -178,6 +179,7 @@ static bool in_libc_cp(const void *tcb)
 #define GLIBC_CANCELED_BIT 8u
 #define GLIBC_EXITING_BIT 16u
 static uint32_t tcb_jmpbuf_off;   /* 0: unknown */
+#define TCB_MULTIPLE_THREADS 0x18   /* tcbhead_t.multiple_threads, x86_64 */
 static uint32_t tcb_oldcl_off;    /* cleanup: LinuxThreads-style buffers */
 
 /* The old LinuxThreads _pthread_cleanup_push (a compatibility symbol of
@@ -204,6 +206,20 @@ static bool glibc_mirror(g_t *g)
 	return thread_of(g)->base != NULL;   /* set only where it can be */
 }
 
+/* The main thread's TCB is glibc's own, whose cleanup_jmp_buf names the
+ * buffer of __libc_start_call_main (landing there would end the kernel
+ * thread under M0): glibc may act there only while a C buffer of the
+ * program is innermost, and only for a request the main thread made
+ * itself (pthread_cancel(pthread_self()), glibc's tst-cancel-self). */
+static void *main_jb_orig;
+static bool main_jb_saved;
+
+static bool glibc_main(g_t *g)
+{
+	return g->is_main && tcb_jmpbuf_off && tcb_cancel_off && rt_cfg.tls_mode == TLS_PER_G &&
+	       g->tcb;
+}
+
 static _Atomic uint32_t *tcb_ch(g_t *g)
 {
 	return (_Atomic uint32_t *)((char *)g->tcb + tcb_cancel_off);
@@ -213,15 +229,35 @@ static _Atomic uint32_t *tcb_ch(g_t *g)
 static void glibc_sync(g_t *g)
 {
 	struct thread *t = thread_of(g);
+	void **jb;
 
-	if (glibc_mirror(g))
+	if (glibc_mirror(g)) {
 		*(void **)((char *)g->tcb + tcb_jmpbuf_off) =
 			t->cleanup ? (void *)t->cleanup : (void *)t->base;
+		return;
+	}
+	if (!glibc_main(g))
+		return;
+	jb = (void **)((char *)g->tcb + tcb_jmpbuf_off);
+	if (!main_jb_saved) {
+		main_jb_orig = *jb;
+		main_jb_saved = true;
+	}
+	if (t->cleanup && atomic_load_explicit(&t->cancel_req, memory_order_relaxed) &&
+	    t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling) {
+		*jb = t->cleanup;
+		atomic_fetch_or_explicit(tcb_ch(g), GLIBC_CANCELED_BIT, memory_order_seq_cst);
+	} else {
+		atomic_fetch_and_explicit(tcb_ch(g), ~GLIBC_CANCELED_BIT, memory_order_seq_cst);
+		*jb = t->cleanup ? (void *)t->cleanup : main_jb_orig;
+	}
 }
 
 /* Owner: glibc's state bit follows ours. */
 static void glibc_state(g_t *g)
 {
+	if (glibc_main(g))
+		glibc_sync(g);
 	if (!glibc_mirror(g))
 		return;
 	if (thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE)
@@ -252,7 +288,7 @@ static void glibc_took(g_t *g)
 {
 	struct thread *t = thread_of(g);
 
-	if (t->canceling || !glibc_mirror(g) ||
+	if (t->canceling || (!glibc_mirror(g) && !glibc_main(g)) ||
 	    !(atomic_load_explicit(tcb_ch(g), memory_order_relaxed) & GLIBC_EXITING_BIT))
 		return;
 	t->canceling = true;
@@ -453,6 +489,15 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 
 		if (m && m->tid)
 			arch_syscall(SYS_tgkill, getpid(), m->tid, SIGCANCEL);
+	}
+	if (g == getcurg() && g->is_main) {
+		/* As glibc's pthread_cancel: a process that never made a
+		 * thread takes libc's single-thread paths, which skip the
+		 * cancellation points; a thread cancelling itself must not. */
+		__atomic_store_n((int *)((char *)arch_tp() + TCB_MULTIPLE_THREADS), 1,
+		                 __ATOMIC_RELAXED);
+		__libc_single_threaded = 0;
+		glibc_sync(g);
 	}
 	if (shim_cancel_async(g)) {
 		if (g == getcurg())
