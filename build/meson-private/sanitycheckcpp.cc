@@ -1,1 +1,0 @@
-class breakCCompiler;int main(void) { return 0; }
