@@ -332,9 +332,11 @@ int g_detach(g_t *g)
 
 /* Join g.  deadline_ns: CLOCK_MONOTONIC, < 0 = none.  try_only: EBUSY
  * instead of waiting (pthread_tryjoin_np). */
-int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only)
+int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
+           _Atomic uint32_t *intr)
 {
 	g_t *self = getcurg();
+	bool try_only = flags & GJOIN_TRY;
 	uint32_t st = GJ_JOINABLE;
 
 	if (!g_valid(g))
@@ -347,7 +349,8 @@ int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only)
 	/* Two threads joining each other: glibc reports EDEADLK to the
 	 * second one instead of hanging both. */
 	atomic_store_explicit(&g->joiner, self, memory_order_seq_cst);
-	if (self && atomic_load_explicit(&self->joiner, memory_order_seq_cst) == g &&
+	if (self && !(flags & GJOIN_ENDING) &&
+	    atomic_load_explicit(&self->joiner, memory_order_seq_cst) == g &&
 	    !atomic_load_explicit(&g->exited, memory_order_acquire)) {
 		atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
 		atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);
@@ -358,10 +361,17 @@ int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only)
 
 		if (try_only)
 			goto busy;
-		r = gfutex_wait(&g->exited, 0, deadline_ns);
-		if (r == -ETIMEDOUT &&
-		    !atomic_load_explicit(&g->exited, memory_order_acquire))
+		r = intr ? gfutex_wait_intr(&g->exited, 0, deadline_ns, intr) :
+		           gfutex_wait(&g->exited, 0, deadline_ns);
+		if (atomic_load_explicit(&g->exited, memory_order_acquire))
+			break;
+		if (r == -ETIMEDOUT)
 			goto timedout;
+		if (r == -EINTR) {
+			atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
+			atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);
+			return ECANCELED;
+		}
 	}
 	if (retval)
 		*retval = g->retval;
@@ -372,6 +382,16 @@ timedout:
 	atomic_store_explicit(&g->joiner, NULL, memory_order_relaxed);
 	atomic_store_explicit(&g->joinstate, GJ_JOINABLE, memory_order_release);
 	return try_only ? EBUSY : ETIMEDOUT;
+}
+
+bool g_stale_joined(const void *maybe_g)
+{
+	const g_t *g = maybe_g;
+
+	/* joinstate keeps its last value until the G is reused (g_alloc):
+	 * GJ_JOINING after a join, GJ_DETACHED after a detached exit. */
+	return g_in_slab(g) && !(atomic_load_explicit(&g->gen, memory_order_acquire) & 1) &&
+	       atomic_load_explicit(&g->joinstate, memory_order_relaxed) == GJ_JOINING;
 }
 
 void g_foreach(void (*fn)(g_t *, void *), void *arg)

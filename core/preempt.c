@@ -227,6 +227,75 @@ void preempt_drain(m_t *m)
 	atomic_store_explicit(&m->preempt, 0, memory_order_relaxed);
 }
 
+/* ---- asynchronous signals ----------------------------------------------
+ * Asynchronous cancellation must stop a G that computes in its own code
+ * and calls nothing: the same problem as preemption, with the same
+ * answer.  The canceller signals the M running the G; the handler
+ * (shim/cancel.c) acts only at a safe point (preempt_pc_safe, rtdepth 0),
+ * which the G may not be at: it may run gshim or libc code, or not run at
+ * all (preempted, queued).  So the request stays on the G (asyncsig) and
+ * sysmon signals its M again at every round in which the G runs, until
+ * the handler took it (preempt_async_clear).  nasync keeps sysmon's rounds
+ * short (round_ns) and its scan free while nobody has one. */
+static _Atomic int nasync;
+
+bool preempt_async_pending(void)
+{
+	return atomic_load_explicit(&nasync, memory_order_relaxed) > 0;
+}
+
+/* Signal g's M if g runs there now (a kernel thread asleep in a call is
+ * left alone, as for preemption: it would see EINTR). */
+static void async_kick(g_t *g, int sig)
+{
+	m_t *m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
+
+	if (!m || __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) != g ||
+	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
+	    os_thread_state(m->tid) != 'R')
+		return;
+	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, sig);
+}
+
+void preempt_async_set(g_t *g, int sig)
+{
+	uint32_t zero = 0;
+
+	if (atomic_compare_exchange_strong_explicit(&g->asyncsig, &zero, (uint32_t)sig,
+	        memory_order_seq_cst, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&nasync, 1, memory_order_relaxed);
+		sysmon_kick();   /* leave a 10 ms back-off now */
+	}
+	async_kick(g, sig);
+}
+
+void preempt_async_clear(g_t *g)
+{
+	if (atomic_exchange_explicit(&g->asyncsig, 0, memory_order_relaxed))
+		atomic_fetch_sub_explicit(&nasync, 1, memory_order_relaxed);
+}
+
+void preempt_async_kicks(void)
+{
+	if (!preempt_async_pending())
+		return;
+	ranges_refresh();
+	for (int i = 0; i < sched.nprocs; i++) {
+		p_t *p = &sched.allp[i];
+		m_t *m = __atomic_load_n(&p->m, __ATOMIC_ACQUIRE);
+		g_t *g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;
+		uint32_t sig;
+
+		if (g && (sig = atomic_load_explicit(&g->asyncsig, memory_order_relaxed)) != 0)
+			async_kick(g, (int)sig);
+	}
+}
+
+bool preempt_pc_safe(uintptr_t pc)
+{
+	return !pc_unsafe(pc);
+}
+
 /* From the SIGURG handler: yield here if this is a safe point. */
 void preempt_handle(void *ucv)
 {

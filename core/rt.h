@@ -171,6 +171,9 @@ struct g {
 	 * gshim): it yields at the next synchronisation call that is a safe
 	 * place to (g_coop_yield).  Owner G and its handler only. */
 	_Atomic uint32_t preempt_coop;
+	/* A signal to keep sending to this G's M while the G runs, until its
+	 * handler acts on it (asynchronous cancellation, preempt.c); 0 none. */
+	_Atomic uint32_t asyncsig;
 	void *tcb;                    /* per-g TLS: this G's thread pointer (kept
 	                                 across reuse, like the stack) */
 	bool tcb_fresh;               /* tls_first_run still to do */
@@ -448,6 +451,17 @@ void preempt_drain(m_t *m);
 bool preempt_sig_ours(void);
 uint64_t preempt_kmask_clear(void);   /* signals kept unblocked in M's */
 void preempt_set_handler(void (*h)(int, siginfo_t *, void *));
+/* Asynchronous signals (asynchronous cancellation): g->asyncsig = sig,
+ * the M running g is signalled now and, until preempt_async_clear, by
+ * sysmon at every round in which g runs (preempt_async_kicks), since the
+ * handler may refuse (the PC not in the program's code). */
+void preempt_async_set(g_t *g, int sig);
+void preempt_async_clear(g_t *g);
+void preempt_async_kicks(void);       /* sysmon */
+bool preempt_async_pending(void);     /* sysmon: a G has one */
+/* May a handler act on the G it interrupted at pc (program code, outside
+ * the runtime)?  false until sysmon built the code ranges. */
+bool preempt_pc_safe(uintptr_t pc);
 
 /* netpoll.c: the poller.  netpoll_wait parks the current G until fd is
  * ready for events (POLLIN/POLLOUT), deadline (ns) passes (-ETIMEDOUT),
@@ -549,7 +563,17 @@ void g_free(g_t *g);                   /* drop to free list (refs hit 0) */
 void g_unref(g_t *g);
 bool g_valid(const void *maybe_g);     /* is it a G we handed out, alive? */
 bool g_in_slab(const void *maybe_g);   /* inside gshim's G memory at all? */
-int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only);
+/* Join g: 0 and *retval, ESRCH, EDEADLK, EINVAL, EBUSY (GJOIN_TRY),
+ * ETIMEDOUT; ECANCELED when *intr (may be NULL) became non-zero during the
+ * wait - g stays joinable, as glibc leaves it after a cancelled join.
+ * GJOIN_ENDING: g is about to end (a cancellation request it will act
+ * on), so g joining us is no deadlock (glibc's rule). */
+enum { GJOIN_TRY = 1, GJOIN_ENDING = 2 };
+int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
+           _Atomic uint32_t *intr);
+/* A handle whose G was freed after a join (not after a detached exit):
+ * glibc answers ESRCH there, EINVAL for the detached one. */
+bool g_stale_joined(const void *maybe_g);
 int g_detach(g_t *g);
 void g_mark_detached(g_t *g);            /* before the G first runs */
 void g_exited_publish(g_t *g);         /* set exited, wake joiners */

@@ -170,7 +170,7 @@ void sysmon_kick(void)
  * behind a running one (their slices are shorter than 10 ms). */
 static int64_t round_ns(int64_t delay)
 {
-	if (delay > NETPOLL_NS && netpoll_unwatched())
+	if (delay > NETPOLL_NS && (netpoll_unwatched() || preempt_async_pending()))
 		delay = NETPOLL_NS;
 	if (delay > QUEUED_NS)
 		for (int i = 0; i < sched.nprocs; i++) {
@@ -204,6 +204,7 @@ static void *sysmon(void *arg)
 		}
 		os_futex_wait((uint32_t *)&kick, k, round_ns(delay));
 		netpoll_poll(true);
+		preempt_async_kicks();
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;

@@ -3,33 +3,57 @@
 #include <time.h>
 #include "shim.h"
 
-/* pthread_join and the timed variants are cancellation points: checked
- * on entry and after the wait (not during it yet; docs/compat.md). */
+/* g has a cancellation request it will act on (enabled): it may be
+ * joining us, but it will not be for long. */
+static bool target_ending(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	return atomic_load_explicit(&t->cancel_req, memory_order_acquire) &&
+	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
+
+/* pthread_join and the timed variants are cancellation points: at entry
+ * and while they wait (the request interrupts the wait; the target stays
+ * joinable, as in glibc). */
 static int join_cancellable(g_t *g, void **ret, int64_t deadline)
 {
 	g_t *self = getcurg();
+	_Atomic uint32_t *intr = NULL;
 	int err;
 
-	if (self)
+	if (self) {
+		struct thread *t = thread_of(self);
+
 		cancel_point(self);
-	err = g_join(g, ret, deadline, false);
-	if (self && err == ETIMEDOUT)
+		if (t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling)
+			intr = &t->cancel_req;
+	}
+	err = g_join(g, ret, deadline, target_ending(g) ? GJOIN_ENDING : 0, intr);
+	if (self && (err == ETIMEDOUT || err == ECANCELED))
 		cancel_point(self);
 	return err;
+}
+
+/* A handle whose thread is gone: glibc says ESRCH after a join (EBUSY
+ * from tryjoin) and EINVAL after a detached thread's exit. */
+static int stale(pthread_t t, int joined_err)
+{
+	return g_stale_joined((void *)t) ? joined_err : EINVAL;
 }
 
 SHIM_EXPORT int pthread_join(pthread_t t, void **ret)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? EINVAL : real_pthread_join(t, ret);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_join(t, ret);
 	return join_cancellable((g_t *)t, ret, -1);
 }
 
 SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? EINVAL : real_pthread_tryjoin_np(t, ret);
-	return g_join((g_t *)t, ret, -1, true);
+		return shim_is_stale_g(t) ? stale(t, EBUSY) : real_pthread_tryjoin_np(t, ret);
+	return g_join((g_t *)t, ret, -1, GJOIN_TRY, NULL);
 }
 
 SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
@@ -39,7 +63,7 @@ SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
 	int err;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? EINVAL : real_pthread_clockjoin_np(t, ret, clk, abst);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_clockjoin_np(t, ret, clk, abst);
 	/* glibc: a NULL abstime waits forever. */
 	if (!abst) {
 		if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
@@ -56,13 +80,13 @@ SHIM_EXPORT int pthread_timedjoin_np(pthread_t t, void **ret,
                                      const struct timespec *abst)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? EINVAL : real_pthread_timedjoin_np(t, ret, abst);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_timedjoin_np(t, ret, abst);
 	return pthread_clockjoin_np(t, ret, CLOCK_REALTIME, abst);
 }
 
 SHIM_EXPORT int pthread_detach(pthread_t t)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? EINVAL : real_pthread_detach(t);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_detach(t);
 	return g_detach((g_t *)t);
 }

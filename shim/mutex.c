@@ -165,7 +165,21 @@ static int acquire_word(pthread_mutex_t *m, int64_t deadline, bool try_only,
 	/* Park.  Whoever takes it from here marks it contended (2), so the
 	 * unlock that follows wakes the next waiter. */
 	while (atomic_exchange_explicit(w, 2, memory_order_acquire) != 0) {
-		if (gfutex_wait(w, 2, deadline) == -ETIMEDOUT) {
+		g_t *g = getcurg();
+		int r;
+
+		if (g && thread_of(g)->lock_cancellable) {
+			/* Asynchronous cancellation (pthread_mutex_lock below):
+			 * the wait is where glibc's signal would stop it. */
+			r = shim_wait_cancellable(g, w, 2, deadline);
+			if (r == -ECANCELED) {
+				thread_of(g)->lock_cancellable = false;
+				cancel_point(g);
+			}
+		} else {
+			r = gfutex_wait(w, 2, deadline);
+		}
+		if (r == -ETIMEDOUT) {
 			c = 0;
 			/* One last try: a timeout racing the release. */
 			if (atomic_compare_exchange_strong_explicit(w, &c, 2,
@@ -567,9 +581,21 @@ int mutex_relock(pthread_mutex_t *m)
 	return mutex_lock(m, false, NULL, CLOCK_REALTIME);
 }
 
+/* With asynchronous cancellation enabled a thread waiting for a mutex is
+ * cancelled (POSIX calls locking unsafe then, but glibc acts anywhere and
+ * its tst-cancel1 relies on it); a condvar's re-lock never is (cond.c:
+ * the handlers need the mutex held). */
 SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	return mutex_relock(m);
+	g_t *g = getcurg();
+	int r;
+
+	if (!g || !shim_cancel_async(g))
+		return mutex_relock(m);
+	thread_of(g)->lock_cancellable = true;
+	r = mutex_relock(m);
+	thread_of(g)->lock_cancellable = false;
+	return r;
 }
 
 SHIM_EXPORT int pthread_mutex_trylock(pthread_mutex_t *m)

@@ -8,7 +8,13 @@
  * value (2), so objects initialised either way agree:
  *   0 not started, 1 running, 3 running with waiters, 2 done.
  * If the initialiser exits the thread (pthread_exit, cancellation), POSIX
- * says the once is as if never called: back to 0, waiters woken.
+ * says the once is as if never called: back to 0, waiters woken.  The
+ * same when a C++ exception thrown by it leaves pthread_once (glibc's
+ * tst-once5; std::call_once with a throwing callable): the node is a
+ * variable with a cleanup, run by the unwinder (this file is built with
+ * -fexceptions).  Unwinding by longjmp (C cleanup buffers of a cancelled
+ * thread) skips that cleanup: cancel.c calls once_unwound as it passes
+ * the frame, and thread exit resets whatever is left.
  */
 #include <errno.h>
 #include <threads.h>
@@ -36,21 +42,50 @@ static void once_pop(struct once_node *n)
 		thread_of(g)->onces = n->prev;
 }
 
-void once_abandon(struct thread *t)
+/* The initialiser of n will not complete: as if never called. */
+static void once_reset(struct once_node *n)
+{
+	_Atomic uint32_t *st = n->st;
+
+	n->st = NULL;
+	atomic_store_explicit(st, ONCE_INIT, memory_order_release);
+	gfutex_wake(st, INT32_MAX);
+}
+
+void once_unwound(struct thread *t, uintptr_t limit)
 {
 	struct once_node *n;
 
-	for (n = t->onces; n; n = n->prev) {
-		atomic_store_explicit(n->st, ONCE_INIT, memory_order_release);
-		gfutex_wake(n->st, INT32_MAX);
+	/* Innermost first; stacks grow down, so inner frames are lower. */
+	while ((n = t->onces) != NULL && (uintptr_t)n < limit) {
+		t->onces = n->prev;
+		once_reset(n);
 	}
-	t->onces = NULL;
+}
+
+/* The cleanup of pthread_once's node: when the frame is left by an
+ * exception or forced unwinding while the initialiser runs. */
+static void once_leave(struct once_node *n)
+{
+	g_t *g;
+
+	if (!n->st)
+		return;   /* completed, or reset by once_unwound */
+	g = getcurg();
+	if (g && thread_of(g)->onces == n)
+		thread_of(g)->onces = n->prev;
+	once_reset(n);
+}
+
+void once_abandon(struct thread *t)
+{
+	once_unwound(t, UINTPTR_MAX);
 }
 
 SHIM_EXPORT int pthread_once(pthread_once_t *once, void (*fn)(void))
 {
 	_Atomic uint32_t *st = (_Atomic uint32_t *)once;
-	struct once_node node;
+	struct once_node node __attribute__((cleanup(once_leave))) = { NULL, NULL };
 
 	shim_self();
 	for (;;) {
@@ -65,6 +100,7 @@ SHIM_EXPORT int pthread_once(pthread_once_t *once, void (*fn)(void))
 			once_push(&node, st);
 			fn();
 			once_pop(&node);
+			node.st = NULL;
 			/* Release: callers that see DONE see fn's effects. */
 			if (atomic_exchange_explicit(st, ONCE_DONE, memory_order_release)
 			    == ONCE_WAITERS)

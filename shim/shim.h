@@ -41,7 +41,11 @@ struct thread {
 	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
 	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
 	bool canceling;               /* acting on it: no second time */
+	bool lock_cancellable;        /* mutex.c: in pthread_mutex_lock, async type */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
+	/* cancel.c: glibc's view of the G (its TCB's cleanup_jmp_buf) ends in
+	 * this buffer in thread_entry; NULL where that view is not kept. */
+	__pthread_unwind_buf_t *_Atomic base;
 	pthread_mutex_t *robust;      /* mutex.c: robust mutexes held */
 	/* thread.c: pthread_exit/cancellation unwind C++ frames (forced
 	 * unwinding) and land back in thread_entry. */
@@ -154,8 +158,12 @@ void mutex_robust_exit(struct thread *t);
 void mutex_pshared_exit(struct thread *t);
 void mutex_fork_child(void);
 
-/* once.c */
+/* once.c: reset (to "never called", waiters woken) the onces whose
+ * initialiser the thread is leaving by unwinding: all of them
+ * (once_abandon, at exit), or those whose pthread_once frame lies below
+ * stack address limit (once_unwound: the unwinding has reached limit). */
 void once_abandon(struct thread *t);
+void once_unwound(struct thread *t, uintptr_t limit);
 
 /* time.c: absolute time abst on clock clk (REALTIME or MONOTONIC) ->
  * CLOCK_MONOTONIC ns deadline for core (-1 = never).  EINVAL for a bad
@@ -180,6 +188,29 @@ void cancel_point(g_t *g);
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
+/* thread.c -> cancel.c: a G starts (base: its buffer in thread_entry);
+ * glibc's unwinding landed in base: the thread was cancelled. */
+void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base);
+void cancel_glibc_landed(g_t *g);
+/* cancel.c: run the LinuxThreads-style cleanup buffers (glibc's list in
+ * the G's TCB) that lie below stack address limit. */
+void cancel_old_cleanups(g_t *g, uintptr_t limit);
+/* Asynchronous cancellation type and enabled (any instruction may be a
+ * cancellation point). */
+static inline bool shim_cancel_async(g_t *g)
+{
+	struct thread *t = thread_of(g);
+
+	return __atomic_load_n(&t->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
+	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
+
+/* cancel.c: run the cleanup handlers of the calling thread and exit it
+ * with thread_of(g)->exit_value (= thread_unwind_exit).  cleanup_jump:
+ * pop the innermost C cleanup buffer (there must be one) and longjmp
+ * into it (its handler runs, then __pthread_unwind_next goes on). */
+_Noreturn void cleanup_unwind(g_t *g);
+_Noreturn void cleanup_jump(g_t *g);
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */

@@ -17,8 +17,18 @@ static void thread_entry(void *arg)
 {
 	g_t *g = arg;
 	struct thread *t = thread_of(g);
-	void *ret;
+	__pthread_unwind_buf_t base;
+	void *ret, *jb = base.__cancel_jmp_buf;
 
+	/* Where glibc's own cancellation unwinding ends (cancel.c).  The
+	 * buffer has no signal-mask tail (as the cleanup macros' own): the
+	 * size is hidden from the compiler's object-size checks. */
+	__asm__("" : "+r"(jb));
+	if (__sigsetjmp(jb, 0)) {
+		cancel_glibc_landed(g);
+		thread_exit(g, PTHREAD_CANCELED);
+	}
+	cancel_thread_start(g, &base);
 	if (setjmp(t->exit_jb) == 0) {
 		t->exit_jb_set = true;
 		ret = t->start(t->arg);
@@ -37,9 +47,13 @@ static void thread_entry(void *arg)
  * stack.  Same here, landing in thread_entry.  libgcc_s is looked up at
  * run time, as glibc does; without it the thread exits without unwinding.
  * The C form of pthread_cleanup_push (no exceptions) keeps its own chain
- * (cancel.c), which runs first. */
+ * of setjmp buffers (cancel.c): the stop function jumps into the
+ * innermost one when the unwinding reaches the frame that pushed it, as
+ * glibc's does, so C handlers, C++ destructors and libc's own cleanups
+ * (stdio locks) run innermost first, interleaved as the frames are. */
 typedef int (*unwind_fn)(void *, void *, void *);
 static unwind_fn forced_unwind;
+static uintptr_t (*get_cfa)(void *);
 static _Atomic int forced_unwind_looked;
 
 #define UA_END_OF_STACK 16   /* _UA_END_OF_STACK, unwind.h */
@@ -48,10 +62,29 @@ static int unwind_stop(int version, int actions, uint64_t cls, void *exc,
                        void *context, void *arg)
 {
 	struct thread *t = arg;
+	uintptr_t cfa = context ? get_cfa(context) : 0;
 
-	(void)version; (void)cls; (void)exc; (void)context;
-	if (actions & UA_END_OF_STACK)
-		longjmp(t->exit_jb, 1);
+	(void)version; (void)cls; (void)exc;
+	/* Once initialisers left by this unwinding are reset as their frame
+	 * is passed (glibc runs a cleanup there), before outer handlers. */
+	if (t->onces && cfa)
+		once_unwound(t, cfa);
+	/* Old-style handlers of frames below this one (below the C buffer
+	 * about to be jumped into, if that comes first). */
+	cancel_old_cleanups(getcurg(), t->cleanup && (uintptr_t)t->cleanup < cfa ?
+	                    (uintptr_t)t->cleanup : (actions & UA_END_OF_STACK) ? UINTPTR_MAX : cfa);
+	/* A C cleanup buffer lives in the frame that pushed it: this frame
+	 * is it (or beyond it) once the buffer lies below its CFA.  Its
+	 * handler runs there; __pthread_unwind_next unwinds on. */
+	if (t->cleanup && (!cfa || (uintptr_t)t->cleanup < cfa || (actions & UA_END_OF_STACK)))
+		cleanup_jump(getcurg());
+	if (actions & UA_END_OF_STACK) {
+		if (t->exit_jb_set)
+			longjmp(t->exit_jb, 1);
+		/* The main thread: past main there is no frame of ours to
+		 * land in; exit from here (nothing below is used again). */
+		thread_exit(getcurg(), t->exit_value);
+	}
 	return 0;   /* _URC_NO_REASON: keep unwinding */
 }
 
@@ -60,16 +93,24 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 	struct thread *t = thread_of(g);
 
 	t->exit_value = retval;
-	if (t->exit_jb_set && !t->cleanup) {
-		if (!atomic_exchange(&forced_unwind_looked, 1)) {
+	if (t->exit_jb_set || g->is_main) {
+		int zero = 0;
+
+		/* 0 not looked up, 1 being looked up, 2 done */
+		if (atomic_compare_exchange_strong(&forced_unwind_looked, &zero, 1)) {
 			void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_NOLOAD);
 
 			if (!h)
 				h = dlopen("libgcc_s.so.1", RTLD_NOW);
-			if (h)
+			if (h) {
+				get_cfa = (uintptr_t (*)(void *))dlsym(h, "_Unwind_GetCFA");
 				forced_unwind = (unwind_fn)dlsym(h, "_Unwind_ForcedUnwind");
+			}
+			atomic_store(&forced_unwind_looked, 2);
 		}
-		if (forced_unwind) {
+		while (atomic_load(&forced_unwind_looked) != 2)
+			g_yield();
+		if (forced_unwind && get_cfa) {
 			memset(t->unwind_exc, 0, sizeof t->unwind_exc);
 			/* exception_class: glibc's "GNUCSUSD" for thread exit */
 			memcpy(t->unwind_exc, "DSUSCNUG", 8);
@@ -77,6 +118,8 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 			/* only returns if unwinding could not even start */
 		}
 	}
+	if (t->cleanup)
+		cleanup_jump(g);   /* no unwinder: the C buffers alone */
 	thread_exit(g, retval);
 }
 
@@ -84,6 +127,7 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 {
 	struct thread *t = thread_of(g);
 
+	preempt_async_clear(g);
 	if (t->onces)
 		once_abandon(t);
 	if (t->keys_used)
@@ -176,13 +220,15 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	return thread_create(th, attr, fn, arg);
 }
 
+/* The C cleanup handlers run first (cancel.c), then C++ frames unwind. */
 SHIM_EXPORT void pthread_exit(void *retval)
 {
 	g_t *g = shim_self();
 
 	if (!g)
 		real_pthread_exit(retval);
-	thread_unwind_exit(g, retval);
+	thread_of(g)->exit_value = retval;
+	cleanup_unwind(g);
 }
 
 SHIM_EXPORT pthread_t pthread_self(void)

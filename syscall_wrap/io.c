@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/msg.h>
@@ -48,11 +49,6 @@
 WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
 WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
 WRAP(int, flock, (int fd, int op), (fd, op))
-WRAP(int, lockf, (int fd, int cmd, off_t len), (fd, cmd, len))
-WRAP(int, lockf64, (int fd, int cmd, off64_t len), (fd, cmd, len))
-WRAP(int, sigsuspend, (const sigset_t *m), (m))
-WRAP(ssize_t, msgrcv, (int id, void *p, size_t sz, long typ, int fl), (id, p, sz, typ, fl))
-WRAP(int, msgsnd, (int id, const void *p, size_t sz, int fl), (id, p, sz, fl))
 WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
 WRAP(int, semtimedop, (int id, struct sembuf *ops, size_t n, const struct timespec *t), (id, ops, n, t))
 WRAP(ssize_t, splice, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
@@ -93,6 +89,60 @@ SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
 	return (int)set_err(sc_call_cp(SYS_waitid, t, id, (long)si, opt, 0, 0));
 }
 
+SHIM_EXPORT ssize_t msgrcv(int id, void *p, size_t sz, long typ, int fl)
+{
+	return set_err(sc_call_cp(SYS_msgrcv, id, (long)p, (long)sz, typ, fl, 0));
+}
+
+SHIM_EXPORT int msgsnd(int id, const void *p, size_t sz, int fl)
+{
+	return (int)set_err(sc_call_cp(SYS_msgsnd, id, (long)p, (long)sz, fl, 0, 0));
+}
+
+/* The kernel mask of an M keeps the runtime's signals (preemption,
+ * cancellation, glibc's SIGSETXID) unblocked whatever the thread asks. */
+static uint64_t kmask(uint64_t m)
+{
+	return m & ~preempt_kmask_clear() & ~(1ull << (SIGCANCEL - 1)) & ~(1ull << (33 - 1));
+}
+
+static __typeof__(sigsuspend) *real_sigsuspend;
+
+SHIM_EXPORT int sigsuspend(const sigset_t *set)
+{
+	uint64_t m;
+
+	if (!getcurg())
+		return REAL(sigsuspend)(set);
+	memcpy(&m, set, sizeof m);
+	m = kmask(m);
+	return (int)set_err(sc_call_cp(SYS_rt_sigsuspend, (long)&m, 8, 0, 0, 0, 0));
+}
+
+/* sigpause: glibc's header maps it to __xpg_sigpause (take sig out of the
+ * thread's mask) or, for BSD code, __sigpause with a mask. */
+SHIM_EXPORT int __sigpause(int sig_or_mask, int is_sig)
+{
+	sigset_t set;
+
+	if (is_sig) {
+		pthread_sigmask(SIG_BLOCK, NULL, &set);
+		if (sigdelset(&set, sig_or_mask) < 0)
+			return -1;
+	} else {
+		uint64_t m = (uint32_t)sig_or_mask;
+
+		sigemptyset(&set);
+		memcpy(&set, &m, sizeof m);
+	}
+	return sigsuspend(&set);
+}
+
+SHIM_EXPORT int __xpg_sigpause(int sig)
+{
+	return __sigpause(sig, 1);
+}
+
 /* pause() as glibc builds it where there is no pause system call: a
  * ppoll on nothing, forever; EINTR after a handler. */
 SHIM_EXPORT int pause(void)
@@ -115,11 +165,7 @@ void syscall_wrap_init(void)
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
 	real_flock = (__typeof__(flock) *)dlsym(RTLD_NEXT, "flock");
-	real_lockf = (__typeof__(lockf) *)dlsym(RTLD_NEXT, "lockf");
-	real_lockf64 = (__typeof__(lockf64) *)dlsym(RTLD_NEXT, "lockf64");
 	real_sigsuspend = (__typeof__(sigsuspend) *)dlsym(RTLD_NEXT, "sigsuspend");
-	real_msgrcv = (__typeof__(msgrcv) *)dlsym(RTLD_NEXT, "msgrcv");
-	real_msgsnd = (__typeof__(msgsnd) *)dlsym(RTLD_NEXT, "msgsnd");
 	real_semop = (__typeof__(semop) *)dlsym(RTLD_NEXT, "semop");
 	real_semtimedop = (__typeof__(semtimedop) *)dlsym(RTLD_NEXT, "semtimedop");
 	real_splice = (__typeof__(splice) *)dlsym(RTLD_NEXT, "splice");

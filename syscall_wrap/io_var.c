@@ -1,6 +1,6 @@
 /* syscall_wrap/io_var.c - the variadic blocking calls: fcntl (only its
  * lock-waiting commands block), open/openat/creat (a FIFO open blocks
- * until the other end opens), and the generic syscall() entry for the
+ * until the other end opens: a cancellation point while it blocks), and the generic syscall() entry for the
  * numbers that block (programs and runtimes such as Rust's std issue
  * futex waits through it).  Same contract as io.c. */
 #undef _FILE_OFFSET_BITS   /* define open and open64 both (see io.c) */
@@ -8,29 +8,18 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+#include <errno.h>
 #include <unistd.h>
 #include "wrap.h"
 
 static int (*real_fcntl)(int, int, ...);
 static int (*real_fcntl64)(int, int, ...);
-static int (*real_open)(const char *, int, ...);
-static int (*real_open64)(const char *, int, ...);
-static int (*real_openat)(int, const char *, int, ...);
-static int (*real_openat64)(int, const char *, int, ...);
-static int (*real_creat)(const char *, mode_t);
-static int (*real_creat64)(const char *, mode_t);
 static long (*real_syscall)(long, ...);
 
 void syscall_wrap_init_var(void)
 {
 	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
 	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
-	real_open = dlsym(RTLD_NEXT, "open");
-	real_open64 = dlsym(RTLD_NEXT, "open64");
-	real_openat = dlsym(RTLD_NEXT, "openat");
-	real_openat64 = dlsym(RTLD_NEXT, "openat64");
-	real_creat = dlsym(RTLD_NEXT, "creat");
-	real_creat64 = dlsym(RTLD_NEXT, "creat64");
 	real_syscall = dlsym(RTLD_NEXT, "syscall");
 }
 
@@ -39,17 +28,53 @@ static bool fcntl_blocks(int cmd)
 	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
 }
 
+/* The lock waits are cancellation points while they block: the plain
+ * call through sc_call_cp (on x86_64 fcntl64 is fcntl and struct flock
+ * is the kernel's). */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
-	g_t *g;
-	int r;
-
-	if (!fcntl_blocks(cmd))
+	if (!fcntl_blocks(cmd) || !getcurg())
 		return real(fd, cmd, arg);
-	g = sc_enter(true);
-	r = real(fd, cmd, arg);
-	sc_exit(g);
-	return r;
+	return (int)set_err(sc_call_cp(SYS_fcntl, fd, cmd, (long)arg, 0, 0, 0));
+}
+
+/* lockf as POSIX describes it on top of fcntl locks (whole-process
+ * write locks from the current offset for len bytes): F_LOCK waits
+ * (cancellable, above), F_TEST reports EACCES for another process's
+ * lock. */
+static int lockf_common(int fd, int cmd, off_t len)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
+
+	switch (cmd) {
+	case F_TEST:
+		fl.l_type = F_RDLCK;
+		if (fcntl_common(REAL(fcntl), fd, F_GETLK, &fl) < 0)
+			return -1;
+		if (fl.l_type == F_UNLCK || fl.l_pid == getpid())
+			return 0;
+		errno = EACCES;
+		return -1;
+	case F_ULOCK:
+		fl.l_type = F_UNLCK;
+		return fcntl_common(REAL(fcntl), fd, F_SETLK, &fl);
+	case F_LOCK:
+		return fcntl_common(REAL(fcntl), fd, F_SETLKW, &fl);
+	case F_TLOCK:
+		return fcntl_common(REAL(fcntl), fd, F_SETLK, &fl);
+	}
+	errno = EINVAL;
+	return -1;
+}
+
+SHIM_EXPORT int lockf(int fd, int cmd, off_t len)
+{
+	return lockf_common(fd, cmd, len);
+}
+
+SHIM_EXPORT int lockf64(int fd, int cmd, off64_t len)
+{
+	return lockf_common(fd, cmd, len);
 }
 
 /* glibc reads the third argument as a pointer whatever the command. */
@@ -73,63 +98,42 @@ SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
 		m_ = va_arg(ap_, mode_t); \
 	va_end(ap_); m_; })
 
-static int openat_common(int (*real)(int, const char *, int, ...), int dfd,
-                         const char *path, int flags, mode_t mode)
+/* open/openat/creat: a cancellation point also while a FIFO open
+ * blocks (the plain call, through sc_call_cp).  On x86_64 the kernel
+ * adds O_LARGEFILE itself; the mode is passed as given. */
+static int open_cp(int dfd, const char *path, int flags, mode_t mode)
 {
-	g_t *g = sc_enter(true);
-	int r = real(dfd, path, flags, mode);
-
-	sc_exit(g);
-	return r;
-}
-
-static int open_common(int (*real)(const char *, int, ...), const char *path,
-                       int flags, mode_t mode)
-{
-	g_t *g = sc_enter(true);
-	int r = real(path, flags, mode);
-
-	sc_exit(g);
-	return r;
+	return (int)set_err(sc_call_cp(SYS_openat, dfd, (long)path, flags, mode, 0, 0));
 }
 
 SHIM_EXPORT int open(const char *path, int flags, ...)
 {
-	return open_common(REAL(open), path, flags, OPEN_MODE(flags));
+	return open_cp(AT_FDCWD, path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int open64(const char *path, int flags, ...)
 {
-	return open_common(REAL(open64), path, flags, OPEN_MODE(flags));
+	return open_cp(AT_FDCWD, path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int openat(int dfd, const char *path, int flags, ...)
 {
-	return openat_common(REAL(openat), dfd, path, flags, OPEN_MODE(flags));
+	return open_cp(dfd, path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int openat64(int dfd, const char *path, int flags, ...)
 {
-	return openat_common(REAL(openat64), dfd, path, flags, OPEN_MODE(flags));
-}
-
-static int creat_common(int (*real)(const char *, mode_t), const char *path, mode_t mode)
-{
-	g_t *g = sc_enter(true);
-	int r = real(path, mode);
-
-	sc_exit(g);
-	return r;
+	return open_cp(dfd, path, flags, OPEN_MODE(flags));
 }
 
 SHIM_EXPORT int creat(const char *path, mode_t mode)
 {
-	return creat_common(REAL(creat), path, mode);
+	return open_cp(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
 SHIM_EXPORT int creat64(const char *path, mode_t mode)
 {
-	return creat_common(REAL(creat64), path, mode);
+	return open_cp(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
 /* System call numbers that may block for long. */
@@ -173,6 +177,10 @@ SHIM_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	if (!syscall_blocks(n, n == SYS_futex ? a2 : 0))
 		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
+	/* Not a cancellation point (glibc's syscall() is not), but with
+	 * asynchronous cancellation anything is: then the cancellable form. */
+	if ((g = getcurg()) != NULL && shim_cancel_async(g))
+		return set_err(sc_call_cp(n, a1, a2, a3, a4, a5, a6));
 	g = sc_enter(false);
 	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	sc_exit(g);

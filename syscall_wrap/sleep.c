@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
-#include "shim/shim.h"
+#include "wrap.h"
 
 /* Park the calling G until deadline (CLOCK_MONOTONIC ns).  Acts on a
  * pending cancellation (does not return then).  A signal handler that
@@ -60,10 +60,13 @@ static int64_t ts_ns(const struct timespec *ts)
 	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
 }
 
-static long real_nanosleep(const struct timespec *req, struct timespec *rem)
-{
-	return syscall(SYS_nanosleep, req, rem);
-}
+/* Threads that are not G's (created by libc behind our back: SIGEV_THREAD
+ * timers) sleep in libc's own functions, which are glibc cancellation
+ * points for them (tst-cancel28). */
+static __typeof__(nanosleep) *real_nanosleep;
+static __typeof__(clock_nanosleep) *real_clock_nanosleep;
+static __typeof__(usleep) *real_usleep;
+static __typeof__(sleep) *real_sleep;
 
 SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
@@ -71,7 +74,7 @@ SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 	int64_t left;
 
 	if (!g)
-		return (int)real_nanosleep(req, rem);
+		return REAL(nanosleep)(req, rem);
 	if (!valid_ts(req)) {
 		errno = EINVAL;
 		return -1;
@@ -92,8 +95,10 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
 	g_t *g = shim_self();
 	int64_t now, when, left;
 
-	if (!g || (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC &&
-	           clk != CLOCK_BOOTTIME && clk != CLOCK_TAI)) {
+	if (!g)
+		return REAL(clock_nanosleep)(clk, flags, req, rem);
+	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC &&
+	    clk != CLOCK_BOOTTIME && clk != CLOCK_TAI) {
 		long r = syscall(SYS_clock_nanosleep, clk, flags, req, rem);
 		return r < 0 ? errno : 0;
 	}
@@ -122,10 +127,8 @@ SHIM_EXPORT int usleep(useconds_t us)
 {
 	g_t *g = shim_self();
 
-	if (!g) {
-		struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
-		return (int)real_nanosleep(&ts, NULL);
-	}
+	if (!g)
+		return REAL(usleep)(us);
 	if (sleep_until(g, os_nanotime() + (int64_t)us * 1000)) {
 		errno = EINTR;
 		return -1;
@@ -138,12 +141,8 @@ SHIM_EXPORT unsigned int sleep(unsigned int sec)
 	g_t *g = shim_self();
 	int64_t left;
 
-	if (!g) {
-		struct timespec ts = { sec, 0 }, rem = { 0, 0 };
-		if (real_nanosleep(&ts, &rem) < 0)
-			return (unsigned)rem.tv_sec + (rem.tv_nsec > 0);
-		return 0;
-	}
+	if (!g)
+		return REAL(sleep)(sec);
 	left = sleep_until(g, os_nanotime() + (int64_t)sec * 1000000000);
 	return (unsigned)(left / 1000000000);   /* whole seconds left, as glibc */
 }

@@ -53,7 +53,7 @@ static g_t *spawn(void (*fn)(void *), void *arg)
 static void *join(g_t *g)
 {
 	void *ret = (void *)0x5a5a;
-	int r = g_join(g, &ret, -1, false);
+	int r = g_join(g, &ret, -1, 0, NULL);
 
 	CHECK(r == 0, "g_join returned %d", r);
 	return ret;

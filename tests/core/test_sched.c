@@ -77,7 +77,7 @@ static g_t *spawn(void (*fn)(void *), void *arg)
 static void *join(g_t *g)
 {
 	void *ret = (void *)0x5a5a;
-	int r = g_join(g, &ret, -1, false);
+	int r = g_join(g, &ret, -1, 0, NULL);
 
 	CHECK(r == 0, "g_join returned %d", r);
 	return ret;
@@ -285,7 +285,7 @@ SCHED_TEST(join_already_exited)
 	}
 	CHECK(atomic_load(&quick_done), "flag");
 	void *r = NULL;
-	CHECK(g_join(g, &r, -1, true) == 0, "tryjoin of an exited G");
+	CHECK(g_join(g, &r, -1, GJOIN_TRY, NULL) == 0, "tryjoin of an exited G");
 	CHECK(r == (void *)0x1234, "retval %p", r);
 	expect_freed(procs);
 
@@ -299,14 +299,14 @@ SCHED_TEST(join_already_exited)
 	CHECK(join(g) == (void *)0x4321, "retval");
 	expect_freed(procs);
 	/* A joined G is gone: joining it again is ESRCH. */
-	CHECK(g_join(g, &r, -1, false) == ESRCH, "second join of a freed G");
+	CHECK(g_join(g, &r, -1, 0, NULL) == ESRCH, "second join of a freed G");
 	CHECK(g_detach(g) == ESRCH, "detach of a freed G");
 }
 
 static void self_join_fn(void *arg)
 {
 	(void)arg;
-	int r = g_join(getcurg(), NULL, -1, false);
+	int r = g_join(getcurg(), NULL, -1, 0, NULL);
 	CHECK(r == EDEADLK, "self join in a G returned %d", r);
 	g_exit((void *)7);
 }
@@ -314,9 +314,9 @@ static void self_join_fn(void *arg)
 SCHED_TEST(join_self_is_edeadlk)
 {
 	(void)procs;
-	int r = g_join(getcurg(), NULL, -1, false);
+	int r = g_join(getcurg(), NULL, -1, 0, NULL);
 	CHECK(r == EDEADLK, "self join of main returned %d", r);
-	r = g_join(getcurg(), NULL, -1, true);
+	r = g_join(getcurg(), NULL, -1, GJOIN_TRY, NULL);
 	CHECK(r == EDEADLK, "self tryjoin of main returned %d", r);
 	CHECK(join(spawn(self_join_fn, NULL)) == (void *)7, "retval");
 }
@@ -324,7 +324,7 @@ SCHED_TEST(join_self_is_edeadlk)
 static void second_joiner(void *p)
 {
 	void *r = NULL;
-	int e = g_join(p, &r, -1, false);
+	int e = g_join(p, &r, -1, 0, NULL);
 	CHECK(e == 0, "first joiner: %d", e);
 	g_exit(r);
 }
@@ -344,10 +344,10 @@ SCHED_TEST(join_detached_is_einval)
 	/* Joinable, but somebody else joins it first. */
 	g_t *c = spawn(gated_fn, (void *)3);
 
-	CHECK(g_join(a, &r, -1, false) == EINVAL, "join of a G marked detached");
-	CHECK(g_join(a, &r, -1, true) == EINVAL, "tryjoin of a G marked detached");
+	CHECK(g_join(a, &r, -1, 0, NULL) == EINVAL, "join of a G marked detached");
+	CHECK(g_join(a, &r, -1, GJOIN_TRY, NULL) == EINVAL, "tryjoin of a G marked detached");
 	CHECK(g_detach(a) == EINVAL, "detach twice");
-	CHECK(g_join(b, &r, -1, false) == EINVAL, "join of a detached G");
+	CHECK(g_join(b, &r, -1, 0, NULL) == EINVAL, "join of a detached G");
 	CHECK(g_detach(b) == EINVAL, "detach twice");
 
 	/* A second joiner is refused while the first waits. */
@@ -358,15 +358,15 @@ SCHED_TEST(join_detached_is_einval)
 		g_yield();
 		sleep_ms(1);
 	}
-	CHECK(g_join(c, &r, -1, false) == EINVAL, "second joiner");
+	CHECK(g_join(c, &r, -1, 0, NULL) == EINVAL, "second joiner");
 	CHECK(g_detach(c) == EINVAL, "detach of a G being joined");
 
 	wait_flag(&gate_entered, "gated G's");
 	gate_open();
 	CHECK(join(j) == (void *)3, "the first joiner got c's value");
 	wait_only_main();
-	CHECK(g_join(a, &r, -1, false) == ESRCH, "freed detached G");
-	CHECK(g_join(b, &r, -1, false) == ESRCH, "freed detached G");
+	CHECK(g_join(a, &r, -1, 0, NULL) == ESRCH, "freed detached G");
+	CHECK(g_join(b, &r, -1, 0, NULL) == ESRCH, "freed detached G");
 }
 
 
@@ -379,10 +379,10 @@ SCHED_TEST(tryjoin_busy_while_running)
 	atomic_store(&gate_entered, 0);
 	g_t *g = spawn(gated_fn, (void *)0xabc);
 	/* Before it ran, and while it waits. */
-	CHECK(g_join(g, &r, -1, true) == EBUSY, "tryjoin before it ran");
+	CHECK(g_join(g, &r, -1, GJOIN_TRY, NULL) == EBUSY, "tryjoin before it ran");
 	wait_flag(&gate_entered, "gated G");
 	for (int i = 0; i < 3; i++)
-		CHECK(g_join(g, &r, -1, true) == EBUSY, "tryjoin while it waits");
+		CHECK(g_join(g, &r, -1, GJOIN_TRY, NULL) == EBUSY, "tryjoin while it waits");
 	CHECK(r == (void *)0x77, "retval written on EBUSY");
 	CHECK(atomic_load(&g->joiner) == NULL, "joiner left behind");
 	gate_open();
@@ -401,11 +401,11 @@ SCHED_TEST(timed_join)
 	wait_flag(&gate_entered, "gated G");
 
 	/* Deadline already passed. */
-	CHECK(g_join(g, &r, os_nanotime() - MS, false) == ETIMEDOUT, "past deadline");
+	CHECK(g_join(g, &r, os_nanotime() - MS, 0, NULL) == ETIMEDOUT, "past deadline");
 
 	for (int round = 0; round < 3; round++) {
 		int64_t t0 = os_nanotime();
-		int e = g_join(g, &r, t0 + 20 * MS, false);
+		int e = g_join(g, &r, t0 + 20 * MS, 0, NULL);
 		int64_t dt = os_nanotime() - t0;
 		CHECK(e == ETIMEDOUT, "timed join returned %d", e);
 		CHECK(dt >= 20 * MS, "timed out early: %lld ns", (long long)dt);
@@ -415,7 +415,7 @@ SCHED_TEST(timed_join)
 	/* The timeouts left the G joinable, and the waiters are gone. */
 	gate_open();
 	int64_t t0 = os_nanotime();
-	CHECK(g_join(g, &r, t0 + 5000 * MS, false) == 0, "timed join of an exiting G");
+	CHECK(g_join(g, &r, t0 + 5000 * MS, 0, NULL) == 0, "timed join of an exiting G");
 	CHECK(r == (void *)0xdef, "retval %p", r);
 	CHECK(os_nanotime() - t0 < 1000 * MS, "join waited for its deadline");
 	expect_freed(procs);
@@ -446,7 +446,7 @@ static void *foreign_thread(void *arg)
 		CHECK(g != NULL, "g_alloc from a foreign thread: %d", err);
 		g_start_new(g, foreign_child_fn, (void *)i);
 		void *r = NULL;
-		int e = g_join(g, &r, i % 2 ? -1 : os_nanotime() + 10000 * MS, false);
+		int e = g_join(g, &r, i % 2 ? -1 : os_nanotime() + 10000 * MS, 0, NULL);
 		CHECK(e == 0, "join from a foreign thread: %d", e);
 		CHECK(r == (void *)(i + 100), "retval %p", r);
 	}
@@ -919,7 +919,7 @@ static void chaos_fn(void *arg)
 			atomic_fetch_add(&chaos_spawned, 1);
 			void *ret;
 			int e;
-			while ((e = g_join(g, &ret, -1, true)) == EBUSY)
+			while ((e = g_join(g, &ret, -1, GJOIN_TRY, NULL)) == EBUSY)
 				g_yield();
 			CHECK(e == 0 && ret == (void *)(2 ^ 0x55), "tryjoin loop: %d %p", e, ret);
 			break;
