@@ -273,7 +273,7 @@ static void robust(int pshared, int type)
 	pthread_attr_destroy(&det);
 	pthread_barrier_wait(&rbar);
 	r = 0;
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 10000; i++) {
 		r = pthread_mutex_trylock(m);
 		if (r != EBUSY)
 			break;
@@ -357,13 +357,17 @@ static void forks(void)
 	pthread_mutex_unlock(&m[0]);
 
 	stage("fork: parent waits while the child dies holding it");
+	volatile int *held = (volatile int *)&m[8];
+	*held = 0;
 	pid = fork();
 	if (pid == 0) {
 		pthread_mutex_lock(&m[0]);
+		*held = 1;
 		sleep_ms(50);
 		_exit(0);
 	}
-	sleep_ms(20);
+	while (!*held)
+		sleep_ms(1);
 	r = pthread_mutex_lock(&m[0]);
 	check(r == EOWNERDEAD, "fork: parent queued when the child died", "%s", en(r));
 	pthread_mutex_consistent(&m[0]);
