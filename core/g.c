@@ -116,6 +116,27 @@ bool g_valid(const void *ptr)
 	return false;
 }
 
+/* A freed G keeps the joinstate of its last life until it is reused:
+ * JOINING if a join collected it, DETACHED if nobody was to.  glibc tells
+ * the two apart the same way (a joined thread's descriptor is marked
+ * invalid, ESRCH; a detached one's stays detached, EINVAL). */
+bool g_was_joined(const void *ptr)
+{
+	uintptr_t a = (uintptr_t)ptr;
+	int n = atomic_load_explicit(&reg.nslabs, memory_order_acquire), i;
+
+	for (i = 0; i < n; i++) {
+		if (a >= reg.lo[i] && a < reg.hi[i]) {
+			g_t *g = (g_t *)ptr;
+			if ((a - reg.lo[i]) % reg.gsize != 0)
+				return false;
+			return !(atomic_load_explicit(&g->gen, memory_order_acquire) & 1) &&
+			       atomic_load_explicit(&g->joinstate, memory_order_acquire) == GJ_JOINING;
+		}
+	}
+	return false;
+}
+
 /* Free-list put.  p is the caller's own P, or NULL (global list). */
 void gfree_put(p_t *p, g_t *g)
 {
@@ -387,6 +408,24 @@ void g_foreach(void (*fn)(g_t *, void *), void *arg)
 			if (atomic_load_explicit(&g->gen, memory_order_acquire) & 1)
 				fn(g, arg);
 		}
+	}
+	lock_release(&reg.lock);
+}
+
+/* An execstack object was loaded: make the stacks of every G executable,
+ * the free ones (their stacks are reused as they are) included. */
+void g_stacks_executable(void)
+{
+	int n, i;
+	size_t gs = g_size();
+
+	stack_make_executable();
+	lock_acquire(&reg.lock);
+	n = atomic_load_explicit(&reg.nslabs, memory_order_acquire);
+	for (i = 0; i < n; i++) {
+		uintptr_t a, end = i == n - 1 ? reg.next : reg.hi[i];
+		for (a = reg.lo[i]; a + gs <= end; a += gs)
+			stack_set_exec(&((g_t *)a)->stack);
 	}
 	lock_release(&reg.lock);
 }

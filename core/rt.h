@@ -481,6 +481,8 @@ void g_free(g_t *g);                   /* drop to free list (refs hit 0) */
 void g_unref(g_t *g);
 bool g_valid(const void *maybe_g);     /* is it a G we handed out, alive? */
 bool g_in_slab(const void *maybe_g);   /* inside gshim's G memory at all? */
+bool g_was_joined(const void *maybe_g);  /* a freed G whose end was a join? */
+void g_stacks_executable(void);          /* execstack object loaded */
 int g_join(g_t *g, void **retval, int64_t deadline_ns, bool try_only);
 int g_detach(g_t *g);
 void g_mark_detached(g_t *g);            /* before the G first runs */

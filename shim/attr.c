@@ -8,6 +8,7 @@
 
 SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 {
+	struct thread *th;
 	g_t *g;
 	int err;
 
@@ -17,20 +18,36 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	err = pthread_attr_init(attr);
 	if (err)
 		return err;
-	/* Like glibc: the usable stack (guard excluded), its top as
+	/* Like glibc: the usable stack (guard excluded) with its top as
 	 * stackaddr, the guard size, the detach state, the scheduling
-	 * settings. */
-	if (g->stack.hi > g->stack.lo)
-		err = pthread_attr_setstack(attr, (void *)g->stack.lo,
-		                            g->stack.hi - g->stack.lo);
+	 * settings, the CPU set.  The sizes are the ones pthread_create was
+	 * asked for (glibc: the stack size aligned down to 64, the guard as
+	 * given), although gshim's mapping is rounded up to pages. */
+	th = thread_of(g);
+	if (g->stack.hi > g->stack.lo) {
+		size_t size = g->stack.hi - g->stack.lo;
+
+		if (th->req_stacksize && th->req_stacksize <= size)
+			size = th->req_stacksize;
+		err = pthread_attr_setstack(attr, (void *)(g->stack.hi - size), size);
+	}
 	if (!err)
-		err = pthread_attr_setguardsize(attr, g->stack.guard);
+		err = pthread_attr_setguardsize(attr, th->req_stacksize ? th->req_guard
+		                                                         : g->stack.guard);
 	if (!err && atomic_load(&g->joinstate) == GJ_DETACHED)
 		err = pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
 	if (!err) {
-		struct thread *th = thread_of(g);
 		pthread_attr_setschedpolicy(attr, th->policy);
 		pthread_attr_setschedparam(attr, &th->param);
+		if (th->explicit_sched)
+			pthread_attr_setinheritsched(attr, PTHREAD_EXPLICIT_SCHED);
+	}
+	if (!err) {
+		cpu_set_t set;
+
+		err = pthread_getaffinity_np(t, sizeof set, &set);
+		if (!err)
+			err = pthread_attr_setaffinity_np(attr, sizeof set, &set);
 	}
 	if (err) {
 		pthread_attr_destroy(attr);

@@ -29,6 +29,7 @@
 #include "shim.h"
 
 char shim_default_name[16];
+g_t *shim_main_g;
 
 static _Atomic pid_t init_tid;
 
@@ -53,9 +54,12 @@ bool shim_init(void)
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
 	sched_init();
-	key_adopt_boot(thread_of(getcurg()));
+	shim_main_g = getcurg();
+	shim_sched_init_main(thread_of(shim_main_g));
+	key_adopt_boot(thread_of(shim_main_g));
 	atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
 	cancel_init();
+	shim_execstack_check();   /* the program or a dependency asked for it */
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */
 	pthread_atfork(sched_fork_prepare, sched_fork_parent, sched_fork_child);

@@ -8,6 +8,7 @@
 #ifndef GSHIM_SHIM_H
 #define GSHIM_SHIM_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include "core/rt.h"
@@ -31,8 +32,11 @@ struct thread {
 	void *arg;
 	char name[16];
 	bool named;
-	int policy;
+	int policy;                   /* sched.c: as the program set it */
 	struct sched_param param;
+	bool explicit_sched;          /* created with PTHREAD_EXPLICIT_SCHED */
+	size_t req_stacksize;         /* attr.c: the sizes pthread_create was */
+	size_t req_guard;             /* asked for, reported back as glibc does */
 	bool keys_used;
 	struct once_node *onces;      /* once.c: initialisers running */
 	/* cancel.c */
@@ -97,15 +101,27 @@ static inline bool shim_is_g(pthread_t t)
 
 /* A pthread_t naming a G that has exited and been freed (joining a
  * detached thread, a kill after join): never glibc's code, which would
- * take it for one of its descriptors.  Join and detach say EINVAL, as
- * glibc does for an exited detached thread; the rest ESRCH. */
+ * take it for one of its descriptors.  Join and detach say what
+ * shim_stale_join_err says; the rest ESRCH. */
 /* shim/signal.c: after a wait cut short for a signal (sigdelivered). */
 enum { SIG_NONE = 0, SIG_RESTART, SIG_EINTR };
 int shim_sig_outcome(g_t *g, bool restartable);
 
+/* glibc's internal signals (SIGCANCEL, SIGSETXID = 33): never in a
+ * thread's mask, whatever the program asks for. */
+#define SHIM_INTERNAL_SIGS ((1ull << (SIGCANCEL - 1)) | (1ull << (33 - 1)))
+
 static inline bool shim_is_stale_g(pthread_t t)
 {
 	return sched_ready() && g_in_slab((void *)t);
+}
+
+/* The answer of join and detach for a stale handle: ESRCH once the
+ * thread was joined, EINVAL for a detached thread that has ended (both as
+ * glibc). */
+static inline int shim_stale_join_err(pthread_t t)
+{
+	return g_was_joined((void *)t) ? ESRCH : EINVAL;
 }
 
 /* An owner id for lock words (mutex __owner, rwlock __cur_writer): unique
@@ -173,6 +189,19 @@ void cancel_point(g_t *g);
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
+
+/* sched.c */
+int shim_sched_check(int policy, const struct sched_param *param);
+int shim_sched_perm(int cur_policy, int cur_prio, int policy, int prio);
+int shim_sched_explicit(struct thread *t, const struct thread *parent,
+                        int policy, const struct sched_param *param);
+void shim_sched_init_main(struct thread *t);
+
+/* dl.c: make G stacks executable if a loaded object asks for it. */
+void shim_execstack_check(void);
+
+/* init.c: the program's main thread (set once the runtime is up). */
+extern g_t *shim_main_g;
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */
