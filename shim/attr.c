@@ -56,6 +56,17 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	return 0;
 }
 
+/* Set once the program changed the defaults: until then a thread
+ * created without an attr needs nothing from glibc's copy. */
+static _Atomic bool default_changed;
+
+bool shim_default_attr(pthread_attr_t *attr)
+{
+	if (!atomic_load_explicit(&default_changed, memory_order_acquire))
+		return false;
+	return real_pthread_getattr_default_np(attr) == 0;
+}
+
 SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 {
 	size_t stacksize, guard, ssize;
@@ -74,5 +85,6 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 	if (pthread_attr_getstacksize(attr, &stacksize) == 0 &&
 	    pthread_attr_getguardsize(attr, &guard) == 0)
 		config_set_default_attr(stacksize, guard);
+	atomic_store_explicit(&default_changed, true, memory_order_release);
 	return 0;
 }

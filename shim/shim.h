@@ -149,6 +149,10 @@ static inline int shim_owner_id(g_t *g)
 void syscall_wrap_init(void);
 void syscall_wrap_init_var(void);
 
+/* attr.c: glibc's default attributes into *attr (to be destroyed), if
+ * the program changed them; false: use gshim's defaults. */
+bool shim_default_attr(pthread_attr_t *attr);
+
 /* config.c */
 void config_load(void);
 size_t config_default_stack(void);

@@ -175,8 +175,8 @@ out:
 	return err;
 }
 
-int thread_create(pthread_t *th, const pthread_attr_t *attr,
-                  void *(*fn)(void *), void *arg)
+static int create_attr(pthread_t *th, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg)
 {
 	size_t stacksize = config_default_stack();
 	size_t guard = config_default_guard();
@@ -259,6 +259,22 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	*th = (pthread_t)g;
 	g_start_new(g, thread_entry, g);
 	return 0;
+}
+
+int thread_create(pthread_t *th, const pthread_attr_t *attr,
+                  void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t dflt;
+	int err;
+
+	/* No attr: glibc's default attributes, which the program may have
+	 * changed (detach state, CPU set, scheduling: attr.c). */
+	if (!attr && shim_default_attr(&dflt)) {
+		err = create_attr(th, &dflt, fn, arg);
+		pthread_attr_destroy(&dflt);
+		return err;
+	}
+	return create_attr(th, attr, fn, arg);
 }
 
 SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,

@@ -76,9 +76,17 @@ static void show(const char *what, pthread_attr_t *a)
 		printf("%s: create %s\n", what, ename(e));
 		return;
 	}
-	if (a) {
+	{
+		pthread_attr_t dflt;
 		int d;
+
+		if (!a) {
+			pthread_getattr_default_np(&dflt);
+			a = &dflt;
+		}
 		pthread_attr_getdetachstate(a, &d);
+		if (a == &dflt)
+			pthread_attr_destroy(&dflt);
 		if (d == PTHREAD_CREATE_DETACHED) {
 			/* cannot join: wait for it to have looked */
 			while (!atomic_load(&attrs_read))
@@ -86,8 +94,6 @@ static void show(const char *what, pthread_attr_t *a)
 			sleep_ms(10);
 		} else
 			pthread_join(t, NULL);
-	} else {
-		pthread_join(t, NULL);
 	}
 	printf("%s: stacksize %zu guard %zu detached %d explicit %d cpus-as-getaffinity %d "
 	       "frame-inside %d\n", what, r.stacksize, r.guard,
@@ -144,6 +150,42 @@ static void default_attr(void)
 	}
 	e = pthread_setattr_default_np(&a);
 	printf("default with a stack: %s\n", ename(e));
+	pthread_attr_destroy(&a);
+	/* tst-default-attr: a detached default, and a CPU set. */
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	e = pthread_setattr_default_np(&a);
+	check(e == 0, "detached default", "%s", ename(e));
+	show("thread of a detached default", NULL);
+	{
+		pthread_t t;
+		atomic_store(&attrs_read, 0);
+		struct attrs r;
+		pthread_create(&t, NULL, self_attrs, &r);
+		e = pthread_join(t, NULL);
+		while (!atomic_load(&attrs_read))
+			sleep_ms(1);
+		sleep_ms(10);
+		printf("join a thread of a detached default: %s\n", ename(e));
+	}
+	pthread_attr_destroy(&a);
+	pthread_attr_init(&a);
+	{
+		cpu_set_t cs;
+		CPU_ZERO(&cs);
+		CPU_SET(0, &cs);
+		pthread_attr_setaffinity_np(&a, sizeof cs, &cs);
+	}
+	e = pthread_setattr_default_np(&a);
+	printf("default with CPU 0: %s\n", ename(e));
+	pthread_attr_destroy(&a);
+	pthread_getattr_default_np(&a);
+	{
+		cpu_set_t cs;
+		CPU_ZERO(&cs);
+		pthread_attr_getaffinity_np(&a, sizeof cs, &cs);
+		printf("default reports CPU 0: %d, CPUs %d\n", CPU_ISSET(0, &cs), CPU_COUNT(&cs));
+	}
 	pthread_attr_destroy(&a);
 	e = pthread_setattr_default_np(&old);
 	check(e == 0, "default restored", "%s", ename(e));
