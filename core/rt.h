@@ -584,6 +584,7 @@ void *tls_new_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */
+void tls_modules_unloaded(void);  /* after dlclose: forget gone modules */
 int tls_tid_enter(void);
 void tls_tid_leave(int old);
 

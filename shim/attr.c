@@ -15,6 +15,19 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_getattr_np(t, attr);
 	g = (g_t *)t;
+	th = thread_of(g);
+	/* The main thread's stack is glibc's: it works the bounds out at
+	 * each call from the mapping and the current RLIMIT_STACK (a program
+	 * that lowered the limit must not be told of stack it cannot grow
+	 * into), and so does it here; the scheduling settings are ours. */
+	if (g->is_main && shim_main_desc) {
+		err = real_pthread_getattr_np(shim_main_desc, attr);
+		if (err)
+			return err;
+		pthread_attr_setschedpolicy(attr, th->policy);
+		pthread_attr_setschedparam(attr, &th->param);
+		return 0;
+	}
 	err = pthread_attr_init(attr);
 	if (err)
 		return err;
@@ -23,7 +36,6 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	 * settings, the CPU set.  The sizes are the ones pthread_create was
 	 * asked for (glibc: the stack size aligned down to 64, the guard as
 	 * given), although gshim's mapping is rounded up to pages. */
-	th = thread_of(g);
 	if (g->stack.hi > g->stack.lo) {
 		size_t size = g->stack.hi - g->stack.lo;
 

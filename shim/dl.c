@@ -35,6 +35,7 @@
 #include "shim.h"
 
 static void *(*real_dlopen)(const char *, int);
+static int (*real_dlclose)(void *);
 
 /* The caller's DT_RUNPATH string, or NULL. */
 static const char *caller_runpath(const void *caller, const char **origin_name)
@@ -164,4 +165,19 @@ SHIM_EXPORT void *dlopen(const char *file, int mode)
 	if (h && sched_ready())
 		shim_execstack_check();
 	return h;
+}
+
+/* dlclose: a module with static TLS that goes away must not have its
+ * (unmapped) image copied into TCBs again, and the same library loaded
+ * again is new to every G (core/tls.c, tls_modules_unloaded). */
+SHIM_EXPORT int dlclose(void *h)
+{
+	int r;
+
+	if (!real_dlclose)
+		real_dlclose = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+	r = real_dlclose(h);
+	if (r == 0 && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
+		tls_modules_unloaded();
+	return r;
 }

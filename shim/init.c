@@ -30,6 +30,7 @@
 
 char shim_default_name[16];
 g_t *shim_main_g;
+pthread_t shim_main_desc;
 
 static _Atomic pid_t init_tid;
 
@@ -77,7 +78,8 @@ static void main_stack_bounds(void)
 
 	if (!g || !g->is_main || !real_pthread_getattr_np)
 		return;
-	if (real_pthread_getattr_np(real_pthread_self(), &a) != 0)
+	shim_main_desc = real_pthread_self();   /* the main G's TCB: glibc's own */
+	if (real_pthread_getattr_np(shim_main_desc, &a) != 0)
 		return;
 	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
 		g->stack.lo = (uintptr_t)addr;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
@@ -26,6 +27,12 @@ SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 	th = thread_of((g_t *)t);
 	memcpy(th->name, name, len + 1);
 	th->named = true;
+	/* A thread naming itself also names the kernel thread it runs on,
+	 * so /proc/self/task/<gettid()>/comm (what glibc's getname reads
+	 * and tools show) says it while it runs there.  The M keeps the
+	 * name of the last G that named itself on it. */
+	if ((g_t *)t == getcurg())
+		prctl(PR_SET_NAME, th->name, 0, 0, 0);
 	return 0;
 }
 

@@ -206,6 +206,8 @@ void shim_execstack_check(void);
 
 /* init.c: the program's main thread (set once the runtime is up). */
 extern g_t *shim_main_g;
+/* init.c: glibc's descriptor of the main thread (0 until known). */
+extern pthread_t shim_main_desc;
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */
