@@ -211,8 +211,18 @@ static int create_attr(pthread_t *th, const pthread_attr_t *attr,
 			return err;
 	}
 	g = g_alloc(stacksize, guard, userp, &err);
-	if (!g)
-		return err ? err : EAGAIN;
+	if (!g) {
+		err = err ? err : EAGAIN;
+		/* Out of memory for a stack (RLIMIT_AS, overcommit): often only
+		 * until threads that are runnable now end and leave theirs.
+		 * Natively the kernel runs them while the caller retries; here
+		 * they wait for this P, so give it to them before returning
+		 * (a creator looping on EAGAIN would otherwise never let them
+		 * run at GOMAXPROCS=1: tst-create-detached). */
+		if (err == EAGAIN && self)
+			g_yield();
+		return err;
+	}
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new(g)) {
 		g_free(g);
 		return EAGAIN;
