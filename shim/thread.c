@@ -109,6 +109,10 @@ struct glibc_attr_head {
 	struct sched_param schedparam;
 	int schedpolicy;
 	int flags;
+	size_t guardsize;
+	void *stackaddr;
+	size_t stacksize;
+	void *extension;   /* CPU set and signal mask, if either was set */
 };
 #define GATTR_NOTINHERITSCHED 0x0002
 #define GATTR_SCHED_SET       0x0020
@@ -205,10 +209,17 @@ static int create_attr(pthread_t *th, const pthread_attr_t *attr,
 			stack_user(&user, lo, ssize);
 			userp = &user;
 		}
-		sigset_err = pthread_attr_getsigmask_np(attr, &attr_mask);
-		err = create_affinity(attr);
-		if (err)
-			return err;
+		/* A signal mask or a CPU set lives in glibc's attr extension;
+		 * most attrs have none, and then neither needs reading (when
+		 * the layout reads back what the API said: else read both). */
+		const struct glibc_attr_head *h = (const void *)attr;
+		if (h->extension || h->guardsize != guard ||
+		    (h->stacksize != stacksize && h->stacksize != 0)) {
+			sigset_err = pthread_attr_getsigmask_np(attr, &attr_mask);
+			err = create_affinity(attr);
+			if (err)
+				return err;
+		}
 	}
 	g = g_alloc(stacksize, guard, userp, &err);
 	if (!g) {
