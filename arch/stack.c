@@ -125,7 +125,11 @@
  * An overflow writes return addresses and saved registers: not zeros. */
 #define STACK_CANARY_WORD   0ull
 
-#define STACK_MAP_PROT  (PROT_READ | PROT_WRITE)
+/* PROT_EXEC joins once a loaded object asks for an executable stack
+ * (stack_make_executable). */
+static _Atomic int stack_map_prot = PROT_READ | PROT_WRITE;
+#define STACK_MAP_PROT  atomic_load_explicit(&stack_map_prot, memory_order_relaxed)
+#define STACK_RWX       (PROT_READ | PROT_WRITE | PROT_EXEC)
 #define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
 
 /* Link stored in the top bytes of an idle stack (see "Cache" above). */
@@ -619,6 +623,47 @@ void stack_get_stats(struct stack_stats *st)
 	stack_lock();
 	*st = stack_st;
 	stack_unlock();
+}
+
+/* Executable stacks.  An object with PT_GNU_STACK PF_X (or none) makes
+ * glibc give every thread stack execute permission, existing ones
+ * included (nested-function trampolines live on the stack).  glibc only
+ * knows its own stacks; the caller (shim/dl.c) tells us, and this makes
+ * the future mappings and the idle cached ones executable;
+ * stack_set_exec does the ones in use.  A stack mapped by a thread
+ * creation racing with the dlopen itself may miss it. */
+void stack_make_executable(void)
+{
+	size_t i;
+
+	stack_init_once();
+	if (atomic_exchange_explicit(&stack_map_prot, STACK_RWX,
+	                             memory_order_relaxed) == STACK_RWX)
+		return;
+	stack_lock();
+	for (i = 0; i < STACK_NBUCKET; i++) {
+		struct stack_bucket *b = &stack_buckets[i];
+		struct stack_node *n;
+
+		if (!b->size)
+			continue;
+		for (n = b->free; n; n = n->next)
+			mprotect((char *)(n + 1) - b->size, b->size, STACK_RWX);
+		if (b->carve_hi > b->carve_lo)
+			mprotect((void *)b->carve_lo, b->carve_hi - b->carve_lo, STACK_RWX);
+	}
+	stack_unlock();
+}
+
+bool stack_is_executable(void)
+{
+	return atomic_load_explicit(&stack_map_prot, memory_order_relaxed) == STACK_RWX;
+}
+
+void stack_set_exec(const gstack_t *s)
+{
+	if ((s->flags & STACK_OWNED) && s->hi > s->lo)
+		mprotect((void *)s->lo, s->hi - s->lo, STACK_RWX);
 }
 
 /* In the child of fork(): only the forking thread survives; if another

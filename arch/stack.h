@@ -66,6 +66,12 @@ size_t stack_default_size(void);
 void stack_set_default(size_t size);
 size_t stack_page_size(void);
 
+/* Executable stacks (an execstack object was loaded): from now on, and
+ * for the idle cached stacks; stack_set_exec for one stack in use. */
+void stack_make_executable(void);
+bool stack_is_executable(void);
+void stack_set_exec(const gstack_t *s);
+
 /* In a fork() child: release the allocator lock, which a thread that no
  * longer exists may have held at the fork. */
 void stack_fork_child(void);

@@ -411,6 +411,24 @@ void g_foreach(void (*fn)(g_t *, void *), void *arg)
 	lock_release(&reg.lock);
 }
 
+/* An execstack object was loaded: make the stacks of every G executable,
+ * the free ones (their stacks are reused as they are) included. */
+void g_stacks_executable(void)
+{
+	int n, i;
+	size_t gs = g_size();
+
+	stack_make_executable();
+	lock_acquire(&reg.lock);
+	n = atomic_load_explicit(&reg.nslabs, memory_order_acquire);
+	for (i = 0; i < n; i++) {
+		uintptr_t a, end = i == n - 1 ? reg.next : reg.hi[i];
+		for (a = reg.lo[i]; a + gs <= end; a += gs)
+			stack_set_exec(&((g_t *)a)->stack);
+	}
+	lock_release(&reg.lock);
+}
+
 /* Before the G first runs: nobody will join it. */
 void g_mark_detached(g_t *g)
 {

@@ -575,6 +575,7 @@ int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
  * glibc answers ESRCH there, EINVAL for the detached one. */
 bool g_stale_joined(const void *maybe_g);
 int g_detach(g_t *g);
+void g_stacks_executable(void);          /* execstack object loaded */
 void g_mark_detached(g_t *g);            /* before the G first runs */
 void g_exited_publish(g_t *g);         /* set exited, wake joiners */
 uint64_t g_count_all(void);
@@ -674,6 +675,7 @@ void *tls_new_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */
+void tls_modules_unloaded(void);  /* after dlclose: forget gone modules */
 int tls_tid_enter(void);
 void tls_tid_leave(int old);
 

@@ -116,6 +116,7 @@ struct tls_module {
 	size_t filesz, memsz;
 	size_t modid;
 	bool is_libc;
+	bool dead;              /* unloaded (dlclose): its image is gone */
 };
 
 static struct {
@@ -322,7 +323,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	if (!info->dlpi_tls_modid || tls.nmods == (int)(sizeof tls.mods / sizeof tls.mods[0]))
 		return 0;
 	for (i = 0; i < tls.nmods; i++)
-		if (tls.mods[i].modid == info->dlpi_tls_modid)
+		if (tls.mods[i].modid == info->dlpi_tls_modid && !tls.mods[i].dead)
 			return 0;
 	for (i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -341,6 +342,7 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 		mod->memsz = ph->p_memsz;
 		mod->modid = info->dlpi_tls_modid;
 		mod->is_libc = info->dlpi_name && strstr(info->dlpi_name, "/libc.so");
+		mod->dead = false;
 		return 0;
 	}
 	return 0;
@@ -381,9 +383,58 @@ static void copy_new_static(g_t *g, void *arg)
 		struct tls_module *mod = &tls.mods[i];
 		char *blk = (char *)g->tcb + mod->off;
 
+		if (mod->dead)
+			continue;
 		memcpy(blk, mod->image, mod->filesz);
 		memset(blk + mod->filesz, 0, mod->memsz - mod->filesz);
 	}
+}
+
+/* After a dlclose (shim/dl.c): forget the static TLS modules that are
+ * gone.  Their entries stay (a G's tls_nmods indexes the table) but are
+ * never copied again: the image was unmapped.  The same library loaded
+ * again, even with the same module id, at the same address and the same
+ * static TLS offset, is a new entry, and every G gets its initial image
+ * once more, as glibc gives it to its own threads.  (A dlclose inside
+ * libc, which does not come through here, is not seen: libc's own
+ * modules, NSS and the like, have no initial-exec TLS.) */
+struct present { bool seen[64]; };
+
+static int mark_present(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct present *p = arg;
+	int i, j;
+
+	(void)size;
+	if (!info->dlpi_tls_modid)
+		return 0;
+	for (j = 0; j < info->dlpi_phnum; j++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[j];
+		const void *image = (const char *)info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type != PT_TLS)
+			continue;
+		for (i = 0; i < tls.nmods; i++)
+			if (tls.mods[i].modid == info->dlpi_tls_modid &&
+			    tls.mods[i].image == image)
+				p->seen[i] = true;
+		break;
+	}
+	return 0;
+}
+
+void tls_modules_unloaded(void)
+{
+	struct present p;
+	int i;
+
+	memset(&p, 0, sizeof p);
+	dl_iterate_phdr(mark_present, &p);
+	for (i = 0; i < tls.nmods; i++)
+		if (!p.seen[i])
+			tls.mods[i].dead = true;
+	/* The next dlopen may bring the count back to what it was. */
+	__atomic_store_n(&link_maps_seen, 0, __ATOMIC_RELAXED);
 }
 
 void tls_modules_changed(void)
@@ -497,7 +548,7 @@ static void tls_reset_blocks(void *tp)
 		struct tls_module *mod = &tls.mods[i];
 		char *blk = (char *)tp + mod->off;
 
-		if (mod->is_libc)
+		if (mod->is_libc || mod->dead)
 			continue;
 		memcpy(blk, mod->image, mod->filesz);
 		memset(blk + mod->filesz, 0, mod->memsz - mod->filesz);
@@ -522,7 +573,7 @@ static int reset_dynamic(struct dl_phdr_info *info, size_t size, void *arg)
 	if (modid > n)
 		return 0;
 	for (i = 0; i < tls.nmods; i++)
-		if (tls.mods[i].modid == modid)
+		if (tls.mods[i].modid == modid && !tls.mods[i].dead)
 			return 0;   /* static: done by tls_reset_blocks */
 	for (i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];

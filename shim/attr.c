@@ -9,29 +9,58 @@
 
 SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 {
+	struct thread *th;
 	g_t *g;
 	int err;
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_getattr_np(t, attr);
 	g = (g_t *)t;
+	th = thread_of(g);
+	/* The main thread's stack is glibc's: it works the bounds out at
+	 * each call from the mapping and the current RLIMIT_STACK (a program
+	 * that lowered the limit must not be told of stack it cannot grow
+	 * into), and so does it here; the scheduling settings are ours. */
+	if (g->is_main && shim_main_desc) {
+		err = real_pthread_getattr_np(shim_main_desc, attr);
+		if (err)
+			return err;
+		pthread_attr_setschedpolicy(attr, th->policy);
+		pthread_attr_setschedparam(attr, &th->param);
+		return 0;
+	}
 	err = pthread_attr_init(attr);
 	if (err)
 		return err;
-	/* Like glibc: the usable stack (guard excluded), its top as
+	/* Like glibc: the usable stack (guard excluded) with its top as
 	 * stackaddr, the guard size, the detach state, the scheduling
-	 * settings. */
-	if (g->stack.hi > g->stack.lo)
-		err = pthread_attr_setstack(attr, (void *)g->stack.lo,
-		                            g->stack.hi - g->stack.lo);
+	 * settings, the CPU set.  The sizes are the ones pthread_create was
+	 * asked for (glibc: the stack size aligned down to 64, the guard as
+	 * given), although gshim's mapping is rounded up to pages. */
+	if (g->stack.hi > g->stack.lo) {
+		size_t size = g->stack.hi - g->stack.lo;
+
+		if (th->req_stacksize && th->req_stacksize <= size)
+			size = th->req_stacksize;
+		err = pthread_attr_setstack(attr, (void *)(g->stack.hi - size), size);
+	}
 	if (!err)
-		err = pthread_attr_setguardsize(attr, g->stack.guard);
+		err = pthread_attr_setguardsize(attr, th->req_stacksize ? th->req_guard
+		                                                         : g->stack.guard);
 	if (!err && atomic_load(&g->joinstate) == GJ_DETACHED)
 		err = pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
 	if (!err) {
-		struct thread *th = thread_of(g);
 		pthread_attr_setschedpolicy(attr, th->policy);
 		pthread_attr_setschedparam(attr, &th->param);
+		if (th->explicit_sched)
+			pthread_attr_setinheritsched(attr, PTHREAD_EXPLICIT_SCHED);
+	}
+	if (!err) {
+		cpu_set_t set;
+
+		err = pthread_getaffinity_np(t, sizeof set, &set);
+		if (!err)
+			err = pthread_attr_setaffinity_np(attr, sizeof set, &set);
 	}
 	if (err) {
 		pthread_attr_destroy(attr);
@@ -40,16 +69,19 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	return 0;
 }
 
-/* The default attribute's signal mask (pthread_attr_setsigmask_np on
- * the attr given to pthread_setattr_default_np): threads created without
- * an attribute start with it (thread.c). */
-bool shim_default_has_mask;
-uint64_t shim_default_mask;
+/* Set once the program changed the defaults: until then a thread
+ * created without an attr needs nothing from glibc's copy. */
+static _Atomic bool default_changed;
+
+bool shim_default_attr(pthread_attr_t *attr)
+{
+	if (!atomic_load_explicit(&default_changed, memory_order_acquire))
+		return false;
+	return real_pthread_getattr_default_np(attr) == 0;
+}
 
 SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 {
-	sigset_t dm;
-
 	size_t stacksize, guard, ssize;
 	void *lo;
 	int err;
@@ -66,8 +98,6 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 	if (pthread_attr_getstacksize(attr, &stacksize) == 0 &&
 	    pthread_attr_getguardsize(attr, &guard) == 0)
 		config_set_default_attr(stacksize, guard);
-	shim_default_has_mask = pthread_attr_getsigmask_np(attr, &dm) == 0;
-	if (shim_default_has_mask)
-		memcpy(&shim_default_mask, &dm, sizeof shim_default_mask);
+	atomic_store_explicit(&default_changed, true, memory_order_release);
 	return 0;
 }

@@ -13,8 +13,18 @@
  * RUNPATH), and the library found is opened by path; everything else
  * (already-loaded names, the cache, default directories, RPATH of the
  * executable) is left to glibc as usual.
+ *
+ * Executable stacks.  An object whose PT_GNU_STACK asks for execute
+ * permission (or that has no PT_GNU_STACK: x86_64's default is an
+ * executable stack) makes glibc mprotect the stack of every thread it
+ * knows PROT_EXEC and map later ones so; gshim's G stacks are its own
+ * mappings, so after each dlopen (and at start-up, for the program and
+ * its dependencies) the loaded objects are looked at, and the first
+ * that asks makes every G stack executable (core g_stacks_executable).
+ * The look costs one dl_iterate_phdr walk per dlopen until then.
  */
 #include <dlfcn.h>
+#include <sys/auxv.h>
 #include <elf.h>
 #include <link.h>
 #include <limits.h>
@@ -25,6 +35,7 @@
 #include "shim.h"
 
 static void *(*real_dlopen)(const char *, int);
+static int (*real_dlclose)(void *);
 
 /* The caller's DT_RUNPATH string, or NULL. */
 static const char *caller_runpath(const void *caller, const char **origin_name)
@@ -102,6 +113,34 @@ static void *try_path(const char *list, const char *file, int mode,
 	return NULL;
 }
 
+static int phdr_wants_exec(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	uintptr_t vdso = (uintptr_t)arg;
+	int i;
+
+	(void)size;
+	if (info->dlpi_addr == vdso && vdso)
+		return 0;   /* the vDSO is not loaded by ld.so */
+	for (i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_GNU_STACK)
+			return (info->dlpi_phdr[i].p_flags & PF_X) != 0;
+	/* No PT_GNU_STACK: glibc's default for x86_64 is an executable stack
+	 * (DEFAULT_STACK_PERMS includes PF_X); a loaded object with no
+	 * program headers at all is ld.so's own business. */
+	return info->dlpi_phnum > 0;
+}
+
+void shim_execstack_check(void)
+{
+	uintptr_t vdso;
+
+	if (stack_is_executable())
+		return;
+	vdso = getauxval(AT_SYSINFO_EHDR);
+	if (dl_iterate_phdr(phdr_wants_exec, (void *)vdso))
+		g_stacks_executable();
+}
+
 SHIM_EXPORT void *dlopen(const char *file, int mode)
 {
 	const void *caller = __builtin_return_address(0);
@@ -123,5 +162,22 @@ SHIM_EXPORT void *dlopen(const char *file, int mode)
 		h = real_dlopen(file, mode);
 	if (h && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
 		tls_modules_changed();
+	if (h && sched_ready())
+		shim_execstack_check();
 	return h;
+}
+
+/* dlclose: a module with static TLS that goes away must not have its
+ * (unmapped) image copied into TCBs again, and the same library loaded
+ * again is new to every G (core/tls.c, tls_modules_unloaded). */
+SHIM_EXPORT int dlclose(void *h)
+{
+	int r;
+
+	if (!real_dlclose)
+		real_dlclose = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
+	r = real_dlclose(h);
+	if (r == 0 && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
+		tls_modules_unloaded();
+	return r;
 }

@@ -29,6 +29,8 @@
 #include "shim.h"
 
 char shim_default_name[16];
+g_t *shim_main_g;
+pthread_t shim_main_desc;
 
 static _Atomic pid_t init_tid;
 
@@ -53,9 +55,12 @@ bool shim_init(void)
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
 	sched_init();
-	key_adopt_boot(thread_of(getcurg()));
+	shim_main_g = getcurg();
+	shim_sched_init_main(thread_of(shim_main_g));
+	key_adopt_boot(thread_of(shim_main_g));
 	atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
 	cancel_init();
+	shim_execstack_check();   /* the program or a dependency asked for it */
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */
 	pthread_atfork(sched_fork_prepare, sched_fork_parent, sched_fork_child);
@@ -74,7 +79,8 @@ static void main_stack_bounds(void)
 
 	if (!g || !g->is_main || !real_pthread_getattr_np)
 		return;
-	if (real_pthread_getattr_np(real_pthread_self(), &a) != 0)
+	shim_main_desc = real_pthread_self();   /* the main G's TCB: glibc's own */
+	if (real_pthread_getattr_np(shim_main_desc, &a) != 0)
 		return;
 	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
 		g->stack.lo = (uintptr_t)addr;

@@ -51,6 +51,8 @@ SHIM_EXPORT int pthread_join(pthread_t t, void **ret)
 
 SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
 {
+	/* glibc's tryjoin looks at the thread's tid first: a joined
+	 * thread's is -1, "still running" (EBUSY). */
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? stale(t, EBUSY) : real_pthread_tryjoin_np(t, ret);
 	return g_join((g_t *)t, ret, -1, GJOIN_TRY, NULL);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "shim.h"
@@ -26,6 +27,12 @@ SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 	th = thread_of((g_t *)t);
 	memcpy(th->name, name, len + 1);
 	th->named = true;
+	/* A thread naming itself also names the kernel thread it runs on,
+	 * so /proc/self/task/<gettid()>/comm (what glibc's getname reads
+	 * and tools show) says it while it runs there.  The M keeps the
+	 * name of the last G that named itself on it. */
+	if ((g_t *)t == getcurg())
+		prctl(PR_SET_NAME, th->name, 0, 0, 0);
 	return 0;
 }
 
@@ -103,78 +110,6 @@ SHIM_EXPORT int pthread_sigqueue(pthread_t t, int sig, const union sigval val)
 		return 0;
 	r = arch_syscall(SYS_rt_sigqueueinfo, pid, sig, &si);
 	return r < 0 ? (int)-r : 0;
-}
-
-/* ---- scheduling parameters -----------------------------------------------
- * G's are scheduled by gshim, not by the kernel: a policy or priority is
- * checked the way glibc checks it, remembered, and reported back, but does
- * not change the order in which G's run. */
-
-static int check_policy(int policy, const struct sched_param *param)
-{
-	int lo, hi;
-
-	if (!param)
-		return EINVAL;
-	switch (policy) {
-	case SCHED_OTHER: case SCHED_BATCH: case SCHED_IDLE:
-	case SCHED_FIFO: case SCHED_RR:
-		break;
-	default:
-		return EINVAL;
-	}
-	lo = sched_get_priority_min(policy);
-	hi = sched_get_priority_max(policy);
-	if (param->sched_priority < lo || param->sched_priority > hi)
-		return EINVAL;
-	return 0;
-}
-
-SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,
-                                      struct sched_param *param)
-{
-	struct thread *th;
-
-	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getschedparam(t, policy, param);
-	th = thread_of((g_t *)t);
-	*policy = th->policy;
-	*param = th->param;
-	return 0;
-}
-
-SHIM_EXPORT int pthread_setschedparam(pthread_t t, int policy,
-                                      const struct sched_param *param)
-{
-	struct thread *th;
-	int err;
-
-	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedparam(t, policy, param);
-	err = check_policy(policy, param);
-	if (err)
-		return err;
-	th = thread_of((g_t *)t);
-	th->policy = policy;
-	th->param = *param;
-	return 0;
-}
-
-SHIM_EXPORT int pthread_setschedprio(pthread_t t, int prio)
-{
-	struct thread *th;
-	struct sched_param sp;
-	int err;
-
-	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedprio(t, prio);
-	th = thread_of((g_t *)t);
-	sp.sched_priority = prio;
-	err = check_policy(th->policy, &sp);
-	if (err)
-		return err;
-	th->param.sched_priority = prio;
-	return 0;
 }
 
 /* ---- affinity ------------------------------------------------------------

@@ -8,6 +8,7 @@
 #ifndef GSHIM_SHIM_H
 #define GSHIM_SHIM_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include "core/rt.h"
@@ -31,8 +32,11 @@ struct thread {
 	void *arg;
 	char name[16];
 	bool named;
-	int policy;
+	int policy;                   /* sched.c: as the program set it */
 	struct sched_param param;
+	bool explicit_sched;          /* created with PTHREAD_EXPLICIT_SCHED */
+	size_t req_stacksize;         /* attr.c: the sizes pthread_create was */
+	size_t req_guard;             /* asked for, reported back as glibc does */
 	bool keys_used;
 	struct once_node *onces;      /* once.c: initialisers running */
 	/* cancel.c */
@@ -101,8 +105,8 @@ static inline bool shim_is_g(pthread_t t)
 
 /* A pthread_t naming a G that has exited and been freed (joining a
  * detached thread, a kill after join): never glibc's code, which would
- * take it for one of its descriptors.  Join and detach say EINVAL, as
- * glibc does for an exited detached thread; the rest ESRCH. */
+ * take it for one of its descriptors.  Join and detach say ESRCH after
+ * a join, EINVAL after a detached exit (shim/join.c); the rest ESRCH. */
 /* shim/signal.c: after a wait cut short for a signal (sigdelivered). */
 enum { SIG_NONE = 0, SIG_RESTART, SIG_EINTR };
 int shim_sig_outcome(g_t *g, bool restartable);
@@ -111,6 +115,7 @@ static inline bool shim_is_stale_g(pthread_t t)
 {
 	return sched_ready() && g_in_slab((void *)t);
 }
+
 
 /* An owner id for lock words (mutex __owner, rwlock __cur_writer): unique
  * among live threads, never 0.  G's get ids above the kernel's pid range
@@ -137,15 +142,16 @@ static inline int shim_owner_id(g_t *g)
 void syscall_wrap_init(void);
 void syscall_wrap_init_var(void);
 
+/* attr.c: glibc's default attributes into *attr (to be destroyed), if
+ * the program changed them; false: use gshim's defaults. */
+bool shim_default_attr(pthread_attr_t *attr);
+
 /* config.c */
 void config_load(void);
 size_t config_default_stack(void);
 size_t config_default_guard(void);
 void config_set_default_attr(size_t stacksize, size_t guard);
 extern char shim_default_name[16];
-/* attr.c: pthread_setattr_default_np's signal mask, if it had one. */
-extern bool shim_default_has_mask;
-extern uint64_t shim_default_mask;
 
 /* key.c */
 void key_run_destructors(struct thread *t);
@@ -211,6 +217,21 @@ static inline bool shim_cancel_async(g_t *g)
  * into it (its handler runs, then __pthread_unwind_next goes on). */
 _Noreturn void cleanup_unwind(g_t *g);
 _Noreturn void cleanup_jump(g_t *g);
+
+/* sched.c */
+int shim_sched_check(int policy, const struct sched_param *param);
+int shim_sched_perm(int cur_policy, int cur_prio, int policy, int prio);
+int shim_sched_explicit(struct thread *t, const struct thread *parent,
+                        int policy, const struct sched_param *param);
+void shim_sched_init_main(struct thread *t);
+
+/* dl.c: make G stacks executable if a loaded object asks for it. */
+void shim_execstack_check(void);
+
+/* init.c: the program's main thread (set once the runtime is up). */
+extern g_t *shim_main_g;
+/* init.c: glibc's descriptor of the main thread (0 until known). */
+extern pthread_t shim_main_desc;
 
 /* thread.c: end the calling thread as pthread_exit does: unwind its
  * frames (C++ destructors, C++ cleanup handlers) when it can, then exit. */

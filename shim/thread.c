@@ -136,19 +136,103 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 		mutex_robust_exit(t);
 	mutex_pshared_exit(t);
 	/* C++ thread_local destructors and the thread's locale live in its
-	 * own TLS: only per-G TLS has them per thread. */
-	if (rt_cfg.tls_mode == TLS_PER_G)
+	 * own TLS: only per-G TLS has them per thread.  Not for main: glibc
+	 * runs no thread_local destructors when the main thread calls
+	 * pthread_exit (nor later at exit(), which runs the exiting
+	 * thread's), and main's TCB is glibc's own, never reused. */
+	if (rt_cfg.tls_mode == TLS_PER_G && !g->is_main)
 		tls_exit();
 	g_exit(retval);
 }
 
-int thread_create(pthread_t *th, const pthread_attr_t *attr,
-                  void *(*fn)(void *), void *arg)
+/* glibc's struct pthread_attr begins with the scheduling parameters, the
+ * policy and a flags word (its layout has been the same since glibc 2.3).
+ * The API reads the values but not whether they were set, which decides
+ * where an explicitly scheduled thread takes them from: read the flags,
+ * cross-checked against what the API says, else take both as set. */
+struct glibc_attr_head {
+	struct sched_param schedparam;
+	int schedpolicy;
+	int flags;
+	size_t guardsize;
+	void *stackaddr;
+	size_t stacksize;
+	void *extension;   /* CPU set and signal mask, if either was set */
+};
+#define GATTR_NOTINHERITSCHED 0x0002
+#define GATTR_SCHED_SET       0x0020
+#define GATTR_POLICY_SET      0x0040
+
+/* pthread_create with PTHREAD_EXPLICIT_SCHED: the attr's policy and
+ * priority (the creator's for the one not set), checked as the kernel
+ * checks glibc's sched_setscheduler on the new thread. */
+static int create_sched(struct thread *t, const struct thread *parent,
+                        const pthread_attr_t *attr)
+{
+	const struct glibc_attr_head *h = (const void *)attr;
+	struct sched_param param;
+	int policy, flags = GATTR_SCHED_SET | GATTR_POLICY_SET;
+
+	if (pthread_attr_getschedpolicy(attr, &policy) != 0 ||
+	    pthread_attr_getschedparam(attr, &param) != 0)
+		return EINVAL;
+	if ((h->flags & GATTR_NOTINHERITSCHED) && h->schedpolicy == policy &&
+	    h->schedparam.sched_priority == param.sched_priority)
+		flags = h->flags;
+	if (!(flags & GATTR_POLICY_SET))
+		policy = parent->policy;
+	if (!(flags & GATTR_SCHED_SET))
+		param = parent->param;
+	return shim_sched_explicit(t, parent, policy, &param);
+}
+
+/* pthread_attr_setaffinity_np: glibc applies the set to the new thread
+ * (sched_setaffinity) and fails the creation with the kernel's EINVAL if
+ * the set holds no CPU the thread may use.  G's are not pinned (see
+ * pthread_setaffinity_np in misc.c), but the answer is the same. */
+static int create_affinity(const pthread_attr_t *attr)
+{
+	static unsigned char set[1024], allowed[1024];
+	static _Atomic uint32_t lock;
+	size_t i;
+	int err = 0;
+	bool all = true, any = false;
+
+	/* Rare (an attr with an affinity is the only user): a spin lock
+	 * keeps the 2 KiB off the G's stack. */
+	while (atomic_exchange_explicit(&lock, 1, memory_order_acquire))
+		os_sched_yield();
+	if (pthread_attr_getaffinity_np(attr, sizeof set, (cpu_set_t *)set) != 0) {
+		err = EINVAL;
+		goto out;
+	}
+	for (i = 0; i < sizeof set && all; i++)
+		all = set[i] == 0xff;
+	if (all)
+		goto out;   /* no affinity in the attr (glibc reports all ones) */
+	memset(allowed, 0, sizeof allowed);
+	if (arch_syscall(SYS_sched_getaffinity, 0, sizeof allowed, allowed) < 0) {
+		err = EINVAL;
+		goto out;
+	}
+	for (i = 0; i < sizeof set && !any; i++)
+		any = (set[i] & allowed[i]) != 0;
+	if (!any)
+		err = EINVAL;
+out:
+	atomic_store_explicit(&lock, 0, memory_order_release);
+	return err;
+}
+
+static int create_attr(pthread_t *th, const pthread_attr_t *attr,
+                       void *(*fn)(void *), void *arg)
 {
 	size_t stacksize = config_default_stack();
 	size_t guard = config_default_guard();
-	int detach = PTHREAD_CREATE_JOINABLE, err = 0;
+	int detach = PTHREAD_CREATE_JOINABLE, inherit = PTHREAD_INHERIT_SCHED;
+	int err = 0, sigset_err = PTHREAD_ATTR_NO_SIGMASK_NP;
 	gstack_t user, *userp = NULL;
+	sigset_t attr_mask;
 	struct thread *t, *parent;
 	g_t *g, *self = getcurg();
 
@@ -161,6 +245,7 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 		if (pthread_attr_getstacksize(attr, &stacksize) != 0 ||
 		    pthread_attr_getguardsize(attr, &guard) != 0 ||
 		    pthread_attr_getdetachstate(attr, &detach) != 0 ||
+		    pthread_attr_getinheritsched(attr, &inherit) != 0 ||
 		    pthread_attr_getstack(attr, &lo, &ssize) != 0)
 			return EINVAL;
 		/* getstack reports stackaddr - stacksize; stackaddr is NULL
@@ -169,10 +254,31 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 			stack_user(&user, lo, ssize);
 			userp = &user;
 		}
+		/* A signal mask or a CPU set lives in glibc's attr extension;
+		 * most attrs have none, and then neither needs reading (when
+		 * the layout reads back what the API said: else read both). */
+		const struct glibc_attr_head *h = (const void *)attr;
+		if (h->extension || h->guardsize != guard ||
+		    (h->stacksize != stacksize && h->stacksize != 0)) {
+			sigset_err = pthread_attr_getsigmask_np(attr, &attr_mask);
+			err = create_affinity(attr);
+			if (err)
+				return err;
+		}
 	}
 	g = g_alloc(stacksize, guard, userp, &err);
-	if (!g)
-		return err ? err : EAGAIN;
+	if (!g) {
+		err = err ? err : EAGAIN;
+		/* Out of memory for a stack (RLIMIT_AS, overcommit): often only
+		 * until threads that are runnable now end and leave theirs.
+		 * Natively the kernel runs them while the caller retries; here
+		 * they wait for this P, so give it to them before returning
+		 * (a creator looping on EAGAIN would otherwise never let them
+		 * run at GOMAXPROCS=1: tst-create-detached). */
+		if (err == EAGAIN && self)
+			g_yield();
+		return err;
+	}
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new(g)) {
 		g_free(g);
 		return EAGAIN;
@@ -180,26 +286,37 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	t = thread_of(g);
 	t->start = fn;
 	t->arg = arg;
+	/* glibc reports the sizes asked for (the stack size aligned down to
+	 * 64 bytes, the guard rounded up to pages), not gshim's mapping,
+	 * whose size is page-rounded and whose guard may have been dropped
+	 * (past the guard budget, arch/stack.c). */
+	t->req_stacksize = userp ? 0 : (stacksize & ~(size_t)63);
+	t->req_guard = userp ? 0 : (guard + stack_page_size() - 1) & ~(stack_page_size() - 1);
 	/* A new thread inherits its creator's scheduling settings and
-	 * signal mask. */
+	 * signal mask, unless the attr says otherwise. */
 	if (self) {
 		parent = thread_of(self);
 		t->policy = parent->policy;
 		t->param = parent->param;
 		g->sigmask = self->sigmask;
+		if (inherit == PTHREAD_EXPLICIT_SCHED) {
+			t->explicit_sched = true;
+			err = create_sched(t, parent, attr);
+			if (err) {
+				g_free(g);   /* its TCB stays with it, as above */
+				return err;
+			}
+		}
 	} else {
 		arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&g->sigmask, 8, 0, 0);
 	}
-	/* pthread_attr_setsigmask_np: the new thread starts with that mask. */
-	if (attr) {
-		sigset_t am;
+	if (sigset_err == 0) {
+		uint64_t m;
 
-		if (pthread_attr_getsigmask_np(attr, &am) == 0) {
-			memcpy(&g->sigmask, &am, sizeof g->sigmask);
-			g->sigmask &= ~SIG_INTERNAL;
-		}
-	} else if (shim_default_has_mask) {
-		g->sigmask = shim_default_mask & ~SIG_INTERNAL;
+		/* As the kernel: SIGKILL and SIGSTOP cannot be blocked. */
+		memcpy(&m, &attr_mask, sizeof m);
+		g->sigmask = m & ~SIG_INTERNAL &
+		             ~((1ull << (SIGKILL - 1)) | (1ull << (SIGSTOP - 1)));
 	}
 	if (detach == PTHREAD_CREATE_DETACHED)
 		g_mark_detached(g);
@@ -208,6 +325,22 @@ int thread_create(pthread_t *th, const pthread_attr_t *attr,
 	*th = (pthread_t)g;
 	g_start_new(g, thread_entry, g);
 	return 0;
+}
+
+int thread_create(pthread_t *th, const pthread_attr_t *attr,
+                  void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t dflt;
+	int err;
+
+	/* No attr: glibc's default attributes, which the program may have
+	 * changed (detach state, CPU set, scheduling: attr.c). */
+	if (!attr && shim_default_attr(&dflt)) {
+		err = create_attr(th, &dflt, fn, arg);
+		pthread_attr_destroy(&dflt);
+		return err;
+	}
+	return create_attr(th, attr, fn, arg);
 }
 
 SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
