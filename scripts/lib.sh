@@ -66,8 +66,10 @@ ensure_opt_deps() {
     done
     ((${#missing[@]} == 0)) && return 0
     say "installing optional packages: ${missing[*]}"
-    if ! as_root env DEBIAN_FRONTEND=noninteractive \
-           apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+    local inst=(env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+                --no-install-recommends "${missing[@]}")
+    if ! as_root "${inst[@]}" >/dev/null 2>&1 &&
+       ! { as_root apt-get update -q >/dev/null 2>&1 && as_root "${inst[@]}" >/dev/null 2>&1; }; then
         say "could not install ${missing[*]}: the tests that need them are skipped"
     fi
     # Debian starts the packaged redis service; the tests run their own
