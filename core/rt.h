@@ -143,6 +143,10 @@ struct g {
 	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
 	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (pio.c's
 	                                 EINTR-or-restart decision; owner) */
+	_Atomic uint64_t sigdeliv_handled;   /* of those: a handler was set when
+	                                        raised ... */
+	_Atomic uint64_t sigdeliv_norestart; /* ... without SA_RESTART (the
+	                                        handler may reset it: tst-sem6) */
 	uint64_t sigmask;             /* blocked signals of this G (owner) */
 	_Atomic uint64_t sigwait_set; /* waiting in sigwait & co. for these
 	                                 (owner; read by g_signal, signal.c) */

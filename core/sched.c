@@ -816,6 +816,22 @@ static void deliver_pending(g_t *g)
 	                                         memory_order_acq_rel) & ~g->sigmask;
 	int sig;
 
+	uint64_t s;
+
+	/* The action as the kernel will take it, kept for the wait this
+	 * interrupts: the handler may change it (SIG_DFL) before that wait
+	 * decides between EINTR and a restart (shim_sig_outcome). */
+	for (sig = 1, s = set; s; sig++, s >>= 1) {
+		struct os_ksigaction ka;
+		uint64_t bit = 1ull << (sig - 1);
+
+		if (!(s & 1) || !os_sigaction_get(sig, &ka) ||
+		    ka.handler == (void *)SIG_IGN || ka.handler == (void *)SIG_DFL)
+			continue;
+		atomic_fetch_or_explicit(&g->sigdeliv_handled, bit, memory_order_relaxed);
+		if (!(ka.flags & SA_RESTART))
+			atomic_fetch_or_explicit(&g->sigdeliv_norestart, bit, memory_order_relaxed);
+	}
 	atomic_fetch_or_explicit(&g->sigdelivered, set, memory_order_relaxed);
 	for (sig = 1; set; sig++, set >>= 1)
 		if (set & 1)

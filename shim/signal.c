@@ -239,15 +239,17 @@ SHIM_EXPORT int sigpending(sigset_t *set)
 int shim_sig_outcome(g_t *g, bool restartable)
 {
 	uint64_t set = atomic_exchange_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	/* The action when the signal was raised, not now: a handler that
+	 * resets itself to SIG_DFL still interrupted the wait (tst-sem6). */
+	uint64_t handled = atomic_exchange_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
+	uint64_t norestart = atomic_exchange_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
 	int out = SIG_NONE;
 
-	for (int sig = 1; set; sig++, set >>= 1) {
-		struct os_ksigaction ka;
-
-		if (!(set & 1) || !os_sigaction_get(sig, &ka) ||
-		    ka.handler == (void *)SIG_IGN || ka.handler == (void *)SIG_DFL)
+	set &= handled;
+	for (int sig = 1; set; sig++, set >>= 1, norestart >>= 1) {
+		if (!(set & 1))
 			continue;
-		if (!restartable || !(ka.flags & SA_RESTART))
+		if (!restartable || (norestart & 1))
 			out = SIG_EINTR;
 		else if (out == SIG_NONE)
 			out = SIG_RESTART;
