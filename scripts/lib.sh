@@ -18,7 +18,7 @@ export GSHIM_LIB="$GSHIM_BUILD_DIR/libgshim.so"
 
 # Build + test dependencies (Debian 12 package names). `time` is
 # /usr/bin/time, used by scripts/demo for max RSS.
-GSHIM_DEPS=(meson ninja-build pkg-config gcc g++ liburing-dev libunwind-dev
+GSHIM_DEPS=(meson ninja-build pkg-config gcc g++ liburing-dev
             libcriterion-dev python3 time coreutils
             libjemalloc2 libgoogle-perftools4 libmimalloc2.0)
 
