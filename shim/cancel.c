@@ -55,7 +55,20 @@
  * the kernel inside libc, out of gshim's sight; they are covered through
  * glibc's own state in the G's struct pthread (see in_libc_cp and
  * glibc_sync below): blocked there, SIGCANCEL acts as glibc's handler
- * would; entered with a request pending, glibc acts itself.
+ * would; entered with a request pending, glibc acts itself.  "Blocked
+ * there" is told two ways: up to glibc 2.39 by the asynchronous-type bit
+ * libc sets around the call; from 2.40 on (BZ#12683; glibc 2.41 in Debian
+ * 13) libc no longer sets it but calls the kernel from its
+ * __syscall_cancel_arch bridge, whose hidden start/end markers glibc's
+ * handler compares the PC with.  gshim finds that bridge by its exact
+ * code in libc's text, only on glibc >= 2.40 (gnu_get_libc_version) and
+ * only if it matches exactly once (libc_bridge_init); on any other
+ * version, or other code, it is not used and a G blocked in libc's own
+ * cancellation point is cancelled at its next cancellation point instead
+ * - never a guess.  The CANCELED/state bits and cleanup_jmp_buf kept in
+ * the TCB mean the same in 2.36 and 2.41 (same bit values; 2.41's bridge
+ * and __syscall_cancel test CANCELED at entry and after EINTR and unwind
+ * through cleanup_jmp_buf, as 2.36's enable_asynccancel did).
  *
  * Threads libc created behind gshim's back (SIGEV_THREAD) are glibc's:
  * its pthread_cancel, its SIGCANCEL handler (kept when glibc installs it
@@ -63,6 +76,10 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <gnu/libc-version.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/single_threaded.h>
@@ -158,6 +175,99 @@ static bool in_libc_cp(const void *tcb)
 	return tcb && tcb_cancel_off &&
 	       (__atomic_load_n((const uint32_t *)((const char *)tcb + tcb_cancel_off),
 	                        __ATOMIC_RELAXED) & GLIBC_CANCELTYPE_BIT);
+}
+
+/* glibc 2.41 (BZ#12683, "syscall_cancel"): libc's cancellation points no
+ * longer set the asynchronous-type bit around the call; they go through
+ * __syscall_cancel_arch, a bridge that checks the CANCELED bit and issues
+ * the syscall, and glibc's handler acts on SIGCANCEL when the PC is
+ * between its start and the end of its syscall instruction.  Its markers
+ * are hidden symbols, so the bridge is found by its exact code in libc's
+ * text (x86_64: sysdeps/unix/sysv/linux/x86_64/syscall_cancel.S), and
+ * only on glibc >= 2.40; one match, or none is used.  Unset (older glibc,
+ * other code, several matches): a G blocked inside libc's own
+ * cancellation point is cancelled at its next cancellation point only. */
+static uintptr_t libc_bridge_lo, libc_bridge_hi;   /* [lo, hi): 0 unknown */
+
+static const unsigned char bridge_body[] = {
+	0x49, 0x89, 0xfb,             /* mov %rdi,%r11 */
+	0x48, 0x89, 0xf0,             /* mov %rsi,%rax */
+	0x48, 0x89, 0xd7,             /* mov %rdx,%rdi */
+	0x48, 0x89, 0xce,             /* mov %rcx,%rsi */
+	0x4c, 0x89, 0xc2,             /* mov %r8,%rdx */
+	0x4d, 0x89, 0xca,             /* mov %r9,%r10 */
+	0x4c, 0x8b, 0x44, 0x24, 0x08, /* mov 0x8(%rsp),%r8 */
+	0x4c, 0x8b, 0x4c, 0x24, 0x10, /* mov 0x10(%rsp),%r9 */
+	0x4c, 0x89, 0x5c, 0x24, 0x08, /* mov %r11,0x8(%rsp) */
+	0x0f, 0x05,                   /* syscall */
+	0xc3,                         /* ret: __syscall_cancel_arch_end */
+};
+/* mov (%rdi),%eax; testb $CANCELED,(%rdi); jne rel32 | jne rel8 */
+static const unsigned char bridge_head32[] = { 0x8b, 0x07, 0xf6, 0x07, 0x08, 0x0f, 0x85 };
+static const unsigned char bridge_head8[] = { 0x8b, 0x07, 0xf6, 0x07, 0x08, 0x75 };
+
+struct bridge_find {
+	uintptr_t lo, hi;
+	int found;
+};
+
+static int bridge_scan(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct bridge_find *f = arg;
+	const char *name = info->dlpi_name;
+
+	(void)size;
+	if (!name || !strstr(name, "/libc.so.6"))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const unsigned char *seg, *p, *end;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		seg = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		end = seg + ph->p_filesz;
+		for (p = seg; (p = memmem(p, (size_t)(end - p), bridge_body, sizeof bridge_body)) != NULL;
+		     p++) {
+			const unsigned char *start = NULL;
+
+			if (p - seg >= 11 && !memcmp(p - 11, bridge_head32, sizeof bridge_head32))
+				start = p - 11;
+			else if (p - seg >= 7 && !memcmp(p - 7, bridge_head8, sizeof bridge_head8))
+				start = p - 7;
+			if (!start)
+				continue;
+			f->found++;
+			f->lo = (uintptr_t)start;
+			f->hi = (uintptr_t)(p + sizeof bridge_body - 1);   /* the ret */
+		}
+	}
+	return 1;
+}
+
+static void libc_bridge_init(void)
+{
+	struct bridge_find f = { 0, 0, 0 };
+	unsigned maj = 0, min = 0;
+
+#if defined(__x86_64__)
+	if (sscanf(gnu_get_libc_version(), "%u.%u", &maj, &min) != 2 || maj != 2 || min < 40)
+		return;
+	dl_iterate_phdr(bridge_scan, &f);
+	if (f.found == 1) {
+		libc_bridge_lo = f.lo;
+		libc_bridge_hi = f.hi;
+	}
+#else
+	(void)f; (void)maj; (void)min;
+#endif
+}
+
+/* Between the bridge's CANCELED check and the end of its syscall
+ * instruction (blocked there, SA_RESTART put the PC back on it). */
+static bool in_libc_bridge(uintptr_t pc)
+{
+	return libc_bridge_lo && pc >= libc_bridge_lo && pc < libc_bridge_hi;
 }
 
 /* A request already pending when libc's cancellation point is entered:
@@ -343,7 +453,7 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
 		return;
 	}
-	if (cancel_acts(t) && g->rtdepth == 0 && in_libc_cp(arch_tp()))
+	if (cancel_acts(t) && g->rtdepth == 0 && (in_libc_cp(arch_tp()) || in_libc_bridge(pc)))
 		cancel_act(g);   /* blocked in a cancellation point of libc */
 	if (!atomic_load_explicit(&g->asyncsig, memory_order_relaxed))
 		return;
@@ -430,6 +540,7 @@ void cancel_init(void)
 			pop(&old, 0);
 		}
 	}
+	libc_bridge_init();
 	if (!os_sigaction_get(SIGURG, &urg) || !urg.restorer)
 		return;   /* no cancellation of plain calls while they block */
 	cancel_install(&urg);
@@ -506,7 +617,10 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	/* Or interrupt the plain blocking call it is in (see above), ours
 	 * or one of libc's own. */
 	if ((atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) ||
-	     (rt_cfg.tls_mode == TLS_PER_G && in_libc_cp(g->tcb))) &&
+	     (rt_cfg.tls_mode == TLS_PER_G && in_libc_cp(g->tcb)) ||
+	     /* glibc >= 2.40: maybe in libc's bridge; the handler looks */
+	     (libc_bridge_lo && g != getcurg() &&
+	      atomic_load_explicit(&g->status, memory_order_seq_cst) == G_RUNNING)) &&
 	    thread_of(g)->cancelstate == PTHREAD_CANCEL_ENABLE) {
 		m_t *m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
 
