@@ -98,7 +98,19 @@ int main(int argc, char **argv)
 	      "%d %d", verdict[0], verdict[1]);
 	stage("dlopen");
 	h = dlopen(argv[1], RTLD_NOW);
-	check(h != NULL, "dlopen execstack library", "%s", dlerror());
+	if (!h) {
+		const char *e = dlerror();
+
+		/* glibc 2.41 refuses such libraries unless the tunable
+		 * glibc.rtld.execstack=2 allows them: nothing to compare. */
+		if (e && strstr(e, "executable stack")) {
+			printf("dlopen execstack library: refused by this glibc, nothing to test\n");
+			fflush(stdout);
+			_exit(0);
+		}
+		check(0, "dlopen execstack library", "%s", e ? e : "?");
+	}
+	check(h != NULL, "dlopen execstack library", "failed");
 	if (!h)
 		return 1;
 	answer = (int (*)(void))dlsym(h, "execstack_mod_answer");
