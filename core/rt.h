@@ -191,6 +191,15 @@ struct g {
 
 static inline void *g_ext(g_t *g) { return (char *)g + sizeof(g_t); }
 
+/* Before a wait that a signal may cut short: forget what earlier handlers
+ * did (shim_sig_outcome reads what ran during this wait). */
+static inline void g_sig_outcome_reset(g_t *g)
+{
+	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
+	atomic_store_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
+}
+
 /* The runtime's TLS slot: the running G, or the M's g0, or NULL on a thread
  * that is not an M. */
 ARCH_TLS_SLOT_DECL(gshim_tls_g);

@@ -128,19 +128,27 @@ int shim_sched_perm(int cur_policy, int cur_prio, int policy, int prio)
 	return 0;
 }
 
-/* Change thread t as sched_setscheduler would: EINVAL, EPERM, or done. */
-static int sched_set(struct thread *t, int policy, const struct sched_param *param)
+/* Give thread t policy and param as sched_setscheduler would on a thread
+ * that has from's settings: EINVAL, EPERM, or done. */
+static int sched_apply(struct thread *t, const struct thread *from, int policy,
+                       const struct sched_param *param)
 {
 	int err = shim_sched_check(policy, param);
 
 	if (!err)
-		err = shim_sched_perm(t->policy, t->param.sched_priority,
+		err = shim_sched_perm(from->policy, from->param.sched_priority,
 		                      policy, param->sched_priority);
 	if (err)
 		return err;
 	t->policy = policy & ~SCHED_RESET_ON_FORK;
 	t->param = *param;
 	return 0;
+}
+
+/* Change thread t as sched_setscheduler would. */
+static int sched_set(struct thread *t, int policy, const struct sched_param *param)
+{
+	return sched_apply(t, t, policy, param);
 }
 
 /* The main thread's settings when the runtime comes up: what the kernel
@@ -164,16 +172,7 @@ void shim_sched_init_main(struct thread *t)
 int shim_sched_explicit(struct thread *t, const struct thread *parent,
                         int policy, const struct sched_param *param)
 {
-	int err = shim_sched_check(policy, param);
-
-	if (!err)
-		err = shim_sched_perm(parent->policy, parent->param.sched_priority,
-		                      policy, param->sched_priority);
-	if (err)
-		return err;
-	t->policy = policy;
-	t->param = *param;
-	return 0;
+	return sched_apply(t, parent, policy, param);
 }
 
 SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,

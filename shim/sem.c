@@ -217,11 +217,8 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 	                                       memory_order_relaxed) + SEM_NWAITER;
 	int r;
 
-	if (g) {
-		atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
-		atomic_store_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
-		atomic_store_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
-	}
+	if (g)
+		g_sig_outcome_reset(g);
 	for (;;) {
 		/* Take a token and unregister in one step.  Acquire: pairs
 		 * with the post's release. */

@@ -155,9 +155,7 @@ static int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t de
 	                         &t->cancel_req : NULL;
 	int r;
 
-	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
-	atomic_store_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
-	atomic_store_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
+	g_sig_outcome_reset(g);
 	for (;;) {
 		r = n == 1 ? netpoll_wait(fd[0], ev[0], deadline, intr) :
 		             netpoll_wait_many(fd, ev, n, deadline, intr);

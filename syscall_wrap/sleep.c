@@ -27,9 +27,7 @@ static int64_t sleep_until(g_t *g, int64_t deadline)
 	int64_t now;
 
 	cancel_point(g);
-	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
-	atomic_store_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
-	atomic_store_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
+	g_sig_outcome_reset(g);
 	while ((now = os_nanotime()) < deadline) {
 		int r = shim_wait_cancellable(g, &never, 0, deadline);
 
