@@ -144,6 +144,36 @@ void gfree_put(p_t *p, g_t *g)
 	lock_release(&sched.gflock);
 }
 
+/* Dead G's cached by idle P's keep their stacks mapped, and only their
+ * owner reuses them, which an idle P has not got.  When memory for a new
+ * stack runs out (RLIMIT_AS) those stacks may be all there is: move them
+ * to the global list, where the caller can take one.  sched.lock keeps
+ * the idle P's unowned meanwhile (pidle_get needs it).  True if any
+ * moved. */
+static bool gfree_reclaim_idle(void)
+{
+	bool moved = false;
+	p_t *p;
+
+	lock_acquire(&sched.lock);
+	lock_acquire(&sched.gflock);
+	for (p = sched.pidle; p; p = p->link) {
+		while (p->gfree) {
+			g_t *x = p->gfree;
+
+			p->gfree = x->schedlink;
+			p->ngfree--;
+			x->schedlink = sched.gfree;
+			sched.gfree = x;
+			sched.ngfree++;
+			moved = true;
+		}
+	}
+	lock_release(&sched.gflock);
+	lock_release(&sched.lock);
+	return moved;
+}
+
 g_t *gfree_get(p_t *p, size_t size, size_t guard)
 {
 	g_t *g;
@@ -258,6 +288,8 @@ static g_t *g_alloc_locked(size_t stacksize, size_t guard, const gstack_t *user,
 			memset(&g->stack, 0, sizeof g->stack);
 			atomic_store_explicit(&g->status, G_DEAD, memory_order_relaxed);
 			gfree_put(NULL, g);
+			if (gfree_reclaim_idle())
+				return g_alloc_locked(stacksize, guard, user, err);
 			*err = e;
 			return NULL;
 		}
