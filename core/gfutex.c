@@ -294,6 +294,8 @@ void rt_defer_drain(g_t *g)
 	while ((addr = rt_defer_pop(g)) != NULL)
 		gfutex_wake((_Atomic uint32_t *)addr, INT32_MAX);
 	g->rtdepth--;
+	if (atomic_load_explicit(&g->sigdefer, memory_order_relaxed))
+		g_deliver_deferred(g);
 }
 
 int gfutex_wake(_Atomic uint32_t *addr, int n)

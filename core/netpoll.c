@@ -585,8 +585,43 @@ static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
  * descriptor, all firing the same word), then cancel the others.  The
  * caller asks the kernel which are ready (a poll with no timeout): that
  * answer, not ours, is what the program sees. */
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr);
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
+
+/* The waits below leave requests in flight that name their stack frame
+ * (done, res): a signal's handler runs only once they are cleaned up,
+ * when the wait returns (g_sighold, rt.h), so cancellation or longjmp out
+ * of the handler cannot skip the clean-up. */
 int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline,
                       _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_many_held(fd, ev, n, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_one_held(fd, events, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr)
 {
 	_Atomic uint32_t done = 0;
 	int32_t res[NETPOLL_MANY];
@@ -621,7 +656,7 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 	return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
 }
 
-int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
 {
 	_Atomic uint32_t done = 0;
 	int32_t res = 0;
@@ -685,7 +720,9 @@ static ssize_t file_op(const struct req *q)
 		slot_put(tok);
 		return -ENOSYS;
 	}
+	g_sighold_begin(getcurg(), true);
 	park(tok, &done, -1, NULL, false);
+	g_sighold_end(getcurg(), true);
 	return res;
 }
 

@@ -168,6 +168,22 @@ struct g {
 	_Atomic uint32_t ndefer;      /* pending = ndefer - dhead */
 	_Atomic uint32_t dhead;       /* next to wake (drain advances it) */
 	_Atomic(uint32_t *) defer[8]; /* ring, indexed mod 8 */
+	/* Pending signals found while rtdepth > 0 (a G resuming from a park
+	 * inside a runtime section, a kick landing in one): raised when the
+	 * depth drops to 0, so the handler runs as user code - its own
+	 * blocking calls park the G and hand the P on (sched.c,
+	 * deliver_pending).  Owner G only. */
+	_Atomic uint32_t sigdefer;
+	/* Regions where a handler must not run even at rtdepth 0: the G has
+	 * kernel-side state on its stack (a poll request or a file operation
+	 * in flight, netpoll.c) that unwinding out of the handler
+	 * (cancellation, pthread_exit, longjmp) would skip, leaving the
+	 * kernel to complete into a dead frame.  Delivery waits for the
+	 * region's end (g_sighold_end).  nointr: the region's wait is not
+	 * even cut short for a signal (a file operation, as natively).
+	 * Counters, since a handler the kernel runs inside a region may
+	 * open one of its own.  Owner only. */
+	uint16_t sighold, sighold_nointr;
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
@@ -619,6 +635,8 @@ void gfutex_wake_async(_Atomic uint32_t *addr);
  * touches P state is bracketed; nesting is fine. */
 void rt_defer_drain(g_t *g);
 uint32_t *rt_defer_pop(g_t *g);
+void g_deliver_deferred(g_t *g);   /* sched.c: raise what sigdefer held back */
+void g_call_abandon(void);         /* sched.c: unwinding out of a wrapped call */
 void m_reacquire_p(g_t *g);
 
 /* Does this G's M still own its P?  sysmon may have taken it while the G
@@ -654,9 +672,23 @@ static inline g_t *rt_enter(void)
 static inline void rt_exit(g_t *g)
 {
 	if (g && --g->rtdepth == 0 &&
-	    __builtin_expect(atomic_load_explicit(&g->ndefer, memory_order_relaxed) !=
-	                     atomic_load_explicit(&g->dhead, memory_order_relaxed), 0))
+	    __builtin_expect((atomic_load_explicit(&g->ndefer, memory_order_relaxed) !=
+	                      atomic_load_explicit(&g->dhead, memory_order_relaxed)) |
+	                     atomic_load_explicit(&g->sigdefer, memory_order_relaxed), 0))
 		rt_defer_drain(g);
+}
+
+static inline void g_sighold_begin(g_t *g, bool nointr)
+{
+	g->sighold++;
+	g->sighold_nointr += nointr;
+}
+static inline void g_sighold_end(g_t *g, bool nointr)
+{
+	g->sighold_nointr -= nointr;
+	if (--g->sighold == 0 && g->rtdepth == 0 &&
+	    __builtin_expect(atomic_load_explicit(&g->sigdefer, memory_order_relaxed), 0))
+		g_deliver_deferred(g);
 }
 
 /* ---- timer.c ---------------------------------------------------------- */

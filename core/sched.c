@@ -712,7 +712,19 @@ static void switch_finish(struct switch_req *req)
 			casgstatus(prev, G_WAITING, G_RUNNABLE);
 			m = getm();
 			runq_put(m->p, prev, true);
+			break;
 		}
+		/* A signal made pending on prev while it was still running
+		 * (g_signal saw G_RUNNING and kicked its M, but the kick found
+		 * it inside the runtime, or found it gone) must not sleep
+		 * with it: interrupt the wait, as g_signal does for a G it
+		 * sees waiting.  Dekker with g_signal: it sets sigpending,
+		 * then reads the status; we set the status, then read
+		 * sigpending (seq_cst both). */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (__builtin_expect(atomic_load_explicit(&prev->sigpending, memory_order_seq_cst) &
+		                     ~prev->sigmask, 0) && !prev->sighold_nointr)
+			gfutex_interrupt(prev);
 		break;
 	case SW_YIELD:
 		casgstatus(prev, G_RUNNING, G_RUNNABLE);
@@ -807,9 +819,33 @@ static void raise_on_m(m_t *m, int sig)
 }
 
 /* Raise g's pending signals on its M now that it runs.  The handlers run
- * when the tgkill returns, on this G: what pthread_kill promised. */
+ * when the tgkill returns, on this G: what pthread_kill promised.
+ *
+ * Not inside a runtime section (rtdepth > 0): a G that resumes from a
+ * park in one (a read parked in the poller, interrupted for the signal)
+ * would run the handler with the runtime's depth raised, so a blocking
+ * call in the handler could not park - it would wait in the kernel with
+ * the P held, and at GOMAXPROCS=1 nobody could ever wake it (glibc
+ * tst-cancel20: the handler reads a pipe, the main thread must run to
+ * cancel it).  Such signals wait in sigdefer until rt_exit brings the
+ * depth to 0 with the G running: the handler then runs after the
+ * interrupted wait has returned EINTR to its wrapper and before the
+ * wrapper decides between EINTR and a restart, which is the order the
+ * kernel gives (the action is recorded at raise time, below).  Also
+ * held back inside a g_sighold region (rt.h), for the same reason one
+ * level up: unwinding out of the handler must not skip the poller's
+ * clean-up of a request still in flight.  A G
+ * inside a system call's bracket (G_SYSCALL) gets them at once: the
+ * signal must interrupt the call, as it would natively.  A G that parks
+ * with them deferred is woken again at once (switch_finish). */
 static void deliver_pending(g_t *g)
 {
+	if ((g->rtdepth != 0 &&
+	     atomic_load_explicit(&g->status, memory_order_relaxed) == G_RUNNING) ||
+	    g->sighold != 0) {
+		atomic_store_explicit(&g->sigdefer, 1, memory_order_relaxed);
+		return;
+	}
 	/* Only what the G does not block: the rest stays pending on the G
 	 * (sigpending() reports it; unblocking delivers it). */
 	uint64_t set = atomic_fetch_and_explicit(&g->sigpending, g->sigmask,
@@ -836,6 +872,43 @@ static void deliver_pending(g_t *g)
 	for (sig = 1; set; sig++, set >>= 1)
 		if (set & 1)
 			raise_on_m(g->m, sig);
+}
+
+void g_deliver_deferred(g_t *g)
+{
+	if (g->is_g0 || g->rtdepth != 0 || g->sighold != 0 ||
+	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING)
+		return;   /* the next rt_exit to depth 0 tries again */
+	atomic_store_explicit(&g->sigdefer, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask)
+		deliver_pending(g);
+}
+
+/* The thread leaves by unwinding (cancellation, pthread_exit), maybe from
+ * a signal handler that runs inside a wrapped call: the call's bracket
+ * (g_syscall_enter's, or g_block_enter's) never closes; close it, so the
+ * G goes on and exits as a running G with a P and no runtime depth. */
+void g_call_abandon(void)
+{
+	g_t *g = getcurg();
+	uint64_t k;
+
+	if (!g)
+		return;
+	if (atomic_load_explicit(&g->status, memory_order_relaxed) == G_SYSCALL) {
+		if (g->rtdepth > 0)
+			g_syscall_exit();
+		else
+			g_block_exit();
+	}
+	/* Leaving a handler without sigreturn leaves the kernel mask of
+	 * this M as the handler had it (its signal and sa_mask blocked).
+	 * Natively that mask dies with the thread; here the M goes on to
+	 * run other G's, which would never get those signals (m->cur_mask
+	 * would not even know).  Load the G's own mask again. */
+	k = g->sigmask & ~preempt_kmask_clear();
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+	g->m->cur_mask = g->sigmask;
 }
 
 void g_signal(g_t *g, int sig)
@@ -882,7 +955,8 @@ void g_signal(g_t *g, int sig)
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
 	m = g->m;
-	uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
+	/* seq_cst: Dekker with a G about to park (switch_finish, SW_PARK) */
+	uint32_t st = atomic_load_explicit(&g->status, memory_order_seq_cst);
 	/* Blocked in the kernel (sigwait, a pshared wait, a wrapped call): the
 	 * signal itself must reach it there, and interrupt the call as it
 	 * would natively. */
@@ -927,6 +1001,18 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
+		/* From cur's kernel mask straight to next's: what next blocks
+		 * and cur does not must be blocked before the switch, or a
+		 * signal could land in between and run its handler on next
+		 * (glibc tst-signal3 saw one on a thread that blocks it).
+		 * next narrows it to its own once it runs (sigmask_apply). */
+		if (__builtin_expect(next->sigmask & ~m->cur_mask, 0)) {
+			uint64_t both = m->cur_mask | next->sigmask;
+			uint64_t k = both & ~preempt_kmask_clear();
+
+			arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+			m->cur_mask = both;
+		}
 		execute_prep(m, next);
 		back = arch_switch(&cur->ctx, &next->ctx, req);
 	} else {

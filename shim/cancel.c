@@ -549,11 +549,16 @@ void cancel_init(void)
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f)
 {
 	struct thread *t;
+	uint32_t outer;
 	long r;
 
 	if (!g)
 		return arch_syscall6(nr, a, b, c, d, e, f);
 	t = thread_of(g);
+	/* A signal handler's own call inside this one's (the kernel ran
+	 * the handler in the middle of it): the outer call is still one
+	 * when the handler returns into it. */
+	outer = atomic_load_explicit(&t->in_cp, memory_order_relaxed);
 	atomic_store_explicit(&t->in_cp, 1, memory_order_seq_cst);
 	/* sigwait & co. check g->sigwake instead, which pthread_cancel sets
 	 * too (below). */
@@ -562,7 +567,7 @@ long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, lo
 	                    t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
 	                    (const volatile uint32_t *)&t->cancel_req : &never,
 	                    nr, a, b, c, d, e, f);
-	atomic_store_explicit(&t->in_cp, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->in_cp, outer, memory_order_relaxed);
 	return r;
 }
 

@@ -92,6 +92,9 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 {
 	struct thread *t = thread_of(g);
 
+	/* From a handler inside a wrapped call (cancelled there, or
+	 * pthread_exit): that call will not return to close its bracket. */
+	g_call_abandon();
 	t->exit_value = retval;
 	if (t->exit_jb_set || g->is_main) {
 		int zero = 0;
