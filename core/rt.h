@@ -184,6 +184,9 @@ struct g {
 	 * Counters, since a handler the kernel runs inside a region may
 	 * open one of its own.  Owner only. */
 	uint16_t sighold, sighold_nointr;
+	/* g_block_enter calls made by a handler inside a blocking call or a
+	 * switch, left alone (their g_block_exit skips too).  Owner only. */
+	uint16_t block_skip;
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;

@@ -1275,6 +1275,13 @@ void g_block_enter(void)
 
 	if (!g)
 		return;
+	/* A signal handler that interrupted this G inside a blocking call
+	 * or in the middle of a switch (g->m already cleared): the outer
+	 * state stays; the matching g_block_exit does nothing either. */
+	if (!g->m || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING) {
+		g->block_skip++;
+		return;
+	}
 	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
 		preempt_drain(g->m);
 	rt_enter();
@@ -1293,6 +1300,10 @@ void g_block_exit(void)
 
 	if (!g)
 		return;
+	if (g->block_skip) {
+		g->block_skip--;
+		return;
+	}
 	rt_enter();
 	m = g->m;
 	/* Fast path: an idle P (often the one we gave away). */
@@ -1345,7 +1356,7 @@ bool g_syscall_enter(void)
 	/* Already in a call (we are a signal handler inside it), or between
 	 * P's in g_block_exit: the outer call does the accounting. */
 	if (!g || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
-	    !g->m->p || g->rtdepth != 0)
+	    !g->m || !g->m->p || g->rtdepth != 0)
 		return false;
 	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
 		preempt_drain(g->m);
