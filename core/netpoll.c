@@ -95,7 +95,8 @@ struct slot {
 
 static struct {
 	lock_t lock;                  /* slot table */
-	struct slot *v;
+	struct slot *v;               /* os_grow pages, vlen bytes */
+	size_t vlen;
 	uint32_t n, cap, freehead;    /* freehead: index + 1, 0 = none */
 	_Atomic uint32_t nwait;       /* slots in use: G's waiting */
 	_Atomic int mode;             /* -1 not yet chosen, else IO_* */
@@ -122,6 +123,8 @@ static struct {
 
 /* ---- slot table ---------------------------------------------------------- */
 
+/* A slot for a waiter; its token (never 0), or 0 when the table cannot
+ * grow (out of memory): the caller then makes the plain blocking call. */
 static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 {
 	struct slot *s;
@@ -133,13 +136,20 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 		np.freehead = np.v[i].nextfree;
 	} else {
 		if (np.n == np.cap) {
-			uint32_t cap = np.cap ? np.cap * 2 : 256;
-			struct slot *v = realloc(np.v, sizeof *v * cap);
+			/* The runtime's own pages, not malloc (see os_grow). */
+			size_t len;
+			struct slot *v = os_grow(np.v, np.vlen,
+			                         sizeof *v * (np.cap ? 2 * (size_t)np.cap : 256),
+			                         &len);
 
-			if (!v)
-				rt_fatal("out of memory for poller slots");
+			if (!v || len / sizeof *v > UINT32_MAX / 2) {
+				/* Out of memory: the caller makes the plain call. */
+				lock_release(&np.lock);
+				return 0;
+			}
 			np.v = v;
-			np.cap = cap;
+			np.vlen = len;
+			np.cap = (uint32_t)(len / sizeof *v);
 		}
 		i = np.n++;
 		np.v[i].gen = 1;
@@ -600,6 +610,11 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 		return park_wait(&done, deadline, intr, true);   /* a sleep */
 	for (int i = 0; i < n; i++) {
 		tok[i] = slot_get(&done, &res[i]);
+		if (!tok[i]) {
+			while (i-- > 0)
+				slot_put(tok[i]);
+			return -ENOSYS;
+		}
 		q[i] = (struct req){ .op = IORING_OP_POLL_ADD, .fd = fd[i], .events = ev[i] };
 	}
 	if (submit_n(q, tok, n) < 0) {
@@ -631,6 +646,8 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 	if (mode == IO_SYSCALL || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res);
+	if (!tok)
+		return -ENOSYS;   /* out of memory: the plain call */
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_POLL_ADD, .fd = fd, .events = events };
 
@@ -681,6 +698,8 @@ static ssize_t file_op(const struct req *q)
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res);
+	if (!tok)
+		return -ENOSYS;
 	if (submit(q, tok) < 0) {
 		slot_put(tok);
 		return -ENOSYS;
