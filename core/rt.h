@@ -509,6 +509,9 @@ void netpoll_break(void);
 /* sysmon.c */
 void sysmon_start(void);
 void sysmon_kick(void);
+/* Start an M on an idle P if there is one and no M spins (Go's wakep):
+ * it finds nothing, and goes idle watching the earliest timer. */
+void sched_wake_idle(void);
 void sysmon_fork_child(void);
 /* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
 bool p_retake_syscall(p_t *p);
@@ -669,7 +672,10 @@ struct rtimer {
 };
 
 void theap_init(theap_t *h);
-void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
+/* Queue t (t->when, t->fn set; not queued).  false when the heap cannot
+ * grow (out of memory): t is not queued, timer_del of it is a no-op, and
+ * the caller must wait some other way (core/gfutex.c: in the kernel). */
+bool timer_add(rtimer_t *t);
 /* Remove t; if its callback is running, wait for it to finish.  Returns
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
@@ -679,6 +685,12 @@ int timer_count(void);            /* queued or running, racy */
  * load when no timer is queued. */
 int timer_run_expired(void);
 bool timer_due(void);             /* an expired timer waits to run */
+/* The earliest deadline while the timer thread is not running (it could
+ * not be started): sysmon and idle M's must wake for it then and run
+ * timer_run_expired.  INT64_MAX when the timer thread serves them or no
+ * timer is queued.  One load on the fast path. */
+int64_t timer_next_unserved(void);
+bool timer_unserved(void);        /* the timer thread is not running */
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */

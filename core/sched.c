@@ -360,6 +360,12 @@ static void wakep(void)
 	startm(NULL, true);
 }
 
+void sched_wake_idle(void)
+{
+	if (sched_ready())
+		wakep();
+}
+
 /* GSHIM_DEBUG=deadlock=1: called by an M about to sleep.  If every P is
  * idle, nothing is queued, no timer is pending and no G is in a blocking
  * call, no G can ever be woken by the runtime again: say so, list the
@@ -471,6 +477,43 @@ static bool stopm_netpoll(m_t *m, bool *taken)
 	return false;   /* taken: done after the P arrives, below */
 }
 
+/* Sleep on m's note until startm hands m a P.  While the timer thread
+ * is not running (core/timer.c: it could not be started), an idle M does
+ * its job, as Go's M's do: it sleeps only until the earliest deadline,
+ * then runs the expired timers - their G's go to the global queue and
+ * wakep hands a P to an idle M, maybe this one (the note is then set).
+ * Such an M does not block in the poller (stopm), so while G's wait for
+ * I/O it also looks for events every NETPOLL_IDLE_NS.  idle_sleeping is
+ * cleared meanwhile: timers and events take locks, so a signal handler's
+ * wake-ups must be deferred as on any running g0. */
+#define NETPOLL_IDLE_NS 1000000   /* sysmon's NETPOLL_NS */
+
+static void stopm_sleep(m_t *m)
+{
+	for (;;) {
+		int64_t next = timer_next_unserved(), left;
+		bool io = timer_unserved() && netpoll_waiting();
+
+		if (__builtin_expect(next == INT64_MAX && !io, 1)) {
+			note_sleep(&m->park);
+			return;
+		}
+		left = next == INT64_MAX ? INT64_MAX : next - os_nanotime();
+		if (io && left > NETPOLL_IDLE_NS)
+			left = NETPOLL_IDLE_NS;
+		if (left > 0 && note_sleep_ns(&m->park, left))
+			return;
+		if (atomic_load_explicit(&m->park.key, memory_order_acquire))
+			return;
+		atomic_store_explicit(&m->idle_sleeping, 0, memory_order_seq_cst);
+		timer_run_expired();
+		if (io)
+			netpoll_poll(false);
+		atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
+		rt_defer_drain(&m->g0);
+	}
+}
+
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
@@ -486,7 +529,7 @@ again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
 	 * in_netpoll (and break the wait) once the role is ours. */
-	poll = !nopoll && netpoll_block_begin();
+	poll = !nopoll && !timer_unserved() && netpoll_block_begin();
 	lock_acquire(&sched.lock);
 	m->in_netpoll = poll;
 	midle_put(m);
@@ -507,7 +550,7 @@ again:
 	} else if (rt_cfg.deadlock) {
 		deadlock_check();
 	}
-	note_sleep(&m->park);
+	stopm_sleep(m);
 	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
