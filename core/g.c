@@ -70,6 +70,14 @@ static g_t *slab_take(void)
 			return NULL;
 		mem = mmap(NULL, count * gs, PROT_READ | PROT_WRITE,
 		           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (mem == MAP_FAILED && count > 64) {
+			/* Out of address space (RLIMIT_AS) for the doubled
+			 * slab: the thread asked for one G, try the smallest
+			 * slab (the next doubles from where this left off). */
+			count = 64;
+			mem = mmap(NULL, count * gs, PROT_READ | PROT_WRITE,
+			           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		}
 		if (mem == MAP_FAILED)
 			return NULL;
 		reg.lo[n] = (uintptr_t)mem;
