@@ -21,7 +21,10 @@
  *   entering a blocking call (g_syscall_enter, g_block_enter): if a
  *           request is in flight, wait (bounded) for the handler to take
  *           it first, so the signal never lands while the M sleeps in the
- *           kernel.
+ *           kernel.  The look comes after the G's status change, with a
+ *           fence: a Dekker pair with sysmon's store of m->preempt and
+ *           re-check of the status, so either sysmon sees G_SYSCALL and
+ *           sends nothing, or the call sees the request and waits.
  *
  * Safe points.  The interrupted PC must be in the program's own code: not
  * in libc, ld.so, libgcc_s, libstdc++, libunwind or gshim (their locks and

@@ -1237,6 +1237,10 @@ void g_block_enter(void)
 	rt_enter();
 	m = g->m;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
+	/* Dekker with preempt_request, as in g_syscall_enter. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&m->preempt, memory_order_relaxed), 0))
+		preempt_drain(m);
 	handoffp(releasep(m));
 	rt_exit(g);
 }
@@ -1314,6 +1318,14 @@ bool g_syscall_enter(void)
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Release: sysmon's acquire of the status sees the syscalltick. */
 	p_owner_set(p, P_SYSCALL);
+	/* Dekker with preempt_request, which stores m->preempt and then
+	 * reads the G's and the P's status: a request made before it saw
+	 * ours is seen here, and its signal lands before the call sleeps
+	 * (a ppoll cut short by SIGURG would return EINTR to the program;
+	 * the look above, before the stores, leaves that window open). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
+		preempt_drain(g->m);
 	return true;
 }
 
