@@ -139,8 +139,8 @@ static void load_stack(void)
 	const char *s = getenv("GSHIM_STACK_SIZE");
 	unsigned long long v;
 
-	if (!s)
-		return;
+	if (!s || !*s)
+		return;   /* empty: unset, as for the other variables */
 	if (!parse_size(s, &v) || v < (unsigned long long)PTHREAD_STACK_MIN || v > (1ull << 40)) {
 		char used[32], tail[128];
 
