@@ -123,6 +123,39 @@ static struct {
 
 /* ---- slot table ---------------------------------------------------------- */
 
+/* Double the slot table.  np.lock held.  The runtime's own pages, not
+ * malloc (see os_grow); false if it cannot grow. */
+static bool slots_grow(void)
+{
+	size_t len;
+	struct slot *v = os_grow(np.v, np.vlen,
+	                         sizeof *v * (np.cap ? 2 * (size_t)np.cap : 256), &len);
+
+	if (!v || len / sizeof *v > UINT32_MAX / 2)
+		return false;
+	np.v = v;
+	np.vlen = len;
+	np.cap = (uint32_t)(len / sizeof *v);
+	return true;
+}
+
+/* Thread creation: room for one waiting slot per live G (a G waits on
+ * one descriptor at a time, except poll & co. on several), so that a
+ * G's wait does not fall back to a blocking call - holding its M and,
+ * with no M to spare, its P - just because memory ran out.  false: the
+ * creation fails with EAGAIN. */
+bool netpoll_reserve(uint64_t nslots)
+{
+	bool ok;
+
+	if (__builtin_expect(__atomic_load_n(&np.cap, __ATOMIC_RELAXED) >= nslots, 1))
+		return true;
+	lock_acquire(&np.lock);
+	ok = np.cap >= nslots || slots_grow();
+	lock_release(&np.lock);
+	return ok;
+}
+
 /* A slot for a waiter; its token (never 0), or 0 when the table cannot
  * grow (out of memory): the caller then makes the plain blocking call. */
 static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
@@ -135,21 +168,10 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 		i = np.freehead - 1;
 		np.freehead = np.v[i].nextfree;
 	} else {
-		if (np.n == np.cap) {
-			/* The runtime's own pages, not malloc (see os_grow). */
-			size_t len;
-			struct slot *v = os_grow(np.v, np.vlen,
-			                         sizeof *v * (np.cap ? 2 * (size_t)np.cap : 256),
-			                         &len);
-
-			if (!v || len / sizeof *v > UINT32_MAX / 2) {
-				/* Out of memory: the caller makes the plain call. */
-				lock_release(&np.lock);
-				return 0;
-			}
-			np.v = v;
-			np.vlen = len;
-			np.cap = (uint32_t)(len / sizeof *v);
+		if (np.n == np.cap && !slots_grow()) {
+			/* Out of memory: the caller makes the plain call. */
+			lock_release(&np.lock);
+			return 0;
 		}
 		i = np.n++;
 		np.v[i].gen = 1;

@@ -497,6 +497,8 @@ void netpoll_fork_child(void);
  * blocking; an idle M may become the one M sleeping in the kernel for
  * events (begin, block, then done once it knows whether it has a P);
  * startm breaks that sleep. */
+/* Thread creation: a waiting slot per live G (nslots); false: no memory. */
+bool netpoll_reserve(uint64_t nslots);
 bool netpoll_waiting(void);
 bool netpoll_unwatched(void);
 int netpoll_poll(bool sysmon);
@@ -691,6 +693,9 @@ bool timer_due(void);             /* an expired timer waits to run */
  * timer is queued.  One load on the fast path. */
 int64_t timer_next_unserved(void);
 bool timer_unserved(void);        /* the timer thread is not running */
+/* Thread creation: room for ntimers timers on the heaps together (one per
+ * live G), so that no timed wait lacks one.  false: out of memory. */
+bool timer_reserve(int64_t ntimers);
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */

@@ -299,37 +299,83 @@ int64_t timer_next_unserved(void)
 	return next_all();
 }
 
-/* Room for one more timer in h.  Lock held.  The array is the runtime's
- * own pages (see the essay); false if it cannot grow. */
-static bool heap_room(theap_t *h)
+/* Capacity of all heaps together (sum of cap; each change under its
+ * heap's lock).  A G has at most one timer queued (its one timed wait),
+ * so while this is at least the number of live G's a timer always finds
+ * room on some heap: thread creation reserves it (timer_reserve). */
+static _Atomic int64_t cap_total;
+
+/* Double h's array.  Lock held.  The array is the runtime's own pages
+ * (see the essay); false if it cannot grow. */
+static bool heap_grow(theap_t *h)
 {
 	size_t len;
 	rtimer_t **v;
 
-	if (h->n < h->cap)
-		return true;
 	v = os_grow(h->v, sizeof *v * (size_t)h->cap,
 	            sizeof *v * (size_t)(h->cap ? 2 * h->cap : 512), &len);
 	if (!v || len / sizeof *v > INT32_MAX)
 		return false;
+	atomic_fetch_add_explicit(&cap_total, (int64_t)(len / sizeof *v) - h->cap,
+	                          memory_order_relaxed);
 	h->v = v;
 	h->cap = (int)(len / sizeof *v);
 	return true;
 }
 
-bool timer_add(rtimer_t *t)
+static inline theap_t *own_heap(void)
 {
 	m_t *m = getm();
-	theap_t *h = m && m->p ? &m->p->timers : &tm.nop;
+
+	return m && m->p ? &m->p->timers : &tm.nop;
+}
+
+bool timer_reserve(int64_t ntimers)
+{
+	theap_t *h;
+	bool ok;
+
+	if (__builtin_expect(atomic_load_explicit(&cap_total, memory_order_relaxed) >= ntimers, 1))
+		return true;
+	h = own_heap();
+	lock_acquire(&h->lock);
+	ok = atomic_load_explicit(&cap_total, memory_order_relaxed) >= ntimers || heap_grow(h);
+	lock_release(&h->lock);
+	return ok;
+}
+
+/* Lock h if it has room for one more timer (growing it if allowed).
+ * false, unlocked, if not. */
+static bool heap_lock_room(theap_t *h, bool grow)
+{
+	lock_acquire(&h->lock);
+	if (h->n < h->cap || (grow && heap_grow(h)))
+		return true;
+	lock_release(&h->lock);
+	return false;
+}
+
+bool timer_add(rtimer_t *t)
+{
+	theap_t *h = own_heap();
 	bool first;
 
 	timer_start_thread();
-	lock_acquire(&h->lock);
-	if (!heap_room(h)) {
-		lock_release(&h->lock);
-		t->h = NULL;
-		t->idx = -1;
-		return false;
+	/* Its own P's heap; if that cannot grow, any heap with room (expired
+	 * timers are run from every heap alike); failing that, the caller
+	 * waits another way. */
+	if (!heap_lock_room(h, true)) {
+		int i;
+
+		for (i = 0; i < nheaps(); i++)
+			if (heap_at(i) != h && heap_lock_room(heap_at(i), false))
+				break;
+		if (i == nheaps()) {
+			t->h = NULL;
+			t->idx = -1;
+			return false;
+		}
+		h = heap_at(i);
 	}
 	t->h = h;
 	t->idx = h->n;
