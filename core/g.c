@@ -335,7 +335,7 @@ g_t *g_alloc_main(void)
 	memset(&none, 0, sizeof none);
 	g = g_alloc(0, 0, &none, &err);
 	if (!g)
-		rt_fatal("cannot allocate the main G");
+		return NULL;   /* start-up out of memory: sched_init gives up */
 	g->is_main = true;
 	return g;
 }

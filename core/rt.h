@@ -390,7 +390,11 @@ static inline bool sched_work_waiting(p_t *p)
 
 /* Bring the runtime up on the calling thread, which becomes M0 and whose
  * current context becomes the main G (goid 1).  Idempotent. */
-void sched_init(void);
+/* Make the calling (main) thread M0 with the main G on P0.  false when
+ * the memory for that cannot be had (a tiny RLIMIT_AS): nothing was
+ * changed, and sched_disabled() says so from then on. */
+bool sched_init(void);
+bool sched_disabled(void);
 bool sched_ready(void);
 
 /* Make g (status G_WAITING) runnable.  From a G: onto its P's runnext.
@@ -701,7 +705,8 @@ bool timer_reserve(int64_t ntimers);
 bool tls_init(void);              /* false: unsupported here (warned) */
 bool tls_per_g(void);
 void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM */
-void *tls_new_g0(g_t *g0);
+void *tls_new_g0(g_t *g0);       /* NULL: out of memory */
+void tls_free_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */

@@ -1498,18 +1498,57 @@ static void install_overflow_handler(void)
 
 g_t *g_alloc_main(void);
 
-void sched_init(void)
+/* Start-up memory the runtime cannot run without: P's, M0's g0 stack and
+ * TCB, the main G.  Taken before anything else changes, so that when one
+ * cannot be had (the process starts under a tiny RLIMIT_AS) everything is
+ * given back and the program runs on native threads (sched_init). */
+static bool init_alloc(int n, gstack_t *g0s, g_t **mg)
+{
+	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sched.allp == MAP_FAILED) {
+		sched.allp = NULL;
+		return false;
+	}
+	if (stack_alloc(g0s, 256 * 1024, stack_page_size()) != 0)
+		goto no_stack;
+	m0.g0.is_g0 = true;
+	m0.g0.stack = *g0s;   /* tls_new_g0 reads its bounds */
+	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new_g0(&m0.g0))
+		goto no_tcb;
+	*mg = g_alloc_main();
+	if (*mg)
+		return true;
+	if (m0.g0.tcb)
+		tls_free_g0(&m0.g0);
+no_tcb:
+	memset(&m0.g0.stack, 0, sizeof m0.g0.stack);
+	stack_free(g0s);
+no_stack:
+	munmap(sched.allp, sizeof(p_t) * (size_t)n);
+	sched.allp = NULL;
+	return false;
+}
+
+static _Atomic bool init_failed;
+
+bool sched_disabled(void)
+{
+	return atomic_load_explicit(&init_failed, memory_order_acquire);
+}
+
+bool sched_init(void)
 {
 	int n, i;
 	g_t *mg;
 	gstack_t g0s;
 
 	if (sched_ready())
-		return;
+		return true;
 	lock_acquire(&init_lock);
-	if (sched_ready()) {
+	if (sched_ready() || sched_disabled()) {
 		lock_release(&init_lock);
-		return;
+		return sched_ready();
 	}
 	real_init();
 	stack_sys_init();
@@ -1517,14 +1556,15 @@ void sched_init(void)
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
-	sched.nprocs = n;
 	/* mmap, not malloc: the program's malloc may be a replacement that
 	 * takes pthread locks (jemalloc, tcmalloc), which would re-enter the
 	 * shim half-way through its own initialisation.  Zeroed pages. */
-	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (sched.allp == MAP_FAILED)
-		rt_fatal("cannot allocate P's");
+	if (!init_alloc(n, &g0s, &mg)) {
+		atomic_store_explicit(&init_failed, true, memory_order_release);
+		lock_release(&init_lock);
+		return false;
+	}
+	sched.nprocs = n;
 	for (i = n - 1; i >= 0; i--) {
 		sched.allp[i].id = (uint32_t)i;
 		sched.allp[i].status = P_IDLE;
@@ -1542,18 +1582,14 @@ void sched_init(void)
 	m0.g0.m = &m0;
 	m0.g0.rtdepth = 1;
 	atomic_store_explicit(&m0.g0.status, G_RUNNING, memory_order_relaxed);
-	if (stack_alloc(&g0s, 256 * 1024, stack_page_size()) != 0)
-		rt_fatal("cannot allocate the scheduler stack of M0");
 	m0.g0.stack = g0s;
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
-	/* The main thread's TCB stays with the main G; M0's g0 gets one of
-	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
+	/* The main thread's TCB stays with the main G; M0's g0 has one of
+	 * its own (per-g, init_alloc), so an idle M0 never writes into the
+	 * main G's TLS. */
 	m0.cur_tp = m0.os_tcb = arch_tp();
-	if (rt_cfg.tls_mode == TLS_PER_G)
-		tls_new_g0(&m0.g0);
 
 	/* The calling context becomes the main G. */
-	mg = g_alloc_main();
 	if (g_fake_tid(mg) != g_main_fake_tid())
 		rt_fatal("the main G is not the first G");
 	mg->tcb = m0.cur_tp;
@@ -1576,6 +1612,7 @@ void sched_init(void)
 	atomic_store_explicit(&init_done, 1, memory_order_release);
 	lock_release(&init_lock);
 	trace_start();
+	return true;
 }
 
 /* Per-g TLS and glibc's own view of threads.  glibc knows the kernel
