@@ -1,7 +1,7 @@
 /* arch/os.c - raw kernel access for the runtime (see os.h).  Everything
- * here is allocation-free and safe to call from any thread, including an M
- * between G's; only os_thread_start goes through libc (to give the new M a
- * TCB of its own). */
+ * here is malloc-free (os_grow maps pages) and safe to call from any
+ * thread, including an M between G's; only os_thread_start goes through
+ * libc (to give the new M a TCB of its own). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

@@ -5,7 +5,15 @@
  * global, Go's gfput/gfget) with its stack still attached, so creating a
  * thread after one exited costs no mmap, and a stale pthread_t always
  * points at G-shaped memory.  Slabs double in size (64 .. 65536 G's), so
- * 100,000 G's take a dozen slabs and g_valid is a short scan.
+ * 100,000 G's take a dozen slabs and g_valid is a short scan; when a
+ * doubled slab cannot be mapped (RLIMIT_AS) the smallest is tried.
+ *
+ * Out of memory.  Creating a G is the one place that may say EAGAIN, so
+ * it also reserves what every live G may need later and must not fail
+ * for: room for its timer on the timer heaps and a slot in the poller's
+ * table (timer_reserve, netpoll_reserve).  Without them, a G's timed
+ * wait would have to block its M in the kernel, and its I/O wait take
+ * the plain call.
  *
  * Identity.  `gen` is odd while a G is allocated and even while free;
  * g_valid accepts a pointer only if it is the start of a G in some slab

@@ -45,8 +45,10 @@
  * that exists.
  *
  * Protocol and invariants.  A waiter lives on the waiting G's stack and is
- * reached only through a slot of a global table, named in the kernel
- * request by a token (generation << 32 | index).  Firing (poller thread)
+ * reached only through a slot of a global table (the runtime's own pages,
+ * a slot per live G reserved at thread creation; a wait that finds no
+ * slot all the same - poll on many descriptors - makes the plain call),
+ * named in the kernel request by a token (generation << 32 | index).  Firing (poller thread)
  * and cancelling (the G, after a timeout, a signal or pthread_cancel) both
  * happen under the table lock, and cancel bumps the generation: a late
  * completion or epoll event for a cancelled wait finds a stale token and
