@@ -1,8 +1,12 @@
 /* shim/config.c - environment variables.
  *
  *   GOMAXPROCS        number of P's; default: CPUs in the affinity mask.
- *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix);
- *                     default: glibc's rule (RLIMIT_STACK, else 2 MiB).
+ *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix),
+ *                     16k to 1024g: for a NULL attr, an attr whose size
+ *                     was never set, and glibc's default attr (what
+ *                     pthread_attr_getstacksize and getattr_default_np
+ *                     report); default: glibc's rule (RLIMIT_STACK, else
+ *                     2 MiB).
  *   GSHIM_TLS         per-g (default): a TCB and TLS block per thread;
  *                     shared: threads share their M's TLS (faster switch,
  *                     unsafe for TLS that must follow the thread); auto:
