@@ -23,7 +23,9 @@
  *
  * Threads that are not G's (threads created behind gshim's back, the
  * runtime's own helpers) may wait too: they block in the kernel on the
- * waiter's state word instead of parking.
+ * waiter's state word instead of parking.  So does a G whose deadline
+ * cannot be queued (timer_add out of memory), after handing its P off
+ * (g_block_enter): late never, wrong never, only an M held.
  *
  * Rejected: one wait queue per object embedded in the object (pthread
  * objects have glibc's sizes, and memory the program zeroes or copies
@@ -154,7 +156,7 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 	bucket_t *b = bucket_of(addr);
 	gwaiter_t w = { .addr = (uintptr_t)addr, .g = g };
 	struct gtimer gt;
-	bool timed = deadline >= 0 && g;
+	bool timed = deadline >= 0 && g, inkernel = false;
 
 	if (deadline >= 0 && deadline <= os_nanotime())
 		return atomic_load_explicit(addr, memory_order_acquire) == val
@@ -166,7 +168,15 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 		gt.t.fn = gfutex_timeout;
 		gt.w = &w;
 		gt.b = b;
-		timer_add(&gt.t);
+		if (!timer_add(&gt.t)) {
+			/* No memory for the timer: wait in the kernel, with
+			 * the deadline, as a thread that is not a G does -
+			 * after giving the P away (g_block_enter), so the
+			 * G's that will wake us can run. */
+			timed = false;
+			inkernel = true;
+			w.g = NULL;
+		}
 	}
 	if (g && !intr)
 		atomic_store_explicit(&g->waitaddr, (uint32_t *)addr, memory_order_relaxed);
@@ -193,9 +203,16 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 			timer_del(&gt.t);
 		return atomic_load(&w.state) == 2 ? -ETIMEDOUT : -EAGAIN;
 	}
-	if (!g) {
+	if (!w.g) {
+		int r;
+
 		lock_release(&b->lock);
-		return wait_os(b, &w, deadline);
+		if (!inkernel)
+			return wait_os(b, &w, deadline);
+		g_block_enter();
+		r = wait_os(b, &w, deadline);
+		g_block_exit();
+		return r;
 	}
 	g_park(unlock_bucket, b, WAIT_GFUTEX);
 	if (timed)

@@ -409,7 +409,11 @@ static inline bool sched_work_waiting(p_t *p)
 
 /* Bring the runtime up on the calling thread, which becomes M0 and whose
  * current context becomes the main G (goid 1).  Idempotent. */
-void sched_init(void);
+/* Make the calling (main) thread M0 with the main G on P0.  false when
+ * the memory for that cannot be had (a tiny RLIMIT_AS): nothing was
+ * changed, and sched_disabled() says so from then on. */
+bool sched_init(void);
+bool sched_disabled(void);
 bool sched_ready(void);
 
 /* Make g (status G_WAITING) runnable.  From a G: onto its P's runnext.
@@ -516,6 +520,8 @@ void netpoll_fork_child(void);
  * blocking; an idle M may become the one M sleeping in the kernel for
  * events (begin, block, then done once it knows whether it has a P);
  * startm breaks that sleep. */
+/* Thread creation: a waiting slot per live G (nslots); false: no memory. */
+bool netpoll_reserve(uint64_t nslots);
 bool netpoll_waiting(void);
 bool netpoll_unwatched(void);
 int netpoll_poll(bool sysmon);
@@ -528,6 +534,9 @@ void netpoll_break(void);
 /* sysmon.c */
 void sysmon_start(void);
 void sysmon_kick(void);
+/* Start an M on an idle P if there is one and no M spins (Go's wakep):
+ * it finds nothing, and goes idle watching the earliest timer. */
+void sched_wake_idle(void);
 void sysmon_fork_child(void);
 /* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
 bool p_retake_syscall(p_t *p);
@@ -704,7 +713,10 @@ struct rtimer {
 };
 
 void theap_init(theap_t *h);
-void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
+/* Queue t (t->when, t->fn set; not queued).  false when the heap cannot
+ * grow (out of memory): t is not queued, timer_del of it is a no-op, and
+ * the caller must wait some other way (core/gfutex.c: in the kernel). */
+bool timer_add(rtimer_t *t);
 /* Remove t; if its callback is running, wait for it to finish.  Returns
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
@@ -714,12 +726,22 @@ int timer_count(void);            /* queued or running, racy */
  * load when no timer is queued. */
 int timer_run_expired(void);
 bool timer_due(void);             /* an expired timer waits to run */
+/* The earliest deadline while the timer thread is not running (it could
+ * not be started): sysmon and idle M's must wake for it then and run
+ * timer_run_expired.  INT64_MAX when the timer thread serves them or no
+ * timer is queued.  One load on the fast path. */
+int64_t timer_next_unserved(void);
+bool timer_unserved(void);        /* the timer thread is not running */
+/* Thread creation: room for ntimers timers on the heaps together (one per
+ * live G), so that no timed wait lacks one.  false: out of memory. */
+bool timer_reserve(int64_t ntimers);
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */
 bool tls_per_g(void);
 void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM */
-void *tls_new_g0(g_t *g0);
+void *tls_new_g0(g_t *g0);       /* NULL: out of memory */
+void tls_free_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */

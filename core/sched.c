@@ -360,6 +360,12 @@ static void wakep(void)
 	startm(NULL, true);
 }
 
+void sched_wake_idle(void)
+{
+	if (sched_ready())
+		wakep();
+}
+
 /* GSHIM_DEBUG=deadlock=1: called by an M about to sleep.  If every P is
  * idle, nothing is queued, no timer is pending and no G is in a blocking
  * call, no G can ever be woken by the runtime again: say so, list the
@@ -471,6 +477,43 @@ static bool stopm_netpoll(m_t *m, bool *taken)
 	return false;   /* taken: done after the P arrives, below */
 }
 
+/* Sleep on m's note until startm hands m a P.  While the timer thread
+ * is not running (core/timer.c: it could not be started), an idle M does
+ * its job, as Go's M's do: it sleeps only until the earliest deadline,
+ * then runs the expired timers - their G's go to the global queue and
+ * wakep hands a P to an idle M, maybe this one (the note is then set).
+ * Such an M does not block in the poller (stopm), so while G's wait for
+ * I/O it also looks for events every NETPOLL_IDLE_NS.  idle_sleeping is
+ * cleared meanwhile: timers and events take locks, so a signal handler's
+ * wake-ups must be deferred as on any running g0. */
+#define NETPOLL_IDLE_NS 1000000   /* sysmon's NETPOLL_NS */
+
+static void stopm_sleep(m_t *m)
+{
+	for (;;) {
+		int64_t next = timer_next_unserved(), left;
+		bool io = timer_unserved() && netpoll_waiting();
+
+		if (__builtin_expect(next == INT64_MAX && !io, 1)) {
+			note_sleep(&m->park);
+			return;
+		}
+		left = next == INT64_MAX ? INT64_MAX : next - os_nanotime();
+		if (io && left > NETPOLL_IDLE_NS)
+			left = NETPOLL_IDLE_NS;
+		if (left > 0 && note_sleep_ns(&m->park, left))
+			return;
+		if (atomic_load_explicit(&m->park.key, memory_order_acquire))
+			return;
+		atomic_store_explicit(&m->idle_sleeping, 0, memory_order_seq_cst);
+		timer_run_expired();
+		if (io)
+			netpoll_poll(false);
+		atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
+		rt_defer_drain(&m->g0);
+	}
+}
+
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
@@ -486,7 +529,7 @@ again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
 	 * in_netpoll (and break the wait) once the role is ours. */
-	poll = !nopoll && netpoll_block_begin();
+	poll = !nopoll && !timer_unserved() && netpoll_block_begin();
 	lock_acquire(&sched.lock);
 	m->in_netpoll = poll;
 	midle_put(m);
@@ -507,7 +550,7 @@ again:
 	} else if (rt_cfg.deadlock) {
 		deadlock_check();
 	}
-	note_sleep(&m->park);
+	stopm_sleep(m);
 	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
@@ -1287,6 +1330,10 @@ void g_block_enter(void)
 	rt_enter();
 	m = g->m;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
+	/* Dekker with preempt_request, as in g_syscall_enter. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&m->preempt, memory_order_relaxed), 0))
+		preempt_drain(m);
 	handoffp(releasep(m));
 	rt_exit(g);
 }
@@ -1368,6 +1415,14 @@ bool g_syscall_enter(void)
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Release: sysmon's acquire of the status sees the syscalltick. */
 	p_owner_set(p, P_SYSCALL);
+	/* Dekker with preempt_request, which stores m->preempt and then
+	 * reads the G's and the P's status: a request made before it saw
+	 * ours is seen here, and its signal lands before the call sleeps
+	 * (a ppoll cut short by SIGURG would return EINTR to the program;
+	 * the look above, before the stores, leaves that window open). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
+		preempt_drain(g->m);
 	return true;
 }
 
@@ -1540,18 +1595,57 @@ static void install_overflow_handler(void)
 
 g_t *g_alloc_main(void);
 
-void sched_init(void)
+/* Start-up memory the runtime cannot run without: P's, M0's g0 stack and
+ * TCB, the main G.  Taken before anything else changes, so that when one
+ * cannot be had (the process starts under a tiny RLIMIT_AS) everything is
+ * given back and the program runs on native threads (sched_init). */
+static bool init_alloc(int n, gstack_t *g0s, g_t **mg)
+{
+	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sched.allp == MAP_FAILED) {
+		sched.allp = NULL;
+		return false;
+	}
+	if (stack_alloc(g0s, 256 * 1024, stack_page_size()) != 0)
+		goto no_stack;
+	m0.g0.is_g0 = true;
+	m0.g0.stack = *g0s;   /* tls_new_g0 reads its bounds */
+	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new_g0(&m0.g0))
+		goto no_tcb;
+	*mg = g_alloc_main();
+	if (*mg)
+		return true;
+	if (m0.g0.tcb)
+		tls_free_g0(&m0.g0);
+no_tcb:
+	memset(&m0.g0.stack, 0, sizeof m0.g0.stack);
+	stack_free(g0s);
+no_stack:
+	munmap(sched.allp, sizeof(p_t) * (size_t)n);
+	sched.allp = NULL;
+	return false;
+}
+
+static _Atomic bool init_failed;
+
+bool sched_disabled(void)
+{
+	return atomic_load_explicit(&init_failed, memory_order_acquire);
+}
+
+bool sched_init(void)
 {
 	int n, i;
 	g_t *mg;
 	gstack_t g0s;
 
 	if (sched_ready())
-		return;
+		return true;
 	lock_acquire(&init_lock);
-	if (sched_ready()) {
+	if (sched_ready() || sched_disabled()) {
 		lock_release(&init_lock);
-		return;
+		return sched_ready();
 	}
 	real_init();
 	stack_sys_init();
@@ -1559,14 +1653,15 @@ void sched_init(void)
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
-	sched.nprocs = n;
 	/* mmap, not malloc: the program's malloc may be a replacement that
 	 * takes pthread locks (jemalloc, tcmalloc), which would re-enter the
 	 * shim half-way through its own initialisation.  Zeroed pages. */
-	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (sched.allp == MAP_FAILED)
-		rt_fatal("cannot allocate P's");
+	if (!init_alloc(n, &g0s, &mg)) {
+		atomic_store_explicit(&init_failed, true, memory_order_release);
+		lock_release(&init_lock);
+		return false;
+	}
+	sched.nprocs = n;
 	for (i = n - 1; i >= 0; i--) {
 		sched.allp[i].id = (uint32_t)i;
 		sched.allp[i].status = P_IDLE;
@@ -1584,18 +1679,14 @@ void sched_init(void)
 	m0.g0.m = &m0;
 	m0.g0.rtdepth = 1;
 	atomic_store_explicit(&m0.g0.status, G_RUNNING, memory_order_relaxed);
-	if (stack_alloc(&g0s, 256 * 1024, stack_page_size()) != 0)
-		rt_fatal("cannot allocate the scheduler stack of M0");
 	m0.g0.stack = g0s;
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
-	/* The main thread's TCB stays with the main G; M0's g0 gets one of
-	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
+	/* The main thread's TCB stays with the main G; M0's g0 has one of
+	 * its own (per-g, init_alloc), so an idle M0 never writes into the
+	 * main G's TLS. */
 	m0.cur_tp = m0.os_tcb = arch_tp();
-	if (rt_cfg.tls_mode == TLS_PER_G)
-		tls_new_g0(&m0.g0);
 
 	/* The calling context becomes the main G. */
-	mg = g_alloc_main();
 	if (g_fake_tid(mg) != g_main_fake_tid())
 		rt_fatal("the main G is not the first G");
 	mg->tcb = m0.cur_tp;
@@ -1618,6 +1709,7 @@ void sched_init(void)
 	atomic_store_explicit(&init_done, 1, memory_order_release);
 	lock_release(&init_lock);
 	trace_start();
+	return true;
 }
 
 /* Per-g TLS and glibc's own view of threads.  glibc knows the kernel

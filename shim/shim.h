@@ -147,6 +147,26 @@ void syscall_wrap_init_var(void);
 bool shim_default_attr(pthread_attr_t *attr);
 
 /* config.c */
+/* glibc's struct pthread_attr begins with the scheduling parameters, the
+ * policy and a flags word (its layout has been the same since glibc 2.3).
+ * The API reads the values but not whether they were set, which decides
+ * where an explicitly scheduled thread takes them from: read the flags,
+ * cross-checked against what the API says, else take both as set.  The
+ * stack size is read raw too: 0 means "the default", which the API
+ * reports as glibc's copy of it, not gshim's (GSHIM_STACK_SIZE). */
+struct glibc_attr_head {
+	struct sched_param schedparam;
+	int schedpolicy;
+	int flags;
+	size_t guardsize;
+	void *stackaddr;
+	size_t stacksize;
+	void *extension;   /* CPU set and signal mask, if either was set */
+};
+#define GATTR_NOTINHERITSCHED 0x0002
+#define GATTR_SCHED_SET       0x0020
+#define GATTR_POLICY_SET      0x0040
+
 void config_load(void);
 size_t config_default_stack(void);
 size_t config_default_guard(void);
