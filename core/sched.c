@@ -776,8 +776,7 @@ static void switch_finish(struct switch_req *req)
 		break;
 	case SW_EXIT:
 		casgstatus(prev, G_RUNNING, G_DEAD);
-		if (!(prev->stack.flags & STACK_OWNED))
-			g_exited_publish(prev);   /* off its stack now */
+		g_exited_publish(prev);   /* off its CPU and stack now (g_exit) */
 		g_unref(prev);
 		break;
 	case SW_PREEMPT:
@@ -1235,13 +1234,15 @@ _Noreturn void g_exit(void *retval)
 			rt_cfg.on_last_exit();
 		exit(0);
 	}
-	/* Joiners may run (even on another M) before we are off this stack:
-	 * they only read retval; the stack is freed by the last g_unref,
-	 * which for us happens in switch_finish.  Not so a stack the program
-	 * supplied (pthread_attr_setstack): it may free it the moment join
-	 * returns, so joiners hear of the exit only once we are off it. */
-	if (g->stack.flags & STACK_OWNED)
-		g_exited_publish(g);
+	/* Joiners hear of the exit only once we are off this CPU (the exit
+	 * is published in switch_finish): a handler of a process-directed
+	 * signal landing on this M meanwhile must not run as a thread whose
+	 * join has returned (glibc tst-tls3 saw it), and the program may
+	 * free a stack it supplied the moment join returns.  Waking the
+	 * joiner now puts it on our run queue, so the switch below goes
+	 * straight to it; if another M runs it first it finds `exited` still
+	 * 0 and waits again for the wake in switch_finish. */
+	gfutex_wake(&g->exited, 1);
 	req.prev = g;
 	switch_out(g, &req);
 	rt_fatal("g_exit: dead G resumed");
