@@ -29,6 +29,12 @@
  * (Go), for 10 ms / (waiting + 1), at least 2 ms, while more wait; rounds
  * are then at most 1 ms apart.
  *
+ * Running out of M's: while runnable G's wait beside an idle P and no M
+ * can be created, every round (STARVE_NS apart) retries the clone when
+ * its backoff allows, else evicts an M from a call that has a
+ * non-blocking twin, and reports once if neither is possible
+ * (sched_mstarve; the protocol is in core/sched.c).
+ *
  * I/O events: when no idle M sleeps in the poller (every M is busy), the
  * M's reap events only when they run out of work; sysmon reaps on each
  * round (a look at shared memory with io_uring) and, while G's wait for
@@ -52,6 +58,7 @@
 #define NETPOLL_NS      1000000        /* round while G's wait for I/O */
 #define SLICE_MIN_NS    2000000        /* shortest slice with a queue */
 #define QUEUED_NS       1000000        /* round while G's queue behind one */
+#define STARVE_NS       1000000        /* round while G's starve for an M */
 
 /* The time slice of a G that computes while others wait: Go's 10 ms, cut
  * to 10 ms / (waiting + 1) but not below SLICE_MIN_NS when several wait -
@@ -202,12 +209,22 @@ static void *sysmon(void *arg)
 			delay = URGENT_NS / 10;
 			idle = 0;
 		}
-		os_futex_wait((uint32_t *)&kick, k, round_ns(delay));
+		int64_t t = timer_sysmon(os_nanotime());
+
+		os_futex_wait((uint32_t *)&kick, k, t < round_ns(delay) ? (t > 0 ? t : 1) : round_ns(delay));
+		timer_sysmon(os_nanotime());
 		netpoll_poll(true);
 		preempt_async_kicks();
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;
+			continue;
+		}
+		/* Runnable G's and no M to be had: retry, evict, report
+		 * (core/sched.c, "Running out of M's"), every STARVE_NS. */
+		if (sched_mstarve(os_nanotime())) {
+			idle = 0;
+			delay = STARVE_NS;
 			continue;
 		}
 		if (++idle > 50 && delay < SYSMON_MAX_NS)

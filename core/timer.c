@@ -20,7 +20,10 @@
  *     deadline of all heaps (or until an earlier timer arrives) and covers
  *     the case where every M is idle or in user code that never enters
  *     the runtime - the job Go gives to sysmon and to the M blocked in
- *     netpoll with a timeout.
+ *     netpoll with a timeout;
+ *   - sysmon, while the process could not get a kernel thread for the
+ *     timer thread (RLIMIT_NPROC): then it retries the start and, between
+ *     tries, wakes in time for the earliest deadline (timer_sysmon).
  * Callbacks run with no timer lock held; they ready a G (onto the running
  * P's runnext when run by a G or g0 with a P, else the global queue).
  *
@@ -233,15 +236,54 @@ static void *timer_thread(void *arg)
 	return NULL;
 }
 
+/* A process out of threads (RLIMIT_NPROC, pids.max: core/sched.c,
+ * "Running out of M's") may refuse the timer thread.  Then sysmon runs
+ * the timers (timer_sysmon) and the start is retried, at most every
+ * RESTART_NS. */
+#define RESTART_NS 10000000
+static _Atomic int64_t restart_at;
+
 static void timer_start_thread(void)
 {
 	int zero = 0;
+	int64_t at = atomic_load_explicit(&restart_at, memory_order_relaxed);
 
 	if (atomic_load_explicit(&tm.started, memory_order_acquire) ||
+	    (at && os_nanotime() < at) ||
 	    !atomic_compare_exchange_strong(&tm.started, &zero, 1))
 		return;
-	if (rt_thread_start(timer_thread, NULL, 128 * 1024) != 0)
-		rt_fatal("cannot start the timer thread");
+	if (rt_thread_start(timer_thread, NULL, 128 * 1024) == 0) {
+		atomic_store_explicit(&restart_at, 0, memory_order_relaxed);
+		return;
+	}
+	if (!at)
+		rt_warn("cannot start the timer thread; sysmon runs timers until it can");
+	atomic_store_explicit(&restart_at, os_nanotime() + RESTART_NS, memory_order_relaxed);
+	atomic_store_explicit(&tm.started, 0, memory_order_release);
+	sysmon_start();
+}
+
+/* With the program's first thread (g_start_new), before its M's can use
+ * up a thread limit. */
+void timer_start(void)
+{
+	timer_start_thread();
+}
+
+/* sysmon, every round: without a timer thread, run what expired and say
+ * how long until the next deadline (INT64_MAX: none, or the thread is
+ * up). */
+int64_t timer_sysmon(int64_t now)
+{
+	int64_t next;
+
+	if (atomic_load_explicit(&tm.started, memory_order_acquire) ||
+	    !atomic_load_explicit(&restart_at, memory_order_relaxed))
+		return INT64_MAX;
+	timer_run_expired();
+	timer_start_thread();
+	next = next_all();
+	return next == INT64_MAX ? next : next > now ? next - now : 0;
 }
 
 void timer_add(rtimer_t *t)
@@ -330,4 +372,5 @@ void timer_fork_child(void)
 	}
 	atomic_store(&tm.sleep_until, INT64_MAX);
 	atomic_store(&tm.started, 0);
+	atomic_store(&restart_at, 0);
 }
