@@ -104,6 +104,18 @@ static inline bool shim_is_g(pthread_t t)
 	return g_valid((void *)t);
 }
 
+/* t is a G that has ended but is not joined yet: glibc's calls that
+ * check the kernel tid (cleared by the kernel at exit) say ESRCH for it
+ * (getschedparam & co., getcpuclockid), the /proc-based names ENOENT;
+ * pthread_kill and pthread_cancel say 0. */
+static inline bool shim_g_ended(pthread_t t)
+{
+	g_t *g = (g_t *)t;
+
+	return atomic_load_explicit(&g->exited, memory_order_acquire) ||
+	       atomic_load_explicit(&g->status, memory_order_acquire) == G_DEAD;
+}
+
 /* A pthread_t naming a G that has exited and been freed (joining a
  * detached thread, a kill after join): never glibc's code, which would
  * take it for one of its descriptors.  Join and detach say ESRCH after
