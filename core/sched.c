@@ -306,8 +306,7 @@ static bool newm(p_t *p, bool spinning, bool force)
 		static _Atomic int said;
 
 		if (!atomic_exchange(&said, 1))
-			rt_warn("GSHIM_MAXM kernel threads for M's reached; threads in blocking "
-			        "calls keep their M until one returns");
+			rt_warn("GSHIM_MAXM kernel threads for M's reached; running with those");
 		atomic_store(&warned, 1);   /* one message is enough */
 		tried = true;
 	} else if ((m = atomic_exchange_explicit(&mspare, NULL, memory_order_acquire)) != NULL) {

@@ -8,7 +8,9 @@
  * not G's call libc directly.
  *
  * Reads, writes, socket transfers, accept and epoll_wait park the G on
- * the poller instead (pio.c); what is left here holds the M for the call.
+ * the poller instead (pio.c); what is left here holds the M for the call
+ * - except that flock (here) and the record-lock waits (io_var.c) give it
+ * back when no M can be created for runnable G's (twin.c).
  */
 /* meson builds with _FILE_OFFSET_BITS=64, which turns pread into an asm
  * alias of pread64 (and so on); here both names must be defined. */

@@ -13,7 +13,9 @@
  *   - a regular file or block device (a read that misses the page cache):
  *     the read goes to io_uring and the G parks until it completes;
  *   - anything else, or no poller (GSHIM_IO=syscall): the plain blocking
- *     call between entersyscall and exitsyscall (io.c's shape).
+ *     call between entersyscall and exitsyscall (io.c's shape); with
+ *     GSHIM_IO=syscall a read gives its M back when M's run short
+ *     (twin.c).
  * Pollable descriptors that refuse RWF_NOWAIT (FIFOs opened by name,
  * ttys) park until ready and then make the plain call.  Other descriptors
  * that refuse it (buffered writes on ext4, /proc files) get the plain

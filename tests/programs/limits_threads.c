@@ -11,6 +11,11 @@
  *   pipe-maxm    GSHIM_MAXM=2 and GSHIM_IO=syscall, 10 readers (the
  *                issue's case)
  *   flock-maxm   GSHIM_MAXM=2 (default I/O), 30 threads in flock
+ *   wait-maxm    GSHIM_MAXM=2: 2 threads in waitpid for children that
+ *                live 1.5 s (a call with no non-blocking twin), a third
+ *                thread must run meanwhile: under gshim it waits for a
+ *                waitpid to return, with one report on stderr naming the
+ *                blocked threads - late, but no hang
  *
  * Natively each blocked thread is a kernel thread: pthread_create fails
  * with EAGAIN at the limit, and the program (like real ones) then lets go
@@ -233,6 +238,50 @@ static int run_pipe(const char *name, int n)
 	return failures;
 }
 
+static atomic_int third_ran;
+
+static void *waiter(void *arg)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	(void)arg;
+	if (pid == 0) {
+		sleep_ms(1500);
+		_exit(7);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 7)
+		return (void *)1;
+	return NULL;
+}
+
+static void *third(void *arg)
+{
+	(void)arg;
+	sleep_ms(20);
+	atomic_store(&third_ran, 1);
+	return NULL;
+}
+
+static int run_wait(const char *name)
+{
+	pthread_t t[3];
+	void *r;
+	int bad = 0;
+
+	stage("waiters and a third thread");
+	pthread_create(&t[0], NULL, waiter, NULL);
+	pthread_create(&t[1], NULL, waiter, NULL);
+	pthread_create(&t[2], NULL, third, NULL);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(t[i], &r);
+		bad |= r != NULL;
+	}
+	check(!bad && atomic_load(&third_ran), name, "bad %d, third ran %d", bad,
+	      atomic_load(&third_ran));
+	return failures;
+}
+
 struct tcase {
 	const char *name;
 	bool nproc;            /* RLIMIT_NPROC as a fresh uid: root only */
@@ -245,6 +294,7 @@ static const struct tcase cases[] = {
 	{ "pipe-nproc", true, { "GSHIM_IO=syscall", NULL } },
 	{ "pipe-maxm", false, { "GSHIM_MAXM=2", "GSHIM_IO=syscall", NULL } },
 	{ "flock-maxm", false, { "GSHIM_MAXM=2", NULL } },
+	{ "wait-maxm", false, { "GSHIM_MAXM=2", NULL } },
 };
 
 static int run_case(const char *name)
@@ -260,6 +310,8 @@ static int run_case(const char *name)
 		return run_pipe(name, 30);
 	if (!strcmp(name, "pipe-maxm"))
 		return run_pipe(name, 10);
+	if (!strcmp(name, "wait-maxm"))
+		return run_wait(name);
 	printf("unknown case %s\n", name);
 	return 1;
 }
@@ -313,6 +365,7 @@ int main(int argc, char **argv)
 	sigaction(SIGALRM, &sa, NULL);
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct tcase *c = &cases[i];
+		double t0;
 		int st = 0;
 		pid_t pid;
 
@@ -331,6 +384,7 @@ int main(int argc, char **argv)
 		if (pid == 0)
 			child(c, argv[0]);
 		expired = 0;
+		t0 = now_ms();
 		alarm(CASE_SECS);
 		while (waitpid(pid, &st, 0) < 0) {
 			if (errno == EINTR && expired) {
@@ -342,6 +396,7 @@ int main(int argc, char **argv)
 			}
 		}
 		alarm(0);
+		note("%s: %.0f ms", c->name, now_ms() - t0);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 			if (WIFSIGNALED(st))
 				printf("%s: FAILED: killed by signal %d\n", c->name, WTERMSIG(st));
