@@ -1905,6 +1905,12 @@ void sched_fork_child(void)
 	note_clear(&m->park);
 	atomic_store(&sched.allm, m);
 	atomic_store(&sched.mcount, 1);
+	/* The spare M is on the parent's allm only; the child has made no
+	 * attempt to create an M yet. */
+	atomic_store(&mspare, NULL);
+	atomic_store(&mshort_until, 0);
+	atomic_store(&mretry_at, 0);
+	atomic_store(&mretry_ns, MRETRY_MIN_NS);
 	sched.midle = NULL;
 	sched.nmidle = 0;
 	sched.pwait = NULL;
