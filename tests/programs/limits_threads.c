@@ -334,15 +334,15 @@ static void child(const struct tcase *c, const char *self)
 		uid_t id = 40000 + (uid_t)(getpid() % 20000);
 		struct rlimit rl = { NPROC_LIMIT, NPROC_LIMIT };
 
+		/* A container without CAP_SETUID: the same skip natively
+		 * and under gshim. */
 		if (syscall(SYS_setgroups, 0, NULL) != 0 ||
 		    syscall(SYS_setresgid, id, id, id) != 0 ||
-		    syscall(SYS_setresuid, id, id, id) != 0) {
-			printf("%s: FAILED: setresuid: %s\n", c->name, strerror(errno));
-			_exit(1);
-		}
-		if (setrlimit(RLIMIT_NPROC, &rl) != 0) {
-			printf("%s: FAILED: setrlimit: %s\n", c->name, strerror(errno));
-			_exit(1);
+		    syscall(SYS_setresuid, id, id, id) != 0 ||
+		    setrlimit(RLIMIT_NPROC, &rl) != 0) {
+			printf("%s: skipped (cannot become an unprivileged uid with RLIMIT_NPROC %d)\n",
+			       c->name, NPROC_LIMIT);
+			_exit(0);
 		}
 	}
 	for (int i = 0; c->env[i]; i++)
