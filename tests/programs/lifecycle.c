@@ -429,7 +429,18 @@ static void ended_unjoined(void)
 	sa.sa_handler = on_usr1;
 	sigaction(SIGUSR1, &sa, &old);
 	pthread_create(&t, NULL, ends_now, (void *)42);
-	sleep_ms(50);   /* ended by now, natively and under gshim */
+	/* Until it has ended: natively the kernel clears the tid a moment
+	 * after the thread function returns (then getschedparam is ESRCH);
+	 * a loaded machine may take long.  Under gshim a getschedparam that
+	 * never says ESRCH waits the 5 s and prints 0, unlike native. */
+	for (double end = now_ms() + 5000; now_ms() < end;) {
+		struct sched_param p;
+
+		if (pthread_getschedparam(t, &pol, &p) == ESRCH)
+			break;
+		sleep_ms(1);
+	}
+	sleep_ms(10);
 	printf("ended, unjoined: pthread_kill 0: %s\n", ename(pthread_kill(t, 0)));
 	printf("ended, unjoined: pthread_kill SIGUSR1: %s\n", ename(pthread_kill(t, SIGUSR1)));
 	printf("ended, unjoined: pthread_sigqueue: %s\n", ename(pthread_sigqueue(t, SIGUSR1, sv)));
