@@ -157,6 +157,19 @@ struct g {
 	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
 	                                 its call: not a handler (cancel.c) */
 
+	/* The call that holds this G's M (sched.c, "Running out of M's"):
+	 * written by the owner before the call, read racily by sysmon for
+	 * the thread-exhaustion report.  scnr: the system call number,
+	 * SCNR_WAIT for a kernel wait of g_block_enter, 0 none. */
+	long scnr, sca0;
+	int64_t scsince;              /* when the call began (ns) */
+	/* The call has a non-blocking twin (syscall_wrap, sc_call_twin):
+	 * when no M can be had for runnable G's, sysmon may evict it -
+	 * set evict and signal its M (SIGCANCEL) - and the G goes on
+	 * with the twin, parking between tries.  evictable: owner;
+	 * evict: sysmon sets, owner clears. */
+	_Atomic uint32_t evictable, evict;
+
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
 	 * touches P state; a signal handler interrupting it must not re-enter
@@ -445,6 +458,16 @@ int sched_gomaxprocs(void);
  * queues and this M sleeps).  Between the two the G runs with no P. */
 void g_block_enter(void);
 void g_block_exit(void);
+
+/* Running out of M's (sched.c).  sched_mshort: an M could not be
+ * created lately, so calls with a non-blocking twin should use it
+ * instead of holding an M (one load while M's are plentiful).
+ * sched_mstarve (sysmon): runnable G's wait beside an idle P with no M
+ * for it; retry the clone, evict an M from a call with a twin, or
+ * report once.  true while starved. */
+bool sched_mshort(void);
+bool sched_mstarve(int64_t now);
+#define SCNR_WAIT (-1L)
 
 /* Short blocking calls (Go's entersyscall/exitsyscall): the P stays with
  * the M in P_SYSCALL; sysmon hands it to another M if the call lasts more
@@ -735,6 +758,7 @@ bool timer_unserved(void);        /* the timer thread is not running */
 /* Thread creation: room for ntimers timers on the heaps together (one per
  * live G), so that no timed wait lacks one.  false: out of memory. */
 bool timer_reserve(int64_t ntimers);
+void timer_start(void);           /* the timer thread, early (g_start_new) */
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */

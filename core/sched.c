@@ -257,11 +257,35 @@ static void m_register(m_t *m)
 	atomic_fetch_add_explicit(&sched.mcount, 1, memory_order_relaxed);
 }
 
+/* Running out of M's: see "Running out of M's" below. */
+#define MRETRY_MIN_NS  1000000      /* first retry of a failed clone: 1 ms */
+#define MRETRY_MAX_NS  64000000     /* the backoff's cap: 64 ms */
+#define MSHORT_NS      1000000000   /* twins stay in use 1 s after a failure */
+static _Atomic int64_t mshort_until;   /* 0: no M creation failed lately */
+static _Atomic int64_t mretry_at;      /* newm tries no clone before this */
+static _Atomic int64_t mretry_ns = MRETRY_MIN_NS;
+static m_t *_Atomic mspare;            /* registered, never started */
+
+/* An attempt to create an M failed: M's are short for MSHORT_NS, and
+ * the next attempt waits for the backoff. */
+static void mshort_note(void)
+{
+	int64_t now = os_nanotime(), d = atomic_load_explicit(&mretry_ns, memory_order_relaxed);
+
+	atomic_store_explicit(&mshort_until, now + MSHORT_NS, memory_order_relaxed);
+	atomic_store_explicit(&mretry_at, now + d, memory_order_relaxed);
+	atomic_store_explicit(&mretry_ns, d * 2 > MRETRY_MAX_NS ? MRETRY_MAX_NS : d * 2,
+	                      memory_order_relaxed);
+}
+
 /* Start a new M that will run with p (Go's newm).  If spinning, the new M
  * is counted in nmspinning already.  Failure to create the OS thread is
  * not fatal: the P goes back to the idle list and the existing M's carry
- * on (as with a process out of threads), with a one-time warning. */
-static void newm(p_t *p, bool spinning)
+ * on (as with a process out of threads), with a one-time warning; sysmon
+ * retries (sched_mstarve).  While M's are short only a forced attempt
+ * (sysmon's) or one after the backoff calls clone: every G readied
+ * would otherwise try one.  true if the M was started. */
+static bool newm(p_t *p, bool spinning, bool force)
 {
 	static _Atomic int warned;
 	/* Not malloc: newm runs on sysmon and poller threads too, and a
@@ -270,34 +294,58 @@ static void newm(p_t *p, bool spinning)
 	 * second M in a forked child). */
 	m_t *m = NULL;
 	int err = ENOMEM;
+	bool tried = false;
 
-	/* The bound (GSHIM_MAXM, Go's 10000-thread limit): the P stays
-	 * idle, the program carries on with the M's it has. */
-	if (rt_cfg.maxm > 0 &&
+	if (!force && atomic_load_explicit(&mshort_until, memory_order_relaxed) &&
+	    os_nanotime() < atomic_load_explicit(&mretry_at, memory_order_relaxed)) {
+		err = EAGAIN;   /* sysmon retries */
+	} else if (rt_cfg.maxm > 0 &&
 	    atomic_load_explicit(&sched.mcount, memory_order_relaxed) >= rt_cfg.maxm) {
+		/* The bound (GSHIM_MAXM, Go's 10000-thread limit): the P
+		 * stays idle, the program carries on with the M's it has. */
 		static _Atomic int said;
 
 		if (!atomic_exchange(&said, 1))
-			rt_warn("GSHIM_MAXM kernel threads for M's reached; threads in blocking "
-			        "calls keep their P until one returns");
+			rt_warn("GSHIM_MAXM kernel threads for M's reached; running with those");
 		atomic_store(&warned, 1);   /* one message is enough */
+		tried = true;
+	} else if ((m = atomic_exchange_explicit(&mspare, NULL, memory_order_acquire)) != NULL) {
+		atomic_fetch_add_explicit(&sched.mcount, 1, memory_order_relaxed);
 	} else {
 		m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE,
 		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			m = NULL;
+		else
+			m_register(m);
+		tried = true;
 	}
 	if (m) {
 		m->nextp = p;
 		m->spinning = spinning;
-		m_register(m);
 		err = rt_thread_start(m_main, m, 256 * 1024);
+		tried = true;
+		if (err == 0) {
+			if (atomic_load_explicit(&mshort_until, memory_order_relaxed)) {
+				atomic_store_explicit(&mshort_until, 0, memory_order_relaxed);
+				atomic_store_explicit(&mretry_ns, MRETRY_MIN_NS, memory_order_relaxed);
+			}
+			return true;
+		}
+		/* Registered (on allm, which is never shrunk) but never run:
+		 * kept for the next attempt, so retries cost no memory and do
+		 * not count against GSHIM_MAXM. */
+		m->nextp = NULL;
+		m->spinning = false;
+		atomic_fetch_sub_explicit(&sched.mcount, 1, memory_order_relaxed);
+		m = atomic_exchange_explicit(&mspare, m, memory_order_release);
+		/* (another failed attempt's spare, if any, is left unused) */
 	}
-	if (err == 0)
-		return;
-	/* m stays on allm (it is never freed), but never runs. */
-	if (!atomic_exchange(&warned, 1))
-		rt_warn("cannot create an OS thread for an M; running with fewer");
+	if (tried) {
+		mshort_note();
+		if (!atomic_exchange(&warned, 1))
+			rt_warn("cannot create an OS thread for an M; running with fewer");
+	}
 	/* Nobody owns p now: its queued G's go to the global queue, where
 	 * the M's that do run find them, and p goes idle. */
 	lock_acquire(&sched.lock);
@@ -307,6 +355,7 @@ static void newm(p_t *p, bool spinning)
 	lock_release(&sched.lock);
 	if (spinning)
 		atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+	return false;
 }
 
 /* Schedule some M to run p (or an idle P if p is NULL).  Go's startm. */
@@ -330,7 +379,7 @@ static void startm(p_t *p, bool spinning)
 	brk = nm && nm->in_netpoll;
 	lock_release(&sched.lock);
 	if (!nm) {
-		newm(p, spinning);
+		newm(p, spinning, false);
 		return;
 	}
 	if (nm->spinning || nm->nextp)
@@ -431,6 +480,238 @@ static void deadlock_check(void)
 	os_write_all(2, msg, sizeof msg - 1);
 	g_foreach(dl_print_g, NULL);
 	_exit(2);
+}
+
+/* ---- running out of M's -------------------------------------------------
+ *
+ * Every G in a call that holds an M (entersyscall: flock, a lock wait,
+ * waitpid, a read with GSHIM_IO=syscall ...) is a kernel thread, as it
+ * would be natively.  When the kernel refuses another (RLIMIT_NPROC,
+ * cgroup pids.max, threads-max) or GSHIM_MAXM is reached, newm fails and
+ * the P it was for goes idle.  Go stops there ("thread exhaustion", fatal)
+ * and otherwise lets runnable G's wait for an M to come back from its
+ * call.  Here that wait can be forever where natively it is not: the
+ * native program's pthread_create fails instead, it copes (lets go of a
+ * lock, retries), and the threads it did create each have a kernel
+ * thread - including the one that holds the lock or will write to the
+ * pipe the others read.  Under gshim creation succeeds, every M is taken
+ * by a G blocked on something that only a runnable G with no M would
+ * end: a deadlock the program did not write.
+ *
+ * What gshim does instead:
+ *   - newm records the failure (mshort_until, MSHORT_NS ahead) and backs
+ *     off: no clone until mretry_at (1 ms doubling to 64 ms), so a
+ *     program that readies G's quickly does not call clone for each.
+ *   - While M's are short, calls that have a non-blocking twin (flock ->
+ *     LOCK_NB, F_SETLKW -> F_SETLK, a read of a pipe or socket with
+ *     GSHIM_IO=syscall -> poll without waiting, then the read) make the
+ *     twin and park the G on a timer between tries (100 us doubling to
+ *     10 ms: syscall_wrap, sc_call_twin) instead of holding an M.
+ *   - sysmon (sched_mstarve) watches for starvation: G's on the global
+ *     queue, an idle P, no idle or spinning M, M's short.  It retries the
+ *     clone when the backoff allows; failing that it evicts one M per
+ *     round from a call with a twin that has lasted EVICT_AFTER_NS: sets
+ *     g->evict and sends SIGCANCEL, whose handler (shim/cancel.c) moves
+ *     the PC out of the call as for a cancellation; the wrapper sees the
+ *     eviction and goes on with the twin, and the M, back in the
+ *     scheduler, runs the starved G's.
+ *   - Starved for REPORT_NS with nothing to evict (every M is in a call
+ *     without a twin: waitpid, sigwait, a process-shared wait ...):
+ *     progress depends on those calls returning, which may be never.
+ *     sysmon says so once, naming each blocked thread and its call
+ *     (Go's thread-exhaustion report, without the exit: the calls may
+ *     still return, another process may release the lock); with
+ *     GSHIM_DEBUG=deadlock=1 the report is fatal (exit 2).
+ *
+ * Rejected: always using the twins (a polled lock is not queued in the
+ * kernel - a waiter may lose to later ones - and wakes up to 10 ms late;
+ * natively and while M's are plentiful the plain call is exact and
+ * free); making pthread_create fail with EAGAIN when no M can be had (a
+ * G needs no M until it runs, and G's blocked in parkable waits need
+ * none at all: the 100,000-thread programs would fail); a reserve M
+ * kept idle for emergencies (one reserve is taken by the next blocking
+ * call like any other M).
+ *
+ * The eviction signal races with the call's return: sysmon picks a G in
+ * its call and signals that G's M; if the G left the call meanwhile, the
+ * handler finds evict unset (or evictable clear) on what runs now and
+ * does nothing, and the M's current call, if any, restarts (SA_RESTART)
+ * - except calls the kernel never restarts (poll, select, epoll_wait,
+ * sigsuspend), which see EINTR, as with any signal.  Calls younger than
+ * EVICT_AFTER_NS are never picked, which makes the window small. */
+#define EVICT_AFTER_NS 1000000      /* in its call this long: may be evicted */
+#define REPORT_NS      1000000000   /* starved this long, nothing to evict */
+
+bool sched_mshort(void)
+{
+	int64_t u = atomic_load_explicit(&mshort_until, memory_order_relaxed);
+
+	return u != 0 && os_nanotime() < u;
+}
+
+/* Names of the calls gshim makes while holding an M, for the report. */
+static const char *sc_name(long nr)
+{
+	switch (nr) {
+	case SCNR_WAIT: return "a kernel wait (process-shared object or sigwait)";
+	case SYS_flock: return "flock";
+	case SYS_fcntl: return "fcntl lock wait";
+	case SYS_preadv2: case SYS_read: case SYS_readv: case SYS_pread64: return "read";
+	case SYS_pwritev2: case SYS_write: case SYS_writev: case SYS_pwrite64: return "write";
+	case SYS_recvmsg: case SYS_recvfrom: case SYS_recvmmsg: return "recv";
+	case SYS_sendmsg: case SYS_sendto: case SYS_sendmmsg: return "send";
+	case SYS_accept4: case SYS_accept: return "accept";
+	case SYS_connect: return "connect";
+	case SYS_wait4: case SYS_waitid: return "wait";
+	case SYS_ppoll: case SYS_poll: return "poll";
+	case SYS_pselect6: case SYS_select: return "select";
+	case SYS_epoll_pwait: case SYS_epoll_pwait2: case SYS_epoll_wait: return "epoll_wait";
+	case SYS_msgrcv: return "msgrcv";
+	case SYS_msgsnd: return "msgsnd";
+	case SYS_semop: case SYS_semtimedop: return "semop";
+	case SYS_rt_sigsuspend: return "sigsuspend";
+	case SYS_openat: case SYS_open: return "open";
+	case SYS_fsync: case SYS_fdatasync: case SYS_sync_file_range: return "fsync";
+	case SYS_futex: return "futex";
+	case SYS_splice: case SYS_tee: case SYS_sendfile: case SYS_copy_file_range:
+		return "splice";
+	default: return NULL;
+	}
+}
+
+struct starve_count { int runnable, blocked; };
+
+static void starve_count_g(g_t *g, void *arg)
+{
+	struct starve_count *c = arg;
+	uint32_t st = atomic_load(&g->status);
+
+	c->runnable += st == G_RUNNABLE;
+	c->blocked += st == G_SYSCALL;
+}
+
+static size_t fmt_str(char *buf, size_t len, const char *s)
+{
+	size_t l = strlen(s);
+
+	memcpy(buf + len, s, l);
+	return len + l;
+}
+
+static void starve_print_g(g_t *g, void *arg)
+{
+	char buf[200];
+	size_t len;
+	long nr = __atomic_load_n(&g->scnr, __ATOMIC_RELAXED);
+	const char *name = sc_name(nr);
+
+	(void)arg;
+	if (atomic_load(&g->status) != G_SYSCALL)
+		return;
+	len = fmt_str(buf, 0, "  thread ");
+	len += os_fmt_u64(buf + len, g->goid);
+	len = fmt_str(buf, len, g->is_main ? " (main) blocked in " : " blocked in ");
+	if (name) {
+		len = fmt_str(buf, len, name);
+		if (nr != SCNR_WAIT) {
+			long a0 = __atomic_load_n(&g->sca0, __ATOMIC_RELAXED);
+
+			len = fmt_str(buf, len, nr == SYS_wait4 || nr == SYS_waitid ? " (" : " (fd ");
+			if (a0 < 0) {
+				buf[len++] = '-';
+				a0 = -a0;
+			}
+			len += os_fmt_u64(buf + len, (unsigned long long)a0);
+			buf[len++] = ')';
+		}
+	} else if (nr > 0) {
+		len = fmt_str(buf, len, "system call ");
+		len += os_fmt_u64(buf + len, (unsigned long long)nr);
+	} else {
+		len = fmt_str(buf, len, "a call gshim does not name");
+	}
+	buf[len++] = '\n';
+	os_write_all(2, buf, len);
+}
+
+/* Once: what waits, and on what. */
+static void starve_report(void)
+{
+	struct starve_count c = { 0, 0 };
+	char buf[256];
+	size_t len;
+
+	g_foreach(starve_count_g, &c);
+	len = fmt_str(buf, 0, rt_cfg.deadlock ? "gshim: fatal: thread exhaustion - " :
+	                                        "gshim: thread exhaustion - ");
+	len = fmt_str(buf, len, "no OS thread can be created for an M and every M is "
+	                        "blocked in a call: ");
+	len += os_fmt_u64(buf + len, (unsigned long long)c.runnable);
+	len = fmt_str(buf, len, " runnable thread(s) wait until one of these returns:\n");
+	os_write_all(2, buf, len);
+	g_foreach(starve_print_g, NULL);
+	if (rt_cfg.deadlock)
+		_exit(2);
+}
+
+/* Evict one M from a call with a twin (see the essay).  sysmon. */
+static bool m_evict(int64_t now)
+{
+	pid_t pid = (pid_t)arch_syscall(SYS_getpid, 0, 0, 0);
+
+	for (m_t *m = atomic_load_explicit(&sched.allm, memory_order_acquire); m;
+	     m = m->alllink) {
+		g_t *g = __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE);
+
+		if (!g || !m->tid || atomic_load_explicit(&g->status, memory_order_acquire) != G_SYSCALL ||
+		    !atomic_load_explicit(&g->evictable, memory_order_acquire) ||
+		    now - __atomic_load_n(&g->scsince, __ATOMIC_RELAXED) < EVICT_AFTER_NS)
+			continue;
+		/* Before the signal: the handler looks at it (a G already
+		 * evicted but still in its call is signalled again: the
+		 * first signal may have come before the call). */
+		atomic_store_explicit(&g->evict, 1, memory_order_seq_cst);
+		arch_syscall(SYS_tgkill, pid, m->tid, SIGCANCEL);
+		return true;
+	}
+	return false;
+}
+
+bool sched_mstarve(int64_t now)
+{
+	static int64_t since;     /* sysmon only: starved since then */
+	static bool reported;
+
+	if (!atomic_load_explicit(&mshort_until, memory_order_relaxed) ||
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) != 0 ||
+	    __atomic_load_n(&sched.nmidle, __ATOMIC_RELAXED) != 0) {
+		since = 0;
+		return false;
+	}
+	if (!since) {
+		since = now;   /* maybe a moment between wakep and startm */
+		return true;
+	}
+	if (now >= atomic_load_explicit(&mretry_at, memory_order_relaxed)) {
+		p_t *p;
+
+		lock_acquire(&sched.lock);
+		p = pidle_get();
+		lock_release(&sched.lock);
+		if (p && newm(p, false, true)) {
+			since = 0;
+			return false;
+		}
+	}
+	if (m_evict(now))
+		return true;
+	if (!reported && now - since >= REPORT_NS) {
+		reported = true;
+		starve_report();
+	}
+	return true;
 }
 
 /* sched.lock must be held.  Take m off the idle list; false if startm
@@ -1261,6 +1542,8 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 
 	sysmon_start();   /* a program with threads gets its monitor */
 	sig_receiver_start();   /* ... and its signal thread */
+	timer_start();   /* ... and its timer thread, before M's use up a
+	                    thread limit (core/timer.c) */
 	sig_note_mask(g->sigmask);
 
 	g->fn = fn;
@@ -1330,6 +1613,7 @@ void g_block_enter(void)
 		preempt_drain(g->m);
 	rt_enter();
 	m = g->m;
+	g->scnr = SCNR_WAIT;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Dekker with preempt_request, as in g_syscall_enter. */
 	atomic_thread_fence(memory_order_seq_cst);
@@ -1413,6 +1697,7 @@ bool g_syscall_enter(void)
 	rt_check_p(g);   /* may have been taken during an unwrapped call */
 	p = g->m->p;
 	p->syscalltick++;
+	g->scnr = 0;   /* the wrapper names its call after this */
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Release: sysmon's acquire of the status sees the syscalltick. */
 	p_owner_set(p, P_SYSCALL);
@@ -1810,6 +2095,12 @@ void sched_fork_child(void)
 	note_clear(&m->park);
 	atomic_store(&sched.allm, m);
 	atomic_store(&sched.mcount, 1);
+	/* The spare M is on the parent's allm only; the child has made no
+	 * attempt to create an M yet. */
+	atomic_store(&mspare, NULL);
+	atomic_store(&mshort_until, 0);
+	atomic_store(&mretry_at, 0);
+	atomic_store(&mretry_ns, MRETRY_MIN_NS);
 	sched.midle = NULL;
 	sched.nmidle = 0;
 	sched.pwait = NULL;

@@ -287,6 +287,15 @@ static void timer_start_thread(void)
 	sched_wake_idle();
 }
 
+/* Started with the program's first thread (g_start_new), while the main
+ * thread runs: before M's use up a thread limit, and on the main
+ * thread's TCB (a G's would give glibc's pthread_create a malloc arena
+ * of its own).  Later tries come from timer_add. */
+void timer_start(void)
+{
+	timer_start_thread();
+}
+
 bool timer_unserved(void)
 {
 	return atomic_load_explicit(&tm.down, memory_order_acquire);
