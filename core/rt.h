@@ -610,6 +610,9 @@ bool sig_receiver_on(void);
 void sig_fork_child(g_t *self);
 /* Signals a G may never block, and the mask of an idle M. */
 #define SIGSETXID 33
+/* si_errno of an eviction's SIGCANCEL (core/sched.c, m_evict); a sigwait
+ * kick carries its wait round there instead. */
+#define SIGCANCEL_EVICT_TAG 0x45564354
 #define SIG_INTERNAL ((1ull << (SIGCANCEL - 1)) | (1ull << (SIGSETXID - 1)))
 
 /* Direct signal sig at g (pthread_kill): raised at once on the caller's

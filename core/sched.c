@@ -537,7 +537,9 @@ static void deadlock_check(void)
  * handler finds evict unset (or evictable clear) on what runs now and
  * does nothing, and the M's current call, if any, restarts (SA_RESTART)
  * - except calls the kernel never restarts (poll, select, epoll_wait,
- * sigsuspend), which see EINTR, as with any signal.  Calls younger than
+ * sigsuspend): the signal names g, so the handler marks it stray for the
+ * G it interrupts, and the plain-call wrapper makes that call again
+ * instead of returning EINTR (syscall_wrap/wrap.h).  Calls younger than
  * EVICT_AFTER_NS are never picked, which makes the window small. */
 #define EVICT_AFTER_NS 1000000      /* in its call this long: may be evicted */
 #define REPORT_NS      1000000000   /* starved this long, nothing to evict */
@@ -671,7 +673,19 @@ static bool m_evict(int64_t now)
 		 * evicted but still in its call is signalled again: the
 		 * first signal may have come before the call). */
 		atomic_store_explicit(&g->evict, 1, memory_order_seq_cst);
-		arch_syscall(SYS_tgkill, pid, m->tid, SIGCANCEL);
+		/* Named for g: if g left its call meanwhile, the call the
+		 * signal interrupts is another G's, which takes it as stray
+		 * and makes its call again (shim/cancel.c, sigstray) instead
+		 * of returning EINTR from a poll or select. */
+		siginfo_t si;
+
+		memset(&si, 0, sizeof si);
+		si.si_signo = SIGCANCEL;
+		si.si_code = SI_QUEUE;
+		si.si_pid = pid;
+		si.si_value.sival_ptr = g;
+		si.si_errno = SIGCANCEL_EVICT_TAG;
+		arch_syscall6(SYS_rt_tgsigqueueinfo, pid, m->tid, SIGCANCEL, (long)&si, 0, 0);
 		return true;
 	}
 	return false;

@@ -36,6 +36,12 @@
  * apart (Go's sysmon polls once 10 ms
  * have passed; its G's then wait for the next 10 ms slice besides).
  *
+ * Running out of M's: while runnable G's wait beside an idle P and no M
+ * can be created, every round (STARVE_NS apart) retries the clone when
+ * its backoff allows, else evicts an M from a call that has a
+ * non-blocking twin, and reports once if neither is possible
+ * (sched_mstarve; the protocol is in core/sched.c).
+ *
  * Timers: when the timer thread could not be started (core/timer.c),
  * sysmon runs expired timers on each round and sleeps no longer than the
  * earliest deadline; timer_add kicks it for an earlier one.
@@ -52,6 +58,7 @@
 #define FORCE_RETAKE_NS 10000000       /* a call this long always loses its P */
 #define BLOCKED_NS      10000000       /* unwrapped block: Go's forcePreemptNS */
 #define RETRY_NS        1000000        /* preemption refused: ask again */
+#define STARVE_NS       1000000        /* round while G's starve for an M */
 #define URGENT_NS       1000000        /* slice when a woken sleeper waits */
 #define NETPOLL_NS      1000000        /* round while G's wait for I/O */
 #define SLICE_MIN_NS    2000000        /* shortest slice with a queue */
@@ -226,6 +233,13 @@ static void *sysmon(void *arg)
 		if (retake(os_nanotime())) {
 			idle = 0;
 			delay = SYSMON_MIN_NS;
+			continue;
+		}
+		/* Runnable G's and no M to be had: retry, evict, report
+		 * (core/sched.c, "Running out of M's"), every STARVE_NS. */
+		if (sched_mstarve(os_nanotime())) {
+			idle = 0;
+			delay = STARVE_NS;
 			continue;
 		}
 		if (++idle > 50 && delay < SYSMON_MAX_NS)

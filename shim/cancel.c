@@ -437,7 +437,14 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	/* A sigwait kick (g_signal) for a G that has left its call: the call
 	 * it interrupts now is another G's, which must not take it for a
 	 * handler's EINTR. */
-	if (si && si->si_code == SI_QUEUE &&
+	/* Likewise an eviction (core/sched.c, m_evict) meant for a G that
+	 * has left its call. */
+	if (si && si->si_code == SI_QUEUE && si->si_errno == SIGCANCEL_EVICT_TAG) {
+		if (si->si_value.sival_ptr != g ||
+		    !atomic_load_explicit(&g->evictable, memory_order_relaxed) ||
+		    !atomic_load_explicit(&g->evict, memory_order_relaxed))
+			atomic_store_explicit(&g->sigstray, 1, memory_order_relaxed);
+	} else if (si && si->si_code == SI_QUEUE &&
 	    (si->si_value.sival_ptr != g ||
 	     (uint32_t)si->si_errno != atomic_load_explicit(&g->sigwait_seq, memory_order_relaxed) ||
 	     !atomic_load_explicit(&g->sigwait_set, memory_order_relaxed)))

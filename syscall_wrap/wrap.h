@@ -66,7 +66,13 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 		g->scnr = nr;
 		g->sca0 = a;
 	}
-	r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
+	/* EINTR from a runtime signal meant for another G (sigstray: a
+	 * late eviction or sigwait kick) is not the program's: call again. */
+	do {
+		if (cur)
+			atomic_store_explicit(&cur->sigstray, 0, memory_order_relaxed);
+		r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
+	} while (r == -EINTR && cur && atomic_exchange_explicit(&cur->sigstray, 0, memory_order_relaxed));
 
 	sc_exit(g);
 	shim_cp_after(cur, r);
