@@ -1607,6 +1607,7 @@ void sched_fork_child(void)
 	gfutex_fork_child();
 	timer_fork_child();
 	netpoll_fork_child();
+	rtfd_fork_child();
 
 	m->tid = os_gettid();
 	/* The parent's G's hold the mutexes on the list, not this process. */
