@@ -59,6 +59,30 @@
  * not interruptible (a native read from disk is not) and always wait for
  * their completion.
  *
+ * Descriptors.  The ring, the epoll set, its break eventfd and each epoll
+ * wait's private dup are numbers in the program's table, and programs
+ * close numbers they never opened (close_range(3, ~0U), closefrom, /proc
+ * loops) or dup2 onto them.  They are created, moved and closed only in
+ * core/rtfd.c's transitions, marked there, and the program's closing
+ * calls leave marked numbers alone; a dup2/dup3 onto one calls
+ * netpoll_fd_moved first, which moves it to a new number.  Submitters
+ * read the ring's number under sqlock, which the move holds; everyone
+ * else who passes a number to the kernel outside a transition (the
+ * blocker's sleep, epoll reaping, break writes) holds a "use"
+ * (use_begin/use_end, two counters and an epoch): the move publishes the
+ * new number, flips the epoch, breaks the blocker through the new number
+ * (the same ring or eventfd) and waits for the old epoch's users.  An
+ * epoll wait's dup is re-registered under its new number instead (the
+ * set keys entries by file and number), its G reading the number from its
+ * slot.  With no number left to move to (the table full), or after a
+ * failure that says a number is no longer ours (a close by a raw system
+ * call libc did not make), the poller is given up - lost(): one warning,
+ * new waits get -ENOSYS (plain calls, as GSHIM_IO=syscall), waiters for
+ * readiness are woken to retry, file operations in flight are reaped
+ * from the ring's memory (the mapping keeps the ring alive).  The
+ * blocker's sleep is bounded (1 s) for that case alone: a break that can
+ * no longer reach it must not leave a P with a sleeping M for good.
+ *
  * Rejected: per-P rings (each M would submit without the SQ lock, but
  * completions for a P's ring must still be reaped when that P is busy or
  * idle, which needs the same poller thread per ring or cross-P reaping;
@@ -992,20 +1016,13 @@ void netpoll_fork_child(void)
 	/* The poller thread did not survive; the ring and the epoll set are
 	 * the parent's too (shared after fork) and must not be used here.
 	 * Waiters were other threads: gone. */
+	/* The descriptors are closed already (rtfd_fork_child closes every
+	 * marked number; after a loss they were not ours): unmapping the
+	 * ring is all. */
 	if (mode == IO_URING) {
-		/* Lost: the number is not ours; unmapping is all. */
-		if (atomic_load(&np.dead))
-			np.ring.ring_fd = np.ring.enter_ring_fd = -1;
-		rtfd_unmark(np.ring.ring_fd);
+		np.ring.ring_fd = np.ring.enter_ring_fd = -1;
 		io_uring_queue_exit(&np.ring);
-	} else if (mode == IO_EPOLL && !atomic_load(&np.dead)) {
-		rtfd_unmark(np.epfd);
-		rtfd_unmark(np.brkfd);
-		arch_syscall(SYS_close, np.epfd, 0, 0);
-		arch_syscall(SYS_close, np.brkfd, 0, 0);
 	}
-	/* The dups of the parent's epoll waits: rtfd_fork_child closes
-	 * them (still marked). */
 	lock_init(&np.lock, RANK_LEAF);
 	lock_init(&np.sqlock, RANK_LEAF);
 	lock_init(&np.initlock, RANK_LEAF);

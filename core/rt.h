@@ -62,6 +62,9 @@ void rt_warn(const char *msg);
  *   RANK_TIMER   the timer heap           (callbacks run without it)
  *   RANK_GFREE   sched.gflock             (leaf)
  *   RANK_REG     the G registry           (leaf)
+ * Unranked (RANK_LEAF, not checked), outermost first: the poller's
+ * initlock, then rtfd's transition lock (core/rtfd.c), then the poller's
+ * sqlock and slot table lock.
  * Acquiring in decreasing order is a bug; GSHIM_DEBUG_LOCKS builds check. */
 enum lock_rank { RANK_LEAF = 0, RANK_GFUTEX, RANK_TIMER, RANK_SCHED,
                  RANK_GFREE, RANK_REG, RANK_MAX };
@@ -529,6 +532,8 @@ int rtfd_close_begin(int fd);         /* 0: ours, report success; else call */
 void rtfd_close_end(int how);         /* how: rtfd_close_begin's answer */
 long rtfd_close_range(unsigned lo, unsigned hi, unsigned flags);
 long rtfd_dup3(int old, int new, long (*call)(int, int, int), int flags);
+void rtfd_fork_prepare(void);        /* no transition runs across fork */
+void rtfd_fork_parent(void);
 void rtfd_fork_child(void);
 
 /* sysmon.c */

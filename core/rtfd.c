@@ -51,6 +51,12 @@
  * hold the P it waits for.  The one program call that needs more is
  * dup2/dup3 onto one of our numbers: it becomes a transition itself.
  *
+ * CLOSE_RANGE_UNSHARE is dropped: a G has no table of its own, and an
+ * unshared M's table would be seen by every G that runs there later.
+ *
+ * Lock order: the poller's initlock, then rtfd.lock, then the poller's
+ * sqlock and slot table lock (netpoll_fd_moved runs in a transition).
+ *
  * A vfork child shares our memory but has its own table: its calls go
  * straight to the kernel past the map (exec closes ours there).  A fork
  * child closes every marked number (descriptors of the parent's waits
@@ -81,6 +87,9 @@
 #include <sys/syscall.h>
 #include "rt.h"
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -96,6 +105,7 @@ static struct {
 	_Atomic int pcall;            /* program calls past their check */
 	_Atomic(void *) holder;       /* the transition's thread pointer */
 	g_t *holder_g;                /* its rt_enter (lock) */
+	g_t *fork_g;                  /* rtfd_fork_prepare's rt_enter (lock) */
 	_Atomic int top;              /* highest number ever marked, + 1 */
 	_Atomic int count;            /* numbers marked */
 	int pid;                      /* ours; a vfork child has another */
@@ -325,10 +335,14 @@ long rtfd_close_range(unsigned lo, unsigned hi, unsigned flags)
 	long r = 0;
 	bool through;
 
+	/* A G has no descriptor table of its own: unsharing would give the
+	 * M one, and every G that runs there later would use it. */
+	flags &= ~CLOSE_RANGE_UNSHARE;
 	if (lo > hi || (flags & CLOSE_RANGE_CLOEXEC))
 		return arch_syscall(SYS_close_range, lo, hi, flags);
 	through = !pcall_begin();
-	if (through || none() || pid_now() != (rtfd.pid ? rtfd.pid : pid_now())) {
+	/* Marked numbers imply rtfd.pid is set (the first transition). */
+	if (through || none() || pid_now() != rtfd.pid) {
 		r = arch_syscall(SYS_close_range, lo, hi, flags);
 	} else {
 		unsigned from = lo;
@@ -369,10 +383,10 @@ long rtfd_dup3(int old, int new, long (*call)(int, int, int), int flags)
 	pcall_end();
 	/* Onto one of ours: the answers that change nothing first, then
 	 * move ours, as a transition, and make the call inside it. */
-	if (arch_syscall(SYS_fcntl, old, F_GETFD, 0) < 0)
-		return -EBADF;
 	if (flags & ~O_CLOEXEC)
 		return -EINVAL;
+	if (arch_syscall(SYS_fcntl, old, F_GETFD, 0) < 0)
+		return -EBADF;
 	rtfd_begin(true);
 	if (rtfd_is(new)) {
 		netpoll_fd_moved(new);
@@ -386,12 +400,36 @@ long rtfd_dup3(int old, int new, long (*call)(int, int, int), int flags)
 	return r;
 }
 
+/* fork: no transition may be half done (a dup not yet marked, or
+ * unmarked and not yet closed, would stay open in the child).  Program
+ * calls in flight do not matter: they create nothing of ours. */
+void rtfd_fork_prepare(void)
+{
+	g_t *g = rt_enter();
+
+	lock_acquire(&rtfd.lock);
+	rtfd.fork_g = g;
+}
+
+void rtfd_fork_parent(void)
+{
+	g_t *g = rtfd.fork_g;
+
+	rtfd.fork_g = NULL;
+	lock_release(&rtfd.lock);
+	rt_exit(g);
+}
+
+/* First thing in the child, before the poller's reset (which closes its
+ * ring and epoll set itself). */
 void rtfd_fork_child(void)
 {
 	int top = atomic_load_explicit(&rtfd.top, memory_order_relaxed);
+	g_t *g = rtfd.fork_g;
 
 	/* One thread left, nothing in flight: every marked number is a
-	 * descriptor of the parent's runtime (its waits' dups included). */
+	 * descriptor of the parent's runtime (the poller's, its waits'
+	 * dups): the child's poller starts afresh if it needs one. */
 	for (int fd = next_ours(0, (unsigned)top); fd >= 0; fd = next_ours((unsigned)fd + 1, (unsigned)top)) {
 		rtfd_unmark(fd);
 		arch_syscall(SYS_close, fd, 0, 0);
@@ -401,5 +439,10 @@ void rtfd_fork_child(void)
 	atomic_store(&rtfd.pcall, 0);
 	atomic_store(&rtfd.holder, NULL);
 	rtfd.holder_g = NULL;
+	rtfd.fork_g = NULL;
 	rtfd.pid = pid_now();
+	/* rtfd_fork_prepare's rt_enter, without rt_exit's deferred work:
+	 * the child's scheduler is not reset yet. */
+	if (g)
+		g->rtdepth--;
 }

@@ -1571,6 +1571,7 @@ void sched_fork_prepare(void)
 
 	if (tp)
 		m->fork_tp = tp;
+	rtfd_fork_prepare();
 }
 
 static void fork_restore_tp(void)
@@ -1585,6 +1586,7 @@ static void fork_restore_tp(void)
 
 void sched_fork_parent(void)
 {
+	rtfd_fork_parent();
 	fork_restore_tp();
 }
 
@@ -1597,6 +1599,7 @@ void sched_fork_child(void)
 	fork_restore_tp();
 	self = getg();
 	m = getm();
+	rtfd_fork_child();
 
 	if (!sched_ready() || !m)
 		return;   /* forked from a thread that is not an M: nothing runs */
@@ -1607,7 +1610,6 @@ void sched_fork_child(void)
 	gfutex_fork_child();
 	timer_fork_child();
 	netpoll_fork_child();
-	rtfd_fork_child();
 
 	m->tid = os_gettid();
 	/* The parent's G's hold the mutexes on the list, not this process. */

@@ -177,7 +177,7 @@ SHIM_EXPORT long syscall(long n, ...)
 	va_end(ap);
 	/* Numbers that close or replace descriptors: core/rtfd.c's rules. */
 	switch (n) {
-	case SYS_close: return set_err(pio_close((int)a1));
+	case SYS_close: return set_err(pio_close((int)a1, false));
 	case SYS_close_range: return set_err(pio_close_range((unsigned)a1, (unsigned)a2, (unsigned)a3));
 	case SYS_dup2: return set_err(pio_dup3((int)a1, (int)a2, 0, true));
 	case SYS_dup3: return set_err(pio_dup3((int)a1, (int)a2, (int)a3, false));

@@ -29,6 +29,10 @@
  * ran during the wait and the handler lacks SA_RESTART, or the call is
  * one the kernel never restarts (timed socket calls, epoll_wait); the
  * restart otherwise.  Cancellation acts while parked, as in glibc.
+ *
+ * close, close_range, closefrom, dup2 and dup3 are here too (at the
+ * end): they must not close or replace the poller's own descriptors
+ * (core/rtfd.c), and they reset fd_hint for the numbers they free.
  */
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
@@ -1182,16 +1186,17 @@ static void hints_forget(unsigned lo, unsigned hi)
 		pio_fd_new((int)fd);
 }
 
-/* close(2) as a cancellation point, acted on while it blocks too
- * (NFS flush, SO_LINGER, a tty draining): -errno or 0. */
-long pio_close(int fd)
+/* close(2), -errno or 0.  cp: as a cancellation point (close itself),
+ * acted on while it blocks too (NFS flush, SO_LINGER, a tty draining);
+ * not for syscall() and closefrom, which glibc does not make one. */
+long pio_close(int fd, bool cp)
 {
-	g_t *cur = getcurg(), *g;
+	g_t *cur = cp ? getcurg() : NULL, *g;
 	long r = 0;
 	int how;
 
 	pio_fd_new(fd);
-	g = sc_enter(true);
+	g = sc_enter(cp);
 	how = rtfd_close_begin(fd);
 	if (how)
 		r = shim_cp_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
@@ -1234,7 +1239,7 @@ long pio_dup3(int old, int new, int fl, bool dup2)
 
 SHIM_EXPORT int close(int fd)
 {
-	return (int)set_err(pio_close(fd));
+	return (int)set_err(pio_close(fd, true));
 }
 
 SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
@@ -1256,7 +1261,7 @@ SHIM_EXPORT void closefrom(int lo)
 		rl.rlim_cur = 1u << 20;
 	for (unsigned fd = from; fd < rl.rlim_cur; fd++)
 		if (arch_syscall(SYS_fcntl, (long)fd, F_GETFD, 0) >= 0)
-			pio_close((int)fd);
+			pio_close((int)fd, false);
 }
 
 SHIM_EXPORT int dup2(int old, int new)

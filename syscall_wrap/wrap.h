@@ -69,7 +69,7 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 
 /* pio.c: the calls that close or replace descriptor numbers (core/rtfd.c),
  * -errno or the result; also reached through syscall(). */
-long pio_close(int fd);
+long pio_close(int fd, bool cp);
 long pio_close_range(unsigned lo, unsigned hi, unsigned fl);
 long pio_dup3(int old, int new, int fl, bool dup2);
 

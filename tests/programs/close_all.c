@@ -26,7 +26,8 @@
  * close_range(3, ~0U) closes its peer must see end of file, then the same
  * closing and reuse from 3.  Last, dup2 onto every number up to the
  * descriptor limit (the table full: gshim has no number left to move to)
- * and I/O again. */
+ * and I/O again.  Also: a fork() while threads wait for I/O leaves the
+ * child the program's descriptors only. */
 #include "prog.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -36,6 +37,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 #define FLOOR 64
 #define ROUNDS 8
@@ -441,6 +443,38 @@ static long table_full(void)
 	return bad;
 }
 
+/* fork() while the workers wait for I/O: the child must hold the
+ * program's descriptors and nothing else (gshim's ring, epoll set and
+ * the epoll waits' dups are closed there). */
+static long fork_during_io(void)
+{
+	struct pair p[PAIRS];
+	int mine = 0, st;
+	long bad = 0;
+	pid_t pid;
+
+	for (int i = 0; i < PAIRS; i++) {
+		if (pair_start(&p[i], i % 2, MSGS, 99 + i) != 0)
+			return 1000;
+		for (int k = 0; k < 4; k++)
+			mine += p[i].fds[k] >= 0;
+	}
+	sleep_ms(5);
+	pid = fork();
+	if (pid == 0) {
+		int v[4096];
+
+		_exit(listed(3, v, 4096) == mine ? 0 : 1);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		bad++;
+	for (int i = 0; i < PAIRS; i++) {
+		bad += pair_join(&p[i]);
+		pair_close(&p[i]);
+	}
+	return bad;
+}
+
 int main(void)
 {
 	char what[64];
@@ -467,6 +501,12 @@ int main(void)
 		stage("closing from 3 with a reader blocked on fd 0");
 		bad = closing_from_3(r);
 		check(bad == 0, what, "%ld errors", bad);
+	}
+	stage("fork while threads wait for I/O");
+	{
+		long bad = fork_during_io();
+
+		check(bad == 0, "fork child holds only the program's descriptors", "%ld errors", bad);
 	}
 	stage("filling the descriptor table");
 	{
