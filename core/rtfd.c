@@ -32,8 +32,8 @@
  * pcall, so a program's close never runs while the runtime holds a
  * descriptor that is not (yet, or any more) marked in the map:
  *
- *   runtime  lock; trans = 1; [seq_cst] wait until pcall == 0;
- *            work, marking/unmarking; trans = 0; unlock
+ *   runtime  lock; trans++; [seq_cst] wait until pcall == 0;
+ *            work, marking/unmarking; trans--; unlock
  *   program  pcall++; [seq_cst] if trans: pcall--, wait until trans == 0,
  *            again; look at the map, make the call around our numbers;
  *            pcall--
@@ -43,7 +43,8 @@
  * for program calls already past their check; new ones back off while a
  * transition runs (transitions are short: a dup, an epoll_ctl, a close of
  * a private dup, an open/read/close of a /proc file).  sysmon never
- * waits: with a program call in flight it skips its /proc read.  A
+ * waits: its /proc read takes no lock (it marks nothing) and, with a
+ * program call in flight, is skipped.  A
  * program call made from a signal handler that interrupted a transition
  * on the same M passes straight through (waiting would deadlock; the
  * handler closes its own numbers).  A program call decrements pcall
@@ -101,7 +102,8 @@
 
 static struct {
 	lock_t lock;                  /* serialises transitions */
-	_Atomic int trans;            /* a transition runs (lock held) */
+	_Atomic int trans;            /* transitions running: the locked one,
+	                               * and sysmon's /proc reads (no lock) */
 	_Atomic int pcall;            /* program calls past their check */
 	_Atomic(void *) holder;       /* the transition's thread pointer */
 	g_t *holder_g;                /* its rt_enter (lock) */
@@ -168,10 +170,10 @@ bool rtfd_begin(bool wait)
 	 * closes a number must pass through, not wait for us. */
 	atomic_store_explicit(&rtfd.holder, self(), memory_order_relaxed);
 	/* seq_cst: pairs with the program's pcall++ then load of trans. */
-	atomic_store_explicit(&rtfd.trans, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&rtfd.trans, 1, memory_order_seq_cst);
 	while (atomic_load_explicit(&rtfd.pcall, memory_order_seq_cst) != 0) {
 		if (!wait) {
-			atomic_store_explicit(&rtfd.trans, 0, memory_order_seq_cst);
+			atomic_fetch_sub_explicit(&rtfd.trans, 1, memory_order_seq_cst);
 			atomic_store_explicit(&rtfd.holder, NULL, memory_order_relaxed);
 			lock_release(&rtfd.lock);
 			rt_exit(g);
@@ -191,7 +193,7 @@ void rtfd_end(void)
 
 	atomic_store_explicit(&rtfd.holder, NULL, memory_order_relaxed);
 	rtfd.holder_g = NULL;
-	atomic_store_explicit(&rtfd.trans, 0, memory_order_seq_cst);
+	atomic_fetch_sub_explicit(&rtfd.trans, 1, memory_order_seq_cst);
 	lock_release(&rtfd.lock);
 	rt_exit(g);
 }
@@ -245,15 +247,17 @@ void rtfd_close(int fd)
 
 /* sysmon and preemption: a thread's state letter from /proc (0: unknown,
  * also when a program call that closes numbers is in flight).  The file
- * is open only inside the transition. */
+ * is open only inside the transition; it marks nothing, so it needs no
+ * lock (sysmon must not wait behind an M's transition), only the Dekker
+ * pair with the program's calls. */
 char rtfd_thread_state(pid_t tid)
 {
-	char c;
+	char c = 0;
 
-	if (!rtfd_begin(false))
-		return 0;
-	c = os_thread_state(tid);
-	rtfd_end();
+	atomic_fetch_add_explicit(&rtfd.trans, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&rtfd.pcall, memory_order_seq_cst) == 0)
+		c = os_thread_state(tid);
+	atomic_fetch_sub_explicit(&rtfd.trans, 1, memory_order_seq_cst);
 	return c;
 }
 
@@ -401,13 +405,19 @@ long rtfd_dup3(int old, int new, long (*call)(int, int, int), int flags)
 }
 
 /* fork: no transition may be half done (a dup not yet marked, or
- * unmarked and not yet closed, would stay open in the child).  Program
- * calls in flight do not matter: they create nothing of ours. */
+ * unmarked and not yet closed, or sysmon's /proc file, would stay open in
+ * the child).  The lock stops the locked ones; for sysmon's, the fork
+ * counts as a program call (it then skips its read) and waits for those
+ * in flight.  Program calls in flight do not matter: they create nothing
+ * of ours. */
 void rtfd_fork_prepare(void)
 {
 	g_t *g = rt_enter();
 
 	lock_acquire(&rtfd.lock);
+	atomic_fetch_add_explicit(&rtfd.pcall, 1, memory_order_seq_cst);
+	while (atomic_load_explicit(&rtfd.trans, memory_order_seq_cst) != 0)
+		arch_syscall(SYS_sched_yield, 0, 0, 0);
 	rtfd.fork_g = g;
 }
 
@@ -416,6 +426,7 @@ void rtfd_fork_parent(void)
 	g_t *g = rtfd.fork_g;
 
 	rtfd.fork_g = NULL;
+	atomic_fetch_sub_explicit(&rtfd.pcall, 1, memory_order_seq_cst);
 	lock_release(&rtfd.lock);
 	rt_exit(g);
 }
