@@ -36,11 +36,11 @@
  * not run the G's, and readying them from there would make each event a
  * second wake-up and an urgent G); the busy M's reap those events.
  * The blocker stays on the idle M list; startm, choosing it, breaks its
- * wait (netpoll_break: a NOP request, or a write to an eventfd in the
- * epoll set).  Only the blocker drains breaks.  A non-blocking reaper
- * (io_uring) that happens to consume a break issues it again, so a
- * break is never lost; epoll reapers leave the level-triggered eventfd
- * alone.  The blocker role is taken (np.blocker) before the M shows
+ * wait (netpoll_break: a NOP request, or arming a one-shot EPOLLOUT entry
+ * for an eventfd in the epoll set - an eventfd is always writable, and
+ * nothing is ever written to it).  A non-blocking reaper that happens to
+ * consume a break issues it again if a blocker exists, so a break is
+ * never lost.  The blocker role is taken (np.blocker) before the M shows
  * itself on the idle list, so a break can only be issued for a blocker
  * that exists.
  *
@@ -68,13 +68,14 @@
  * netpoll_fd_moved first, which moves it to a new number.  Submitters
  * read the ring's number under sqlock, which the move holds; everyone
  * else who passes a number to the kernel outside a transition (the
- * blocker's sleep, epoll reaping, break writes) holds a "use"
+ * blocker's sleep, epoll reaping, epoll breaks) holds a "use"
  * (use_begin/use_end, two counters and an epoch): the move publishes the
  * new number, flips the epoch, breaks the blocker through the new number
- * (the same ring or eventfd) and waits for the old epoch's users.  An
- * epoll wait's dup is re-registered under its new number instead (the
- * set keys entries by file and number), its G reading the number from its
- * slot.  With no number left to move to (the table full), or after a
+ * (the same ring or epoll set) and waits for the old epoch's users.  The
+ * set keys entries by file and number, so the break eventfd gets a new
+ * entry under its new number (the old one deleted after the wait), and
+ * an epoll wait's dup is re-registered under its new number, its G
+ * reading the number from its slot.  With no number left to move to (the table full), or after a
  * failure that says a number is no longer ours (a close by a raw system
  * call libc did not make), the poller is given up - lost(): one warning,
  * new waits get -ENOSYS (plain calls, as GSHIM_IO=syscall), waiters for
@@ -138,7 +139,8 @@ static struct {
 	_Atomic uint32_t use[2];      /* a move's wait for the old ones */
 	bool ext_arg;                 /* the ring takes a timeout */
 	_Atomic int64_t lastpoll;     /* when an M last looked (Go's sched.lastpoll) */
-	int epfd, brkfd;              /* epoll set, its break eventfd */
+	int epfd, brkfd;              /* epoll set, its break eventfd (never
+	                               * read or written: see brk_arm) */
 	int nev;                      /* epoll: events the blocker got */
 	struct epoll_event ev[128];
 } np = {
@@ -155,6 +157,19 @@ static void lost(bool raw);
 
 /* Names a break in the ring / epoll set (tokens have a generation >= 1). */
 #define BREAK_TOK 0xffffffffull
+
+/* An epoll break: arm the eventfd's one-shot entry for EPOLLOUT, which an
+ * eventfd always is - the entry fires once and disarms itself, like the
+ * ring's NOP.  Nothing is written to the eventfd: were the number ever
+ * the program's (a raw close, core/rtfd.c), the call would fail with
+ * ENOENT (the set has no entry for that file) instead of putting 8 bytes
+ * into the program's pipe.  0 or -errno. */
+static long brk_arm(int epfd, int brkfd)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u64 = BREAK_TOK };
+
+	return arch_syscall6(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, brkfd, (long)&ev, 0, 0);
+}
 
 /* ---- slot table ---------------------------------------------------------- */
 
@@ -259,7 +274,8 @@ static bool epoll_setup(void)
 {
 	long fd = arch_syscall(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
 	long bfd;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BREAK_TOK };
+	/* Disarmed until a break arms it (netpoll_break). */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = BREAK_TOK };
 
 	if (fd < 0)
 		return false;
@@ -507,13 +523,12 @@ void netpoll_break(void)
 		submit(&q, BREAK_TOK);   /* failing: lost(), or the ring is full
 		                          * of requests whose completions wake it */
 	} else if (mode == IO_EPOLL) {
-		uint64_t one = 1;
 		unsigned e = use_begin();
-		long r = dead() ? 0 : arch_syscall(SYS_write, __atomic_load_n(&np.brkfd, __ATOMIC_RELAXED),
-		                                   (long)&one, 8);
+		long r = dead() ? 0 : brk_arm(__atomic_load_n(&np.epfd, __ATOMIC_RELAXED),
+		                              __atomic_load_n(&np.brkfd, __ATOMIC_RELAXED));
 
 		use_end(e);
-		if (r == -EBADF || r == -EINVAL)
+		if (r == -EBADF || r == -EINVAL || r == -ENOENT)
 			lost(true);
 	}
 }
@@ -598,9 +613,11 @@ int netpoll_poll(bool sysmon)
 		if (k == -EBADF || k == -EINVAL)
 			lost(true);
 		for (long i = 0; i < k; i++)
-			if (ev[i].data.u64 != BREAK_TOK) {   /* the blocker's */
+			if (ev[i].data.u64 != BREAK_TOK) {
 				slot_fire(ev[i].data.u64, (int32_t)ev[i].events);
 				n++;
+			} else if (atomic_load_explicit(&np.blocker, memory_order_seq_cst)) {
+				netpoll_break();   /* the blocker's, eaten: give it back */
 			}
 	}
 	return n;
@@ -690,13 +707,7 @@ int netpoll_block_done(void)
 	} else {
 		for (int i = 0; i < np.nev; i++) {
 			if (np.ev[i].data.u64 == BREAK_TOK) {
-				uint64_t v;
-				unsigned e = use_begin();
-
-				if (!dead())
-					arch_syscall(SYS_read, __atomic_load_n(&np.brkfd, __ATOMIC_RELAXED),
-					             (long)&v, 8);
-				use_end(e);
+				;   /* one-shot: disarmed by its own firing */
 			} else {
 				slot_fire(np.ev[i].data.u64, (int32_t)np.ev[i].events);
 				n++;
@@ -875,9 +886,7 @@ static void break_raw(void)
 		}
 		lock_release(&np.sqlock);
 	} else {
-		uint64_t one = 1;
-
-		arch_syscall(SYS_write, np.brkfd, (long)&one, 8);
+		brk_arm(np.epfd, np.brkfd);
 	}
 }
 
@@ -950,10 +959,27 @@ void netpoll_fd_moved(int fd)
 			__atomic_store_n(&np.ring.enter_ring_fd, h, __ATOMIC_SEQ_CST);
 		}
 		lock_release(&np.sqlock);
-	} else if (mode == IO_EPOLL && (fd == np.epfd || fd == np.brkfd)) {
-		h = rtfd_dup_high(fd);
+	} else if (mode == IO_EPOLL && fd == np.epfd) {
+		h = rtfd_dup_high(fd);   /* the same set: its entries stay */
 		if (h >= 0)
-			__atomic_store_n(fd == np.epfd ? &np.epfd : &np.brkfd, h, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&np.epfd, h, __ATOMIC_SEQ_CST);
+	} else if (mode == IO_EPOLL && fd == np.brkfd) {
+		/* The set keys the entry by file and number: a new entry under
+		 * the new number (armed: it wakes the blocker for the drain),
+		 * and the old one taken out once nobody arms it any more. */
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u64 = BREAK_TOK };
+
+		h = rtfd_dup_high(fd);
+		if (h >= 0 && arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, h, (long)&ev, 0, 0) < 0) {
+			rtfd_close(h);
+			h = -1;
+		}
+		if (h >= 0) {
+			__atomic_store_n(&np.brkfd, h, __ATOMIC_SEQ_CST);
+			drain(false);
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, fd, 0, 0, 0);
+			return;
+		}
 	} else {
 		dfd_moved(fd);
 		return;
