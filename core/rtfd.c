@@ -44,8 +44,8 @@
  * transition runs (transitions are short: a dup, an epoll_ctl, a close of
  * a private dup, an open/read/close of a /proc file).  sysmon never
  * waits: its /proc read takes no lock (it marks nothing) and, with a
- * program call in flight, is skipped.  A
- * program call made from a signal handler that interrupted a transition
+ * program call in flight, is skipped.  A program call made from a signal
+ * handler that interrupted a transition
  * on the same M passes straight through (waiting would deadlock; the
  * handler closes its own numbers).  A program call decrements pcall
  * before it may wait for a P (sc_exit), since the transition holder may
@@ -59,14 +59,20 @@
  * sqlock and slot table lock (netpoll_fd_moved runs in a transition).
  *
  * A vfork child shares our memory but has its own table: its calls go
- * straight to the kernel past the map (exec closes ours there).  A fork
- * child closes every marked number (descriptors of the parent's waits
- * would otherwise keep the program's sockets open in the child).
+ * straight to the kernel past the map (exec closes ours there).  fork
+ * holds the lock (and waits out sysmon's read), so no transition is half
+ * done in the child, which then closes every marked number (descriptors
+ * of the parent's waits would otherwise keep the program's sockets open
+ * there); all of ours are close-on-exec.
  *
  * Not seen: system calls made without libc (inline assembly, a static
  * runtime linked into the program).  A ring lost that way is noticed when
  * a call on it fails, and the poller degrades to plain blocking calls
- * (core/netpoll.c, "lost").
+ * (core/netpoll.c, "lost").  The poller never reads or writes its
+ * descriptors (the epoll break arms an entry instead of writing to the
+ * eventfd), so a number that became the program's sees at worst a failed
+ * io_uring_enter or epoll_ctl - unless the program's own io_uring or
+ * epoll set landed on that very number before the failure showed.
  *
  * Rejected:
  *   - letting the close happen and re-creating the ring afterwards: an M
@@ -81,7 +87,13 @@
  *   - checking identity (fstat, inode compare) before each use: a system
  *     call per submit, and still racy between the check and the use;
  *   - one lock around every program close: closes may block (NFS flush,
- *     tty drain, SO_LINGER) and would then serialise the program's closes.
+ *     tty drain, SO_LINGER) and would then serialise the program's closes;
+ *   - moving ours away on close too (so the number really is free after
+ *     the program's close): close_range(3, ~0U) leaves nowhere to go, and
+ *     one rule for every close is simpler; only a number the program names
+ *     (dup2/dup3) must become its own;
+ *   - a ring per M (a lost ring would cost one M): as many descriptors to
+ *     protect, and the poller is one ring for other reasons (netpoll.c).
  */
 #include <errno.h>
 #include <fcntl.h>
