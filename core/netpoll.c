@@ -135,6 +135,7 @@ static struct {
 	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
 	_Atomic int dead;             /* lost: given up (see lost()) */
 	bool raw;                     /* lost behind our back (set before dead) */
+	_Atomic int refire;           /* lost: waiters for readiness to wake */
 	_Atomic uint32_t epoch;       /* the numbers' users (use_begin), and */
 	_Atomic uint32_t use[2];      /* a move's wait for the old ones */
 	bool ext_arg;                 /* the ring takes a timeout */
@@ -445,7 +446,9 @@ bool netpoll_waiting(void)
  * core/rtfd.c did not see it, and the number may be the program's now),
  * or a program's dup2 onto it found no number left to move it to.  The
  * numbers are never used again: new waits get -ENOSYS (plain calls);
- * G's waiting for readiness are woken to retry (plainly); file
+ * G's waiting for readiness are woken to retry (plainly) by the next
+ * reaper, find_runnable or sysmon (refire: an M about to drop its P must
+ * not ready G's onto it without counting them); file
  * operations already in the ring still complete there and are reaped
  * from its memory (the mapping keeps the ring alive) by find_runnable and
  * sysmon.  The numbers are unmarked, not closed. */
@@ -474,9 +477,31 @@ static void lost(bool raw)
 	} else {
 		rtfd_unmark(__atomic_load_n(&np.epfd, __ATOMIC_RELAXED));
 		rtfd_unmark(__atomic_load_n(&np.brkfd, __ATOMIC_RELAXED));
+		/* The waits' dups went the same way, most likely: their numbers
+		 * may be the program's now, whose closes must reach the kernel.
+		 * Their G's find -1 and leave them alone. */
+		lock_acquire(&np.lock);
+		for (uint32_t i = 0; raw && i < np.n; i++)
+			if (np.v[i].dfd >= 0) {
+				rtfd_unmark(np.v[i].dfd);
+				np.v[i].dfd = -1;
+			}
+		lock_release(&np.lock);
 	}
 	if (!mine)
 		rtfd_end();
+	/* Not readied from here: the caller may be an M about to give up its
+	 * P (find_runnable's reap), which must not leave G's on it.  The
+	 * next reaper does it and counts them (refire). */
+	atomic_store_explicit(&np.refire, 1, memory_order_seq_cst);
+	sysmon_kick();
+}
+
+/* After a loss: wake the G's waiting for readiness, to retry (plainly). */
+static int refire(void)
+{
+	int n = 0;
+
 	for (uint32_t i = 0;; i++) {
 		uint64_t tok = 0;
 
@@ -488,9 +513,12 @@ static void lost(bool raw)
 		if (np.v[i].done && !np.v[i].file)
 			tok = (uint64_t)np.v[i].gen << 32 | i;
 		lock_release(&np.lock);
-		if (tok)
+		if (tok) {
 			slot_fire(tok, -ECANCELED);   /* the wrapper asks again */
+			n++;
+		}
 	}
+	return n;
 }
 
 /* G's wait for events but no M sleeps in the poller for them (after a
@@ -498,7 +526,8 @@ static void lost(bool raw)
 bool netpoll_unwatched(void)
 {
 	if (dead())
-		return atomic_load_explicit(&np.nwait, memory_order_relaxed) > 0;
+		return atomic_load_explicit(&np.nwait, memory_order_relaxed) > 0 ||
+		       atomic_load_explicit(&np.refire, memory_order_relaxed);
 	return netpoll_waiting() && !atomic_load_explicit(&np.blocker, memory_order_relaxed);
 }
 
@@ -580,10 +609,13 @@ int netpoll_poll(bool sysmon)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), n = 0;
 
+	if (atomic_load_explicit(&np.refire, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&np.refire, 0, memory_order_acquire))
+		n = refire();
 	if (atomic_load_explicit(&np.nwait, memory_order_seq_cst) == 0 ||
 	    atomic_load_explicit(&np.blocker, memory_order_seq_cst) ||
 	    (dead() && mode != IO_URING))
-		return 0;
+		return n;
 	/* sysmon only steps in when the M's have not looked for a while
 	 * (Go: 10 ms): under load they reap in find_runnable, and sysmon's
 	 * reaping would turn every event into an urgent G on the global
@@ -592,7 +624,7 @@ int netpoll_poll(bool sysmon)
 		int64_t now = os_nanotime();
 
 		if (now - atomic_load_explicit(&np.lastpoll, memory_order_relaxed) < NETPOLL_STALE_NS)
-			return 0;
+			return n;
 		atomic_store_explicit(&np.lastpoll, now, memory_order_relaxed);
 	} else {
 		atomic_store_explicit(&np.lastpoll, os_nanotime(), memory_order_relaxed);
@@ -600,8 +632,8 @@ int netpoll_poll(bool sysmon)
 	if (mode == IO_URING) {
 		if (!io_uring_cq_ready(&np.ring) ||
 		    atomic_exchange_explicit(&np.cqbusy, 1, memory_order_acquire))
-			return 0;
-		n = uring_reap(false);
+			return n;
+		n += uring_reap(false);
 		cq_unlock();
 	} else if (mode == IO_EPOLL) {
 		struct epoll_event ev[32];
@@ -1060,6 +1092,7 @@ void netpoll_fork_child(void)
 	atomic_store(&np.cqbusy, 0);
 	atomic_store(&np.blocker, 0);
 	atomic_store(&np.dead, 0);
+	atomic_store(&np.refire, 0);
 	atomic_store(&np.use[0], 0);
 	atomic_store(&np.use[1], 0);
 	atomic_store(&np.mode, -1);

@@ -27,7 +27,9 @@
  * closing and reuse from 3.  Last, dup2 onto every number up to the
  * descriptor limit (the table full: gshim has no number left to move to)
  * and I/O again.  Also: a fork() while threads wait for I/O leaves the
- * child the program's descriptors only. */
+ * child the program's descriptors only; and, in a child, close_range made
+ * without libc (gshim cannot see it: it must notice, and neither abort
+ * nor hang nor touch the program's descriptors). */
 #include "prog.h"
 #include <dirent.h>
 #include <fcntl.h>
@@ -475,6 +477,65 @@ static long fork_during_io(void)
 	return bad;
 }
 
+/* close_range without libc, as a program with its own system call
+ * stubs (or a static runtime inside it) would: gshim cannot see it, and
+ * must notice when its descriptors fail, without aborting, hanging or
+ * touching the program's.  In a child, so the rest of the run keeps its
+ * poller. */
+static long raw_close_range(unsigned lo, unsigned hi)
+{
+	long r;
+
+	__asm__ volatile ("syscall" : "=a"(r)
+	                  : "0"((long)SYS_close_range), "D"((long)lo), "S"((long)hi), "d"(0L)
+	                  : "rcx", "r11", "memory");
+	return r;
+}
+
+static int raw_child(void)
+{
+	struct pair p[PAIRS];
+	pthread_t t;
+	long res, bad = 0;
+	int peer = blocked_reader_start(&t, &res);
+
+	if (peer < 0)
+		return 1;
+	for (int i = 0; i < PAIRS; i++)
+		if (pair_start(&p[i], i % 2, MSGS, 55 + i) != 0)
+			return 1;
+	sleep_ms(5);
+	if (raw_close_range(FLOOR, ~0U) != 0)
+		bad++;
+	bad += reopen_numbers();
+	for (int i = 0; i < PAIRS; i++)
+		bad += pair_join(&p[i]);
+	if (raw_close_range(3, ~0U) != 0)   /* the peer too: EOF */
+		bad++;
+	pthread_join(t, NULL);
+	if (res != 0)
+		bad++;
+	for (int i = 0; i < PAIRS; i++)
+		if (pair_start(&p[i], i % 2, MSGS / 4, 66 + i) != 0)
+			return 1;
+	for (int i = 0; i < PAIRS; i++)
+		bad += pair_join(&p[i]);
+	bad += reopen_numbers();
+	return bad != 0;
+}
+
+static long raw_closing(void)
+{
+	int st;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0)
+		_exit(raw_child());
+	return pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+}
+
 int main(void)
 {
 	char what[64];
@@ -507,6 +568,12 @@ int main(void)
 		long bad = fork_during_io();
 
 		check(bad == 0, "fork child holds only the program's descriptors", "%ld errors", bad);
+	}
+	stage("close_range without libc (in a child)");
+	{
+		long bad = raw_closing();
+
+		check(bad == 0, "close_range without libc, then I/O", "%ld errors", bad);
 	}
 	stage("filling the descriptor table");
 	{
