@@ -1,13 +1,14 @@
 /* arch/os.c - raw kernel access for the runtime (see os.h).  Everything
- * here is allocation-free and safe to call from any thread, including an M
- * between G's; only os_thread_start goes through libc (to give the new M a
- * TCB of its own). */
+ * here is malloc-free (os_grow maps pages) and safe to call from any
+ * thread, including an M between G's; only os_thread_start goes through
+ * libc (to give the new M a TCB of its own). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -123,6 +124,23 @@ int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
 	err = real_pthread_create(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
 	return err;
+}
+
+void *os_grow(void *old, size_t oldlen, size_t newlen, size_t *len)
+{
+	size_t n = (newlen + 4095) & ~(size_t)4095;
+	void *p;
+
+	if (n < newlen)
+		return NULL;
+	if (old && oldlen)
+		p = mremap(old, oldlen, n, MREMAP_MAYMOVE);
+	else
+		p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	*len = n;
+	return p;
 }
 
 void os_block_all_signals(void)

@@ -49,4 +49,13 @@ int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
  * close-on-exec duplicate at or above the base, or -errno. */
 int os_fd_dup_high(int fd);
 
+/* A growable array of the runtime's own (timer heaps, poller slots):
+ * anonymous pages, never the program's malloc (which may not be
+ * thread-safe, and whose first call from a thread creates a 64 MiB glibc
+ * arena - a third of a 200 MiB RLIMIT_AS).  Grows old (oldlen bytes, NULL
+ * if 0) to at least newlen, contents kept; NULL when the kernel refuses
+ * (RLIMIT_AS, overcommit), with old left as it was.  *len gets the new
+ * size (page-rounded). */
+void *os_grow(void *old, size_t oldlen, size_t newlen, size_t *len);
+
 #endif

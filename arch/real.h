@@ -22,6 +22,10 @@
 	X(int, pthread_setname_np, (pthread_t, const char *)) \
 	X(int, pthread_getname_np, (pthread_t, char *, size_t)) \
 	X(int, pthread_kill, (pthread_t, int)) \
+	X(int, pthread_key_create, (pthread_key_t *, void (*)(void *))) \
+	X(int, pthread_key_delete, (pthread_key_t)) \
+	X(void *, pthread_getspecific, (pthread_key_t)) \
+	X(int, pthread_setspecific, (pthread_key_t, const void *)) \
 	X(int, pthread_getattr_default_np, (pthread_attr_t *)) \
 	X(int, pthread_setattr_default_np, (const pthread_attr_t *)) \
 	X(int, pthread_getschedparam, (pthread_t, int *, struct sched_param *)) \

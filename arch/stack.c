@@ -6,8 +6,7 @@
  * every G a stack as large as the thread it impersonates would have had
  * (pthread_attr_setstacksize, or glibc's default derived from
  * RLIMIT_STACK, typically 8 MiB).  Virtual space for that is cheap on
- * x86_64 (MAP_NORESERVE; only touched pages cost memory), but mappings are
- * not: the kernel caps a process at vm.max_map_count VMAs (65530 by
+ * x86_64 (only touched pages cost memory), but mappings are not: the kernel caps a process at vm.max_map_count VMAs (65530 by
  * default), and a stack with a guard page costs two (the PROT_NONE guard
  * and the stack itself).  glibc therefore tops out at ~32k threads with
  * default attributes; gshim must run 100k (ARCHITECTURE.md, hazard 3).
@@ -117,7 +116,7 @@
 #define STACK_CACHE_MAX     64u                 /* guarded stacks cached, total */
 #define STACK_CACHE_BYTES   ((size_t)512 << 20) /* and their virtual space */
 #define STACK_NBUCKET       128u                /* power of two; half may be used */
-/* The canary is zeros: a never-touched MAP_NORESERVE page reads as zeros
+/* The canary is zeros: a never-touched anonymous page reads as zeros
  * from the shared zero page, so checking it costs no resident memory,
  * and a stack that was not used to within 64 bytes of its end never needs
  * it written.  A pattern would make the bottom page of every chunk stack
@@ -130,7 +129,15 @@
 static _Atomic int stack_map_prot = PROT_READ | PROT_WRITE;
 #define STACK_MAP_PROT  atomic_load_explicit(&stack_map_prot, memory_order_relaxed)
 #define STACK_RWX       (PROT_READ | PROT_WRITE | PROT_EXEC)
-#define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK)
+/* Not MAP_NORESERVE: glibc maps thread stacks without it, so the kernel's
+ * overcommit policy judges a stack as it would judge glibc's.  With the
+ * default heuristic (vm.overcommit_memory=0) a mapping larger than RAM +
+ * swap is refused - pthread_attr_setstacksize(64 TiB) is EAGAIN, as
+ * natively - where MAP_NORESERVE would have let a 64 TiB stack through
+ * and left half the address space to one thread.  Only touched pages cost
+ * memory either way; under overcommit_memory=2 MAP_NORESERVE is ignored,
+ * and RLIMIT_AS counts every mapping. */
+#define STACK_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK)
 
 /* Link stored in the top bytes of an idle stack (see "Cache" above). */
 struct stack_node {

@@ -5,7 +5,15 @@
  * global, Go's gfput/gfget) with its stack still attached, so creating a
  * thread after one exited costs no mmap, and a stale pthread_t always
  * points at G-shaped memory.  Slabs double in size (64 .. 65536 G's), so
- * 100,000 G's take a dozen slabs and g_valid is a short scan.
+ * 100,000 G's take a dozen slabs and g_valid is a short scan; when a
+ * doubled slab cannot be mapped (RLIMIT_AS) the smallest is tried.
+ *
+ * Out of memory.  Creating a G is the one place that may say EAGAIN, so
+ * it also reserves what every live G may need later and must not fail
+ * for: room for its timer on the timer heaps and a slot in the poller's
+ * table (timer_reserve, netpoll_reserve).  Without them, a G's timed
+ * wait would have to block its M in the kernel, and its I/O wait take
+ * the plain call.
  *
  * Identity.  `gen` is odd while a G is allocated and even while free;
  * g_valid accepts a pointer only if it is the start of a G in some slab
@@ -70,6 +78,14 @@ static g_t *slab_take(void)
 			return NULL;
 		mem = mmap(NULL, count * gs, PROT_READ | PROT_WRITE,
 		           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (mem == MAP_FAILED && count > 64) {
+			/* Out of address space (RLIMIT_AS) for the doubled
+			 * slab: the thread asked for one G, try the smallest
+			 * slab (the next doubles from where this left off). */
+			count = 64;
+			mem = mmap(NULL, count * gs, PROT_READ | PROT_WRITE,
+			           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		}
 		if (mem == MAP_FAILED)
 			return NULL;
 		reg.lo[n] = (uintptr_t)mem;
@@ -242,6 +258,20 @@ g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err)
 	g_t *self = rt_enter();
 	g_t *g = g_alloc_locked(stacksize, guard, user, err);
 
+	/* What every live G may need later without a way to fail: a timer
+	 * for its timed waits and a poller slot for its I/O waits (core/
+	 * timer.c, core/netpoll.c).  Out of memory for them: EAGAIN now,
+	 * as for a stack, not a G that later holds its M in every wait. */
+	if (g) {
+		int64_t live = (int64_t)atomic_load_explicit(&reg.allocated, memory_order_relaxed);
+
+		if (!timer_reserve(live) || !netpoll_reserve((uint64_t)live)) {
+			atomic_store_explicit(&g->status, G_DEAD, memory_order_relaxed);
+			g_free(g);
+			*err = EAGAIN;
+			g = NULL;
+		}
+	}
 	rt_exit(self);
 	return g;
 }
@@ -313,7 +343,7 @@ g_t *g_alloc_main(void)
 	memset(&none, 0, sizeof none);
 	g = g_alloc(0, 0, &none, &err);
 	if (!g)
-		rt_fatal("cannot allocate the main G");
+		return NULL;   /* start-up out of memory: sched_init gives up */
 	g->is_main = true;
 	return g;
 }

@@ -23,7 +23,9 @@
  *
  * Threads that are not G's (threads created behind gshim's back, the
  * runtime's own helpers) may wait too: they block in the kernel on the
- * waiter's state word instead of parking.
+ * waiter's state word instead of parking.  So does a G whose deadline
+ * cannot be queued (timer_add out of memory), after handing its P off
+ * (g_block_enter): late never, wrong never, only an M held.
  *
  * Rejected: one wait queue per object embedded in the object (pthread
  * objects have glibc's sizes, and memory the program zeroes or copies
@@ -154,7 +156,7 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 	bucket_t *b = bucket_of(addr);
 	gwaiter_t w = { .addr = (uintptr_t)addr, .g = g };
 	struct gtimer gt;
-	bool timed = deadline >= 0 && g;
+	bool timed = deadline >= 0 && g, inkernel = false;
 
 	if (deadline >= 0 && deadline <= os_nanotime())
 		return atomic_load_explicit(addr, memory_order_acquire) == val
@@ -166,7 +168,15 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 		gt.t.fn = gfutex_timeout;
 		gt.w = &w;
 		gt.b = b;
-		timer_add(&gt.t);
+		if (!timer_add(&gt.t)) {
+			/* No memory for the timer: wait in the kernel, with
+			 * the deadline, as a thread that is not a G does -
+			 * after giving the P away (g_block_enter), so the
+			 * G's that will wake us can run. */
+			timed = false;
+			inkernel = true;
+			w.g = NULL;
+		}
 	}
 	if (g && !intr)
 		atomic_store_explicit(&g->waitaddr, (uint32_t *)addr, memory_order_relaxed);
@@ -193,9 +203,16 @@ static int wait_common(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 			timer_del(&gt.t);
 		return atomic_load(&w.state) == 2 ? -ETIMEDOUT : -EAGAIN;
 	}
-	if (!g) {
+	if (!w.g) {
+		int r;
+
 		lock_release(&b->lock);
-		return wait_os(b, &w, deadline);
+		if (!inkernel)
+			return wait_os(b, &w, deadline);
+		g_block_enter();
+		r = wait_os(b, &w, deadline);
+		g_block_exit();
+		return r;
 	}
 	g_park(unlock_bucket, b, WAIT_GFUTEX);
 	if (timed)
@@ -249,6 +266,10 @@ void gfutex_interrupt(g_t *g)
  * or half-way through a run queue update, doing it now would deadlock or
  * corrupt.  rtdepth tells: inside a runtime section the wake is recorded
  * on the interrupted G (or g0) and done when the section ends. */
+#define WAKE_EVERYONE ((uint32_t *)1)   /* a deferred wake of all waiters */
+
+static void wake_everyone(void);
+
 void gfutex_wake_async(_Atomic uint32_t *addr)
 {
 	g_t *g = getg();
@@ -256,7 +277,10 @@ void gfutex_wake_async(_Atomic uint32_t *addr)
 
 	if (!g || (!g->is_g0 && g->rtdepth == 0) ||
 	    (g->is_g0 && atomic_load_explicit(&g0_m(g)->idle_sleeping, memory_order_seq_cst))) {
-		gfutex_wake(addr, INT32_MAX);
+		if ((uint32_t *)addr == WAKE_EVERYONE)   /* moved by switch_finish */
+			wake_everyone();
+		else
+			gfutex_wake(addr, INT32_MAX);
 		return;
 	}
 	/* A ring: the owner drains [dhead, ndefer), advancing dhead before
@@ -264,11 +288,22 @@ void gfutex_wake_async(_Atomic uint32_t *addr)
 	 * against wakes not done yet. */
 	head = atomic_load_explicit(&g->dhead, memory_order_relaxed);
 	tail = atomic_load_explicit(&g->ndefer, memory_order_relaxed);
-	for (i = head; i != tail; i++)
-		if (atomic_load_explicit(&g->defer[i % 8], memory_order_relaxed) == (uint32_t *)addr)
+	for (i = head; i != tail; i++) {
+		uint32_t *d = atomic_load_explicit(&g->defer[i % 8], memory_order_relaxed);
+
+		if (d == (uint32_t *)addr || d == WAKE_EVERYONE)
 			return;
-	if (tail - head == 8)
-		rt_fatal("too many wake-ups from signal handlers in one runtime section");
+	}
+	if (tail - head == 8) {
+		/* Full (more than eight objects posted from handlers inside
+		 * one runtime section): the newest entry becomes "wake every
+		 * waiter", a storm of spurious wake-ups that every gfutex
+		 * waiter tolerates, instead of a lost one.  The drain reads
+		 * only the oldest entry while we run, never this one. */
+		atomic_store_explicit(&g->defer[(tail - 1) % 8], WAKE_EVERYONE,
+		                      memory_order_relaxed);
+		return;
+	}
 	atomic_store_explicit(&g->defer[tail % 8], (uint32_t *)addr, memory_order_relaxed);
 	atomic_store_explicit(&g->ndefer, tail + 1, memory_order_release);
 }
@@ -291,32 +326,30 @@ void rt_defer_drain(g_t *g)
 	uint32_t *addr;
 
 	g->rtdepth++;   /* our own wakes must not recurse into draining */
-	while ((addr = rt_defer_pop(g)) != NULL)
-		gfutex_wake((_Atomic uint32_t *)addr, INT32_MAX);
+	while ((addr = rt_defer_pop(g)) != NULL) {
+		if (addr == WAKE_EVERYONE)
+			wake_everyone();
+		else
+			gfutex_wake((_Atomic uint32_t *)addr, INT32_MAX);
+	}
 	g->rtdepth--;
+	if (atomic_load_explicit(&g->sigdefer, memory_order_relaxed))
+		g_deliver_deferred(g);
 }
 
-int gfutex_wake(_Atomic uint32_t *addr, int n)
+/* Wake up to n waiters of b on addr (0: on any address). */
+static int wake_in(bucket_t *b, uintptr_t addr, int n)
 {
-	bucket_t *b = bucket_of(addr);
 	gwaiter_t *w, *next;
 	int woken = 0;
-	g_t *g;
+	g_t *g = rt_enter();
 
-	/* Unlocked peek.  The caller changed the value before calling us; a
-	 * waiter enqueues before it checks the value, with a fence between
-	 * (see gfutex_wait), so an empty bucket here means any waiter still
-	 * to come will see the new value. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!__atomic_load_n(&b->head, __ATOMIC_RELAXED))
-		return 0;
-	g = rt_enter();
 	b_lock(b);
 	for (w = b->head; w && woken < n; w = next) {
 		uint32_t zero = 0;
 
 		next = w->next;
-		if (w->addr != (uintptr_t)addr)
+		if (addr && w->addr != addr)
 			continue;
 		if (!atomic_compare_exchange_strong_explicit(&w->state, &zero, 1,
 		        memory_order_acq_rel, memory_order_acquire))
@@ -331,6 +364,28 @@ int gfutex_wake(_Atomic uint32_t *addr, int n)
 	lock_release(&b->lock);
 	rt_exit(g);
 	return woken;
+}
+
+static void wake_everyone(void)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	for (int i = 0; i < NBUCKETS; i++)
+		if (__atomic_load_n(&buckets[i].head, __ATOMIC_RELAXED))
+			wake_in(&buckets[i], 0, INT32_MAX);
+}
+
+int gfutex_wake(_Atomic uint32_t *addr, int n)
+{
+	bucket_t *b = bucket_of(addr);
+
+	/* Unlocked peek.  The caller changed the value before calling us; a
+	 * waiter enqueues before it checks the value, with a fence between
+	 * (see gfutex_wait), so an empty bucket here means any waiter still
+	 * to come will see the new value. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!__atomic_load_n(&b->head, __ATOMIC_RELAXED))
+		return 0;
+	return wake_in(b, (uintptr_t)addr, n);
 }
 
 void gfutex_fork_child(void)

@@ -45,8 +45,10 @@
  * that exists.
  *
  * Protocol and invariants.  A waiter lives on the waiting G's stack and is
- * reached only through a slot of a global table, named in the kernel
- * request by a token (generation << 32 | index).  Firing (poller thread)
+ * reached only through a slot of a global table (the runtime's own pages,
+ * a slot per live G reserved at thread creation; a wait that finds no
+ * slot all the same - poll on many descriptors - makes the plain call),
+ * named in the kernel request by a token (generation << 32 | index).  Firing (poller thread)
  * and cancelling (the G, after a timeout, a signal or pthread_cancel) both
  * happen under the table lock, and cancel bumps the generation: a late
  * completion or epoll event for a cancelled wait finds a stale token and
@@ -124,7 +126,8 @@ struct slot {
 
 static struct {
 	lock_t lock;                  /* slot table */
-	struct slot *v;
+	struct slot *v;               /* os_grow pages, vlen bytes */
+	size_t vlen;
 	uint32_t n, cap, freehead;    /* freehead: index + 1, 0 = none */
 	_Atomic uint32_t nwait;       /* slots in use: G's waiting */
 	_Atomic int mode;             /* -1 not yet chosen, else IO_* */
@@ -174,6 +177,41 @@ static long brk_arm(int epfd, int brkfd)
 
 /* ---- slot table ---------------------------------------------------------- */
 
+/* Double the slot table.  np.lock held.  The runtime's own pages, not
+ * malloc (see os_grow); false if it cannot grow. */
+static bool slots_grow(void)
+{
+	size_t len;
+	struct slot *v = os_grow(np.v, np.vlen,
+	                         sizeof *v * (np.cap ? 2 * (size_t)np.cap : 256), &len);
+
+	if (!v || len / sizeof *v > UINT32_MAX / 2)
+		return false;
+	np.v = v;
+	np.vlen = len;
+	np.cap = (uint32_t)(len / sizeof *v);
+	return true;
+}
+
+/* Thread creation: room for one waiting slot per live G (a G waits on
+ * one descriptor at a time, except poll & co. on several), so that a
+ * G's wait does not fall back to a blocking call - holding its M and,
+ * with no M to spare, its P - just because memory ran out.  false: the
+ * creation fails with EAGAIN. */
+bool netpoll_reserve(uint64_t nslots)
+{
+	bool ok;
+
+	if (__builtin_expect(__atomic_load_n(&np.cap, __ATOMIC_RELAXED) >= nslots, 1))
+		return true;
+	lock_acquire(&np.lock);
+	ok = np.cap >= nslots || slots_grow();
+	lock_release(&np.lock);
+	return ok;
+}
+
+/* A slot for a waiter; its token (never 0), or 0 when the table cannot
+ * grow (out of memory): the caller then makes the plain blocking call. */
 static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
 {
 	struct slot *s;
@@ -184,14 +222,10 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
 		i = np.freehead - 1;
 		np.freehead = np.v[i].nextfree;
 	} else {
-		if (np.n == np.cap) {
-			uint32_t cap = np.cap ? np.cap * 2 : 256;
-			struct slot *v = realloc(np.v, sizeof *v * cap);
-
-			if (!v)
-				rt_fatal("out of memory for poller slots");
-			np.v = v;
-			np.cap = cap;
+		if (np.n == np.cap && !slots_grow()) {
+			/* Out of memory: the caller makes the plain call. */
+			lock_release(&np.lock);
+			return 0;
 		}
 		i = np.n++;
 		np.v[i].gen = 1;
@@ -792,8 +826,43 @@ static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
  * descriptor, all firing the same word), then cancel the others.  The
  * caller asks the kernel which are ready (a poll with no timeout): that
  * answer, not ours, is what the program sees. */
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr);
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
+
+/* The waits below leave requests in flight that name their stack frame
+ * (done, res): a signal's handler runs only once they are cleaned up,
+ * when the wait returns (g_sighold, rt.h), so cancellation or longjmp out
+ * of the handler cannot skip the clean-up. */
 int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline,
                       _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_many_held(fd, ev, n, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_one_held(fd, events, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr)
 {
 	_Atomic uint32_t done = 0;
 	int32_t res[NETPOLL_MANY];
@@ -807,6 +876,11 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 		return park_wait(&done, deadline, intr, true);   /* a sleep */
 	for (int i = 0; i < n; i++) {
 		tok[i] = slot_get(&done, &res[i], false);
+		if (!tok[i]) {
+			while (i-- > 0)
+				slot_put(tok[i]);
+			return -ENOSYS;
+		}
 		q[i] = (struct req){ .op = IORING_OP_POLL_ADD, .fd = fd[i], .events = ev[i] };
 	}
 	if (submit_n(q, tok, n) < 0) {
@@ -828,7 +902,7 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 	return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
 }
 
-int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
 {
 	_Atomic uint32_t done = 0;
 	int32_t res = 0;
@@ -838,6 +912,8 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 	if (mode == IO_SYSCALL || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res, false);
+	if (!tok)
+		return -ENOSYS;   /* out of memory: the plain call */
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_POLL_ADD, .fd = fd, .events = events };
 
@@ -1032,11 +1108,15 @@ static ssize_t file_op(const struct req *q)
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
 	tok = slot_get(&done, &res, true);
+	if (!tok)
+		return -ENOSYS;
 	if (submit(q, tok) < 0) {
 		slot_put(tok);
 		return -ENOSYS;
 	}
+	g_sighold_begin(getcurg(), true);
 	park(tok, &done, -1, NULL, false);
+	g_sighold_end(getcurg(), true);
 	return res;
 }
 

@@ -8,10 +8,11 @@
  * and restartable calls restart after it).
  *
  * Protocol.
- *   sysmon: m->preempt = 1 (seq_cst); re-check that the same G still runs
- *           user code on that P and that the kernel thread is running
- *           (state R: never signal an M blocked in the kernel, whose call
- *           would see EINTR); tgkill(M, SIGURG).
+ *   sysmon: m->preempt = DECIDING (seq_cst); re-check that the same G
+ *           still runs user code on that P and that the kernel thread is
+ *           running (state R: never signal an M blocked in the kernel,
+ *           whose call would see EINTR); then either m->preempt = 0, or
+ *           m->preempt = SENT and tgkill(M, SIGURG).
  *   handler (sig_kick in sched.c -> preempt_handle): exchange m->preempt
  *           to 0; if it was set and this is a safe point, yield the P from
  *           inside the handler (g_yield).  The G's interrupted state stays
@@ -21,7 +22,10 @@
  *   entering a blocking call (g_syscall_enter, g_block_enter): if a
  *           request is in flight, wait (bounded) for the handler to take
  *           it first, so the signal never lands while the M sleeps in the
- *           kernel.
+ *           kernel.  The look comes after the G's status change, with a
+ *           fence: a Dekker pair with sysmon's store of m->preempt and
+ *           re-check of the status, so either sysmon sees G_SYSCALL and
+ *           sends nothing, or the call sees the request and waits.
  *
  * Safe points.  The interrupted PC must be in the program's own code: not
  * in libc, ld.so, libgcc_s, libstdc++, libunwind or gshim (their locks and
@@ -67,6 +71,9 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include "rt.h"
+
+/* m->preempt */
+enum { PREEMPT_DECIDING = 1, PREEMPT_SENT = 2 };
 
 #define MAX_RANGES 128
 #define STACK_MARGIN (16 * 1024)   /* the scheduler's needs on the G stack */
@@ -203,27 +210,54 @@ bool preempt_request(p_t *p, m_t *m, g_t *g, uint32_t tick)
 	    !preempt_kmask_clear())
 		return false;
 	ranges_refresh();
-	atomic_store_explicit(&m->preempt, 1, memory_order_seq_cst);
+	atomic_store_explicit(&m->preempt, PREEMPT_DECIDING, memory_order_seq_cst);
 	if (__atomic_load_n(&p->m, __ATOMIC_RELAXED) != m ||
 	    __atomic_load_n(&m->curg, __ATOMIC_RELAXED) != g ||
 	    __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED) != tick ||
 	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
 	    atomic_load_explicit(&p->status, memory_order_relaxed) != P_RUNNING ||
 	    rtfd_thread_state(m->tid) != 'R') {
-		atomic_store_explicit(&m->preempt, 0, memory_order_relaxed);
+		atomic_store_explicit(&m->preempt, 0, memory_order_release);
 		return false;
 	}
+	atomic_store_explicit(&m->preempt, PREEMPT_SENT, memory_order_release);
 	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, SIGURG);
 	return true;
 }
 
 /* A blocking call is about to enter the kernel on m: let a preemption
  * signal in flight land first (the handler refuses: the PC is in gshim).
- * Bounded, in case the signal cannot be delivered (blocked). */
+ * While sysmon is still deciding, wait for its decision (it runs a few
+ * microseconds, but on a loaded machine it may be descheduled in between:
+ * a bounded spin alone let its signal land in the call, EINTR); once the
+ * signal is sent, wait a bounded time for the handler, in case it cannot
+ * be delivered (blocked). */
 void preempt_drain(m_t *m)
 {
-	for (int i = 0; i < 20000 && atomic_load_explicit(&m->preempt, memory_order_acquire); i++)
-		arch_relax();
+	int64_t until = 0;
+
+	for (int i = 0, sent = 0; sent < 20000; i++) {
+		uint32_t v = atomic_load_explicit(&m->preempt, memory_order_acquire);
+
+		if (v == 0)
+			return;
+		if (v == PREEMPT_SENT) {
+			sent++;
+			arch_relax();
+			continue;
+		}
+		/* Deciding: 100 ms covers any scheduling delay of sysmon
+		 * (and a request left over by a fork, whose sysmon is gone). */
+		if (i < 1000) {
+			arch_relax();
+			continue;
+		}
+		if (!until)
+			until = os_nanotime() + 100000000;
+		else if (os_nanotime() > until)
+			break;
+		os_sched_yield();
+	}
 	atomic_store_explicit(&m->preempt, 0, memory_order_relaxed);
 }
 

@@ -160,6 +160,19 @@ struct g {
 	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
 	                                 its call: not a handler (cancel.c) */
 
+	/* The call that holds this G's M (sched.c, "Running out of M's"):
+	 * written by the owner before the call, read racily by sysmon for
+	 * the thread-exhaustion report.  scnr: the system call number,
+	 * SCNR_WAIT for a kernel wait of g_block_enter, 0 none. */
+	long scnr, sca0;
+	int64_t scsince;              /* when the call began (ns) */
+	/* The call has a non-blocking twin (syscall_wrap, sc_call_twin):
+	 * when no M can be had for runnable G's, sysmon may evict it -
+	 * set evict and signal its M (SIGCANCEL) - and the G goes on
+	 * with the twin, parking between tries.  evictable: owner;
+	 * evict: sysmon sets, owner clears. */
+	_Atomic uint32_t evictable, evict;
+
 	/* Async-signal safety (see gfutex.c, "Wakes from signal handlers"):
 	 * rtdepth > 0 while this G runs runtime code that holds locks or
 	 * touches P state; a signal handler interrupting it must not re-enter
@@ -171,6 +184,25 @@ struct g {
 	_Atomic uint32_t ndefer;      /* pending = ndefer - dhead */
 	_Atomic uint32_t dhead;       /* next to wake (drain advances it) */
 	_Atomic(uint32_t *) defer[8]; /* ring, indexed mod 8 */
+	/* Pending signals found while rtdepth > 0 (a G resuming from a park
+	 * inside a runtime section, a kick landing in one): raised when the
+	 * depth drops to 0, so the handler runs as user code - its own
+	 * blocking calls park the G and hand the P on (sched.c,
+	 * deliver_pending).  Owner G only. */
+	_Atomic uint32_t sigdefer;
+	/* Regions where a handler must not run even at rtdepth 0: the G has
+	 * kernel-side state on its stack (a poll request or a file operation
+	 * in flight, netpoll.c) that unwinding out of the handler
+	 * (cancellation, pthread_exit, longjmp) would skip, leaving the
+	 * kernel to complete into a dead frame.  Delivery waits for the
+	 * region's end (g_sighold_end).  nointr: the region's wait is not
+	 * even cut short for a signal (a file operation, as natively).
+	 * Counters, since a handler the kernel runs inside a region may
+	 * open one of its own.  Owner only. */
+	uint16_t sighold, sighold_nointr;
+	/* g_block_enter calls made by a handler inside a blocking call or a
+	 * switch, left alone (their g_block_exit skips too).  Owner only. */
+	uint16_t block_skip;
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
@@ -393,7 +425,11 @@ static inline bool sched_work_waiting(p_t *p)
 
 /* Bring the runtime up on the calling thread, which becomes M0 and whose
  * current context becomes the main G (goid 1).  Idempotent. */
-void sched_init(void);
+/* Make the calling (main) thread M0 with the main G on P0.  false when
+ * the memory for that cannot be had (a tiny RLIMIT_AS): nothing was
+ * changed, and sched_disabled() says so from then on. */
+bool sched_init(void);
+bool sched_disabled(void);
 bool sched_ready(void);
 
 /* Make g (status G_WAITING) runnable.  From a G: onto its P's runnext.
@@ -425,6 +461,16 @@ int sched_gomaxprocs(void);
  * queues and this M sleeps).  Between the two the G runs with no P. */
 void g_block_enter(void);
 void g_block_exit(void);
+
+/* Running out of M's (sched.c).  sched_mshort: an M could not be
+ * created lately, so calls with a non-blocking twin should use it
+ * instead of holding an M (one load while M's are plentiful).
+ * sched_mstarve (sysmon): runnable G's wait beside an idle P with no M
+ * for it; retry the clone, evict an M from a call with a twin, or
+ * report once.  true while starved. */
+bool sched_mshort(void);
+bool sched_mstarve(int64_t now);
+#define SCNR_WAIT (-1L)
 
 /* Short blocking calls (Go's entersyscall/exitsyscall): the P stays with
  * the M in P_SYSCALL; sysmon hands it to another M if the call lasts more
@@ -500,6 +546,8 @@ void netpoll_fork_child(void);
  * blocking; an idle M may become the one M sleeping in the kernel for
  * events (begin, block, then done once it knows whether it has a P);
  * startm breaks that sleep. */
+/* Thread creation: a waiting slot per live G (nslots); false: no memory. */
+bool netpoll_reserve(uint64_t nslots);
 bool netpoll_waiting(void);
 bool netpoll_unwatched(void);
 int netpoll_poll(bool sysmon);
@@ -539,6 +587,9 @@ void rtfd_fork_child(void);
 /* sysmon.c */
 void sysmon_start(void);
 void sysmon_kick(void);
+/* Start an M on an idle P if there is one and no M spins (Go's wakep):
+ * it finds nothing, and goes idle watching the earliest timer. */
+void sched_wake_idle(void);
 void sysmon_fork_child(void);
 /* sysmon: hand a P that sits in P_SYSCALL to another M.  true if taken. */
 bool p_retake_syscall(p_t *p);
@@ -649,6 +700,8 @@ void gfutex_wake_async(_Atomic uint32_t *addr);
  * touches P state is bracketed; nesting is fine. */
 void rt_defer_drain(g_t *g);
 uint32_t *rt_defer_pop(g_t *g);
+void g_deliver_deferred(g_t *g);   /* sched.c: raise what sigdefer held back */
+void g_call_abandon(void);         /* sched.c: unwinding out of a wrapped call */
 void m_reacquire_p(g_t *g);
 
 /* Does this G's M still own its P?  sysmon may have taken it while the G
@@ -684,9 +737,23 @@ static inline g_t *rt_enter(void)
 static inline void rt_exit(g_t *g)
 {
 	if (g && --g->rtdepth == 0 &&
-	    __builtin_expect(atomic_load_explicit(&g->ndefer, memory_order_relaxed) !=
-	                     atomic_load_explicit(&g->dhead, memory_order_relaxed), 0))
+	    __builtin_expect((atomic_load_explicit(&g->ndefer, memory_order_relaxed) !=
+	                      atomic_load_explicit(&g->dhead, memory_order_relaxed)) |
+	                     atomic_load_explicit(&g->sigdefer, memory_order_relaxed), 0))
 		rt_defer_drain(g);
+}
+
+static inline void g_sighold_begin(g_t *g, bool nointr)
+{
+	g->sighold++;
+	g->sighold_nointr += nointr;
+}
+static inline void g_sighold_end(g_t *g, bool nointr)
+{
+	g->sighold_nointr -= nointr;
+	if (--g->sighold == 0 && g->rtdepth == 0 &&
+	    __builtin_expect(atomic_load_explicit(&g->sigdefer, memory_order_relaxed), 0))
+		g_deliver_deferred(g);
 }
 
 /* ---- timer.c ---------------------------------------------------------- */
@@ -699,7 +766,10 @@ struct rtimer {
 };
 
 void theap_init(theap_t *h);
-void timer_add(rtimer_t *t);      /* t->when, t->fn set; not queued */
+/* Queue t (t->when, t->fn set; not queued).  false when the heap cannot
+ * grow (out of memory): t is not queued, timer_del of it is a no-op, and
+ * the caller must wait some other way (core/gfutex.c: in the kernel). */
+bool timer_add(rtimer_t *t);
 /* Remove t; if its callback is running, wait for it to finish.  Returns
  * true if t was still queued (the callback will not run). */
 bool timer_del(rtimer_t *t);
@@ -709,12 +779,23 @@ int timer_count(void);            /* queued or running, racy */
  * load when no timer is queued. */
 int timer_run_expired(void);
 bool timer_due(void);             /* an expired timer waits to run */
+/* The earliest deadline while the timer thread is not running (it could
+ * not be started): sysmon and idle M's must wake for it then and run
+ * timer_run_expired.  INT64_MAX when the timer thread serves them or no
+ * timer is queued.  One load on the fast path. */
+int64_t timer_next_unserved(void);
+bool timer_unserved(void);        /* the timer thread is not running */
+/* Thread creation: room for ntimers timers on the heaps together (one per
+ * live G), so that no timed wait lacks one.  false: out of memory. */
+bool timer_reserve(int64_t ntimers);
+void timer_start(void);           /* the timer thread, early (g_start_new) */
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
 bool tls_init(void);              /* false: unsupported here (warned) */
 bool tls_per_g(void);
 void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM */
-void *tls_new_g0(g_t *g0);
+void *tls_new_g0(g_t *g0);       /* NULL: out of memory */
+void tls_free_g0(g_t *g0);
 void tls_first_run(void);         /* on the new TCB */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */

@@ -257,11 +257,35 @@ static void m_register(m_t *m)
 	atomic_fetch_add_explicit(&sched.mcount, 1, memory_order_relaxed);
 }
 
+/* Running out of M's: see "Running out of M's" below. */
+#define MRETRY_MIN_NS  1000000      /* first retry of a failed clone: 1 ms */
+#define MRETRY_MAX_NS  64000000     /* the backoff's cap: 64 ms */
+#define MSHORT_NS      1000000000   /* twins stay in use 1 s after a failure */
+static _Atomic int64_t mshort_until;   /* 0: no M creation failed lately */
+static _Atomic int64_t mretry_at;      /* newm tries no clone before this */
+static _Atomic int64_t mretry_ns = MRETRY_MIN_NS;
+static m_t *_Atomic mspare;            /* registered, never started */
+
+/* An attempt to create an M failed: M's are short for MSHORT_NS, and
+ * the next attempt waits for the backoff. */
+static void mshort_note(void)
+{
+	int64_t now = os_nanotime(), d = atomic_load_explicit(&mretry_ns, memory_order_relaxed);
+
+	atomic_store_explicit(&mshort_until, now + MSHORT_NS, memory_order_relaxed);
+	atomic_store_explicit(&mretry_at, now + d, memory_order_relaxed);
+	atomic_store_explicit(&mretry_ns, d * 2 > MRETRY_MAX_NS ? MRETRY_MAX_NS : d * 2,
+	                      memory_order_relaxed);
+}
+
 /* Start a new M that will run with p (Go's newm).  If spinning, the new M
  * is counted in nmspinning already.  Failure to create the OS thread is
  * not fatal: the P goes back to the idle list and the existing M's carry
- * on (as with a process out of threads), with a one-time warning. */
-static void newm(p_t *p, bool spinning)
+ * on (as with a process out of threads), with a one-time warning; sysmon
+ * retries (sched_mstarve).  While M's are short only a forced attempt
+ * (sysmon's) or one after the backoff calls clone: every G readied
+ * would otherwise try one.  true if the M was started. */
+static bool newm(p_t *p, bool spinning, bool force)
 {
 	static _Atomic int warned;
 	/* Not malloc: newm runs on sysmon and poller threads too, and a
@@ -270,34 +294,58 @@ static void newm(p_t *p, bool spinning)
 	 * second M in a forked child). */
 	m_t *m = NULL;
 	int err = ENOMEM;
+	bool tried = false;
 
-	/* The bound (GSHIM_MAXM, Go's 10000-thread limit): the P stays
-	 * idle, the program carries on with the M's it has. */
-	if (rt_cfg.maxm > 0 &&
+	if (!force && atomic_load_explicit(&mshort_until, memory_order_relaxed) &&
+	    os_nanotime() < atomic_load_explicit(&mretry_at, memory_order_relaxed)) {
+		err = EAGAIN;   /* sysmon retries */
+	} else if (rt_cfg.maxm > 0 &&
 	    atomic_load_explicit(&sched.mcount, memory_order_relaxed) >= rt_cfg.maxm) {
+		/* The bound (GSHIM_MAXM, Go's 10000-thread limit): the P
+		 * stays idle, the program carries on with the M's it has. */
 		static _Atomic int said;
 
 		if (!atomic_exchange(&said, 1))
-			rt_warn("GSHIM_MAXM kernel threads for M's reached; threads in blocking "
-			        "calls keep their P until one returns");
+			rt_warn("GSHIM_MAXM kernel threads for M's reached; running with those");
 		atomic_store(&warned, 1);   /* one message is enough */
+		tried = true;
+	} else if ((m = atomic_exchange_explicit(&mspare, NULL, memory_order_acquire)) != NULL) {
+		atomic_fetch_add_explicit(&sched.mcount, 1, memory_order_relaxed);
 	} else {
 		m = mmap(NULL, sizeof *m, PROT_READ | PROT_WRITE,
 		         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			m = NULL;
+		else
+			m_register(m);
+		tried = true;
 	}
 	if (m) {
 		m->nextp = p;
 		m->spinning = spinning;
-		m_register(m);
 		err = rt_thread_start(m_main, m, 256 * 1024);
+		tried = true;
+		if (err == 0) {
+			if (atomic_load_explicit(&mshort_until, memory_order_relaxed)) {
+				atomic_store_explicit(&mshort_until, 0, memory_order_relaxed);
+				atomic_store_explicit(&mretry_ns, MRETRY_MIN_NS, memory_order_relaxed);
+			}
+			return true;
+		}
+		/* Registered (on allm, which is never shrunk) but never run:
+		 * kept for the next attempt, so retries cost no memory and do
+		 * not count against GSHIM_MAXM. */
+		m->nextp = NULL;
+		m->spinning = false;
+		atomic_fetch_sub_explicit(&sched.mcount, 1, memory_order_relaxed);
+		m = atomic_exchange_explicit(&mspare, m, memory_order_release);
+		/* (another failed attempt's spare, if any, is left unused) */
 	}
-	if (err == 0)
-		return;
-	/* m stays on allm (it is never freed), but never runs. */
-	if (!atomic_exchange(&warned, 1))
-		rt_warn("cannot create an OS thread for an M; running with fewer");
+	if (tried) {
+		mshort_note();
+		if (!atomic_exchange(&warned, 1))
+			rt_warn("cannot create an OS thread for an M; running with fewer");
+	}
 	/* Nobody owns p now: its queued G's go to the global queue, where
 	 * the M's that do run find them, and p goes idle. */
 	lock_acquire(&sched.lock);
@@ -307,6 +355,7 @@ static void newm(p_t *p, bool spinning)
 	lock_release(&sched.lock);
 	if (spinning)
 		atomic_fetch_sub_explicit(&sched.nmspinning, 1, memory_order_seq_cst);
+	return false;
 }
 
 /* Schedule some M to run p (or an idle P if p is NULL).  Go's startm. */
@@ -330,7 +379,7 @@ static void startm(p_t *p, bool spinning)
 	brk = nm && nm->in_netpoll;
 	lock_release(&sched.lock);
 	if (!nm) {
-		newm(p, spinning);
+		newm(p, spinning, false);
 		return;
 	}
 	if (nm->spinning || nm->nextp)
@@ -358,6 +407,12 @@ static void wakep(void)
 	        memory_order_seq_cst, memory_order_seq_cst))
 		return;
 	startm(NULL, true);
+}
+
+void sched_wake_idle(void)
+{
+	if (sched_ready())
+		wakep();
 }
 
 /* GSHIM_DEBUG=deadlock=1: called by an M about to sleep.  If every P is
@@ -427,6 +482,238 @@ static void deadlock_check(void)
 	_exit(2);
 }
 
+/* ---- running out of M's -------------------------------------------------
+ *
+ * Every G in a call that holds an M (entersyscall: flock, a lock wait,
+ * waitpid, a read with GSHIM_IO=syscall ...) is a kernel thread, as it
+ * would be natively.  When the kernel refuses another (RLIMIT_NPROC,
+ * cgroup pids.max, threads-max) or GSHIM_MAXM is reached, newm fails and
+ * the P it was for goes idle.  Go stops there ("thread exhaustion", fatal)
+ * and otherwise lets runnable G's wait for an M to come back from its
+ * call.  Here that wait can be forever where natively it is not: the
+ * native program's pthread_create fails instead, it copes (lets go of a
+ * lock, retries), and the threads it did create each have a kernel
+ * thread - including the one that holds the lock or will write to the
+ * pipe the others read.  Under gshim creation succeeds, every M is taken
+ * by a G blocked on something that only a runnable G with no M would
+ * end: a deadlock the program did not write.
+ *
+ * What gshim does instead:
+ *   - newm records the failure (mshort_until, MSHORT_NS ahead) and backs
+ *     off: no clone until mretry_at (1 ms doubling to 64 ms), so a
+ *     program that readies G's quickly does not call clone for each.
+ *   - While M's are short, calls that have a non-blocking twin (flock ->
+ *     LOCK_NB, F_SETLKW -> F_SETLK, a read of a pipe or socket with
+ *     GSHIM_IO=syscall -> poll without waiting, then the read) make the
+ *     twin and park the G on a timer between tries (100 us doubling to
+ *     10 ms: syscall_wrap, sc_call_twin) instead of holding an M.
+ *   - sysmon (sched_mstarve) watches for starvation: G's on the global
+ *     queue, an idle P, no idle or spinning M, M's short.  It retries the
+ *     clone when the backoff allows; failing that it evicts one M per
+ *     round from a call with a twin that has lasted EVICT_AFTER_NS: sets
+ *     g->evict and sends SIGCANCEL, whose handler (shim/cancel.c) moves
+ *     the PC out of the call as for a cancellation; the wrapper sees the
+ *     eviction and goes on with the twin, and the M, back in the
+ *     scheduler, runs the starved G's.
+ *   - Starved for REPORT_NS with nothing to evict (every M is in a call
+ *     without a twin: waitpid, sigwait, a process-shared wait ...):
+ *     progress depends on those calls returning, which may be never.
+ *     sysmon says so once, naming each blocked thread and its call
+ *     (Go's thread-exhaustion report, without the exit: the calls may
+ *     still return, another process may release the lock); with
+ *     GSHIM_DEBUG=deadlock=1 the report is fatal (exit 2).
+ *
+ * Rejected: always using the twins (a polled lock is not queued in the
+ * kernel - a waiter may lose to later ones - and wakes up to 10 ms late;
+ * natively and while M's are plentiful the plain call is exact and
+ * free); making pthread_create fail with EAGAIN when no M can be had (a
+ * G needs no M until it runs, and G's blocked in parkable waits need
+ * none at all: the 100,000-thread programs would fail); a reserve M
+ * kept idle for emergencies (one reserve is taken by the next blocking
+ * call like any other M).
+ *
+ * The eviction signal races with the call's return: sysmon picks a G in
+ * its call and signals that G's M; if the G left the call meanwhile, the
+ * handler finds evict unset (or evictable clear) on what runs now and
+ * does nothing, and the M's current call, if any, restarts (SA_RESTART)
+ * - except calls the kernel never restarts (poll, select, epoll_wait,
+ * sigsuspend), which see EINTR, as with any signal.  Calls younger than
+ * EVICT_AFTER_NS are never picked, which makes the window small. */
+#define EVICT_AFTER_NS 1000000      /* in its call this long: may be evicted */
+#define REPORT_NS      1000000000   /* starved this long, nothing to evict */
+
+bool sched_mshort(void)
+{
+	int64_t u = atomic_load_explicit(&mshort_until, memory_order_relaxed);
+
+	return u != 0 && os_nanotime() < u;
+}
+
+/* Names of the calls gshim makes while holding an M, for the report. */
+static const char *sc_name(long nr)
+{
+	switch (nr) {
+	case SCNR_WAIT: return "a kernel wait (process-shared object or sigwait)";
+	case SYS_flock: return "flock";
+	case SYS_fcntl: return "fcntl lock wait";
+	case SYS_preadv2: case SYS_read: case SYS_readv: case SYS_pread64: return "read";
+	case SYS_pwritev2: case SYS_write: case SYS_writev: case SYS_pwrite64: return "write";
+	case SYS_recvmsg: case SYS_recvfrom: case SYS_recvmmsg: return "recv";
+	case SYS_sendmsg: case SYS_sendto: case SYS_sendmmsg: return "send";
+	case SYS_accept4: case SYS_accept: return "accept";
+	case SYS_connect: return "connect";
+	case SYS_wait4: case SYS_waitid: return "wait";
+	case SYS_ppoll: case SYS_poll: return "poll";
+	case SYS_pselect6: case SYS_select: return "select";
+	case SYS_epoll_pwait: case SYS_epoll_pwait2: case SYS_epoll_wait: return "epoll_wait";
+	case SYS_msgrcv: return "msgrcv";
+	case SYS_msgsnd: return "msgsnd";
+	case SYS_semop: case SYS_semtimedop: return "semop";
+	case SYS_rt_sigsuspend: return "sigsuspend";
+	case SYS_openat: case SYS_open: return "open";
+	case SYS_fsync: case SYS_fdatasync: case SYS_sync_file_range: return "fsync";
+	case SYS_futex: return "futex";
+	case SYS_splice: case SYS_tee: case SYS_sendfile: case SYS_copy_file_range:
+		return "splice";
+	default: return NULL;
+	}
+}
+
+struct starve_count { int runnable, blocked; };
+
+static void starve_count_g(g_t *g, void *arg)
+{
+	struct starve_count *c = arg;
+	uint32_t st = atomic_load(&g->status);
+
+	c->runnable += st == G_RUNNABLE;
+	c->blocked += st == G_SYSCALL;
+}
+
+static size_t fmt_str(char *buf, size_t len, const char *s)
+{
+	size_t l = strlen(s);
+
+	memcpy(buf + len, s, l);
+	return len + l;
+}
+
+static void starve_print_g(g_t *g, void *arg)
+{
+	char buf[200];
+	size_t len;
+	long nr = __atomic_load_n(&g->scnr, __ATOMIC_RELAXED);
+	const char *name = sc_name(nr);
+
+	(void)arg;
+	if (atomic_load(&g->status) != G_SYSCALL)
+		return;
+	len = fmt_str(buf, 0, "  thread ");
+	len += os_fmt_u64(buf + len, g->goid);
+	len = fmt_str(buf, len, g->is_main ? " (main) blocked in " : " blocked in ");
+	if (name) {
+		len = fmt_str(buf, len, name);
+		if (nr != SCNR_WAIT) {
+			long a0 = __atomic_load_n(&g->sca0, __ATOMIC_RELAXED);
+
+			len = fmt_str(buf, len, nr == SYS_wait4 || nr == SYS_waitid ? " (" : " (fd ");
+			if (a0 < 0) {
+				buf[len++] = '-';
+				a0 = -a0;
+			}
+			len += os_fmt_u64(buf + len, (unsigned long long)a0);
+			buf[len++] = ')';
+		}
+	} else if (nr > 0) {
+		len = fmt_str(buf, len, "system call ");
+		len += os_fmt_u64(buf + len, (unsigned long long)nr);
+	} else {
+		len = fmt_str(buf, len, "a call gshim does not name");
+	}
+	buf[len++] = '\n';
+	os_write_all(2, buf, len);
+}
+
+/* Once: what waits, and on what. */
+static void starve_report(void)
+{
+	struct starve_count c = { 0, 0 };
+	char buf[256];
+	size_t len;
+
+	g_foreach(starve_count_g, &c);
+	len = fmt_str(buf, 0, rt_cfg.deadlock ? "gshim: fatal: thread exhaustion - " :
+	                                        "gshim: thread exhaustion - ");
+	len = fmt_str(buf, len, "no OS thread can be created for an M and every M is "
+	                        "blocked in a call: ");
+	len += os_fmt_u64(buf + len, (unsigned long long)c.runnable);
+	len = fmt_str(buf, len, " runnable thread(s) wait until one of these returns:\n");
+	os_write_all(2, buf, len);
+	g_foreach(starve_print_g, NULL);
+	if (rt_cfg.deadlock)
+		_exit(2);
+}
+
+/* Evict one M from a call with a twin (see the essay).  sysmon. */
+static bool m_evict(int64_t now)
+{
+	pid_t pid = (pid_t)arch_syscall(SYS_getpid, 0, 0, 0);
+
+	for (m_t *m = atomic_load_explicit(&sched.allm, memory_order_acquire); m;
+	     m = m->alllink) {
+		g_t *g = __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE);
+
+		if (!g || !m->tid || atomic_load_explicit(&g->status, memory_order_acquire) != G_SYSCALL ||
+		    !atomic_load_explicit(&g->evictable, memory_order_acquire) ||
+		    now - __atomic_load_n(&g->scsince, __ATOMIC_RELAXED) < EVICT_AFTER_NS)
+			continue;
+		/* Before the signal: the handler looks at it (a G already
+		 * evicted but still in its call is signalled again: the
+		 * first signal may have come before the call). */
+		atomic_store_explicit(&g->evict, 1, memory_order_seq_cst);
+		arch_syscall(SYS_tgkill, pid, m->tid, SIGCANCEL);
+		return true;
+	}
+	return false;
+}
+
+bool sched_mstarve(int64_t now)
+{
+	static int64_t since;     /* sysmon only: starved since then */
+	static bool reported;
+
+	if (!atomic_load_explicit(&mshort_until, memory_order_relaxed) ||
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&sched.npidle, memory_order_relaxed) == 0 ||
+	    atomic_load_explicit(&sched.nmspinning, memory_order_relaxed) != 0 ||
+	    __atomic_load_n(&sched.nmidle, __ATOMIC_RELAXED) != 0) {
+		since = 0;
+		return false;
+	}
+	if (!since) {
+		since = now;   /* maybe a moment between wakep and startm */
+		return true;
+	}
+	if (now >= atomic_load_explicit(&mretry_at, memory_order_relaxed)) {
+		p_t *p;
+
+		lock_acquire(&sched.lock);
+		p = pidle_get();
+		lock_release(&sched.lock);
+		if (p && newm(p, false, true)) {
+			since = 0;
+			return false;
+		}
+	}
+	if (m_evict(now))
+		return true;
+	if (!reported && now - since >= REPORT_NS) {
+		reported = true;
+		starve_report();
+	}
+	return true;
+}
+
 /* sched.lock must be held.  Take m off the idle list; false if startm
  * took it first (it will hand m a P). */
 static bool midle_remove(m_t *m)
@@ -471,6 +758,43 @@ static bool stopm_netpoll(m_t *m, bool *taken)
 	return false;   /* taken: done after the P arrives, below */
 }
 
+/* Sleep on m's note until startm hands m a P.  While the timer thread
+ * is not running (core/timer.c: it could not be started), an idle M does
+ * its job, as Go's M's do: it sleeps only until the earliest deadline,
+ * then runs the expired timers - their G's go to the global queue and
+ * wakep hands a P to an idle M, maybe this one (the note is then set).
+ * Such an M does not block in the poller (stopm), so while G's wait for
+ * I/O it also looks for events every NETPOLL_IDLE_NS.  idle_sleeping is
+ * cleared meanwhile: timers and events take locks, so a signal handler's
+ * wake-ups must be deferred as on any running g0. */
+#define NETPOLL_IDLE_NS 1000000   /* sysmon's NETPOLL_NS */
+
+static void stopm_sleep(m_t *m)
+{
+	for (;;) {
+		int64_t next = timer_next_unserved(), left;
+		bool io = timer_unserved() && netpoll_waiting();
+
+		if (__builtin_expect(next == INT64_MAX && !io, 1)) {
+			note_sleep(&m->park);
+			return;
+		}
+		left = next == INT64_MAX ? INT64_MAX : next - os_nanotime();
+		if (io && left > NETPOLL_IDLE_NS)
+			left = NETPOLL_IDLE_NS;
+		if (left > 0 && note_sleep_ns(&m->park, left))
+			return;
+		if (atomic_load_explicit(&m->park.key, memory_order_acquire))
+			return;
+		atomic_store_explicit(&m->idle_sleeping, 0, memory_order_seq_cst);
+		timer_run_expired();
+		if (io)
+			netpoll_poll(false);
+		atomic_store_explicit(&m->idle_sleeping, 1, memory_order_seq_cst);
+		rt_defer_drain(&m->g0);
+	}
+}
+
 /* Park the M until startm hands it a P.  m has no P.  Go's stopm. */
 static void stopm(m_t *m)
 {
@@ -486,7 +810,7 @@ again:
 	taken = false;
 	/* The blocker role first, then the idle list: startm can only see
 	 * in_netpoll (and break the wait) once the role is ours. */
-	poll = !nopoll && netpoll_block_begin();
+	poll = !nopoll && !timer_unserved() && netpoll_block_begin();
 	lock_acquire(&sched.lock);
 	m->in_netpoll = poll;
 	midle_put(m);
@@ -507,7 +831,7 @@ again:
 	} else if (rt_cfg.deadlock) {
 		deadlock_check();
 	}
-	note_sleep(&m->park);
+	stopm_sleep(m);
 	atomic_store_explicit(&m->idle_sleeping, 0, memory_order_relaxed);
 	note_clear(&m->park);
 	acquirep(m, m->nextp);
@@ -712,7 +1036,19 @@ static void switch_finish(struct switch_req *req)
 			casgstatus(prev, G_WAITING, G_RUNNABLE);
 			m = getm();
 			runq_put(m->p, prev, true);
+			break;
 		}
+		/* A signal made pending on prev while it was still running
+		 * (g_signal saw G_RUNNING and kicked its M, but the kick found
+		 * it inside the runtime, or found it gone) must not sleep
+		 * with it: interrupt the wait, as g_signal does for a G it
+		 * sees waiting.  Dekker with g_signal: it sets sigpending,
+		 * then reads the status; we set the status, then read
+		 * sigpending (seq_cst both). */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (__builtin_expect(atomic_load_explicit(&prev->sigpending, memory_order_seq_cst) &
+		                     ~prev->sigmask, 0) && !prev->sighold_nointr)
+			gfutex_interrupt(prev);
 		break;
 	case SW_YIELD:
 		casgstatus(prev, G_RUNNING, G_RUNNABLE);
@@ -721,8 +1057,7 @@ static void switch_finish(struct switch_req *req)
 		break;
 	case SW_EXIT:
 		casgstatus(prev, G_RUNNING, G_DEAD);
-		if (!(prev->stack.flags & STACK_OWNED))
-			g_exited_publish(prev);   /* off its stack now */
+		g_exited_publish(prev);   /* off its CPU and stack now (g_exit) */
 		g_unref(prev);
 		break;
 	case SW_PREEMPT:
@@ -807,9 +1142,33 @@ static void raise_on_m(m_t *m, int sig)
 }
 
 /* Raise g's pending signals on its M now that it runs.  The handlers run
- * when the tgkill returns, on this G: what pthread_kill promised. */
+ * when the tgkill returns, on this G: what pthread_kill promised.
+ *
+ * Not inside a runtime section (rtdepth > 0): a G that resumes from a
+ * park in one (a read parked in the poller, interrupted for the signal)
+ * would run the handler with the runtime's depth raised, so a blocking
+ * call in the handler could not park - it would wait in the kernel with
+ * the P held, and at GOMAXPROCS=1 nobody could ever wake it (glibc
+ * tst-cancel20: the handler reads a pipe, the main thread must run to
+ * cancel it).  Such signals wait in sigdefer until rt_exit brings the
+ * depth to 0 with the G running: the handler then runs after the
+ * interrupted wait has returned EINTR to its wrapper and before the
+ * wrapper decides between EINTR and a restart, which is the order the
+ * kernel gives (the action is recorded at raise time, below).  Also
+ * held back inside a g_sighold region (rt.h), for the same reason one
+ * level up: unwinding out of the handler must not skip the poller's
+ * clean-up of a request still in flight.  A G
+ * inside a system call's bracket (G_SYSCALL) gets them at once: the
+ * signal must interrupt the call, as it would natively.  A G that parks
+ * with them deferred is woken again at once (switch_finish). */
 static void deliver_pending(g_t *g)
 {
+	if ((g->rtdepth != 0 &&
+	     atomic_load_explicit(&g->status, memory_order_relaxed) == G_RUNNING) ||
+	    g->sighold != 0) {
+		atomic_store_explicit(&g->sigdefer, 1, memory_order_relaxed);
+		return;
+	}
 	/* Only what the G does not block: the rest stays pending on the G
 	 * (sigpending() reports it; unblocking delivers it). */
 	uint64_t set = atomic_fetch_and_explicit(&g->sigpending, g->sigmask,
@@ -836,6 +1195,43 @@ static void deliver_pending(g_t *g)
 	for (sig = 1; set; sig++, set >>= 1)
 		if (set & 1)
 			raise_on_m(g->m, sig);
+}
+
+void g_deliver_deferred(g_t *g)
+{
+	if (g->is_g0 || g->rtdepth != 0 || g->sighold != 0 ||
+	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING)
+		return;   /* the next rt_exit to depth 0 tries again */
+	atomic_store_explicit(&g->sigdefer, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask)
+		deliver_pending(g);
+}
+
+/* The thread leaves by unwinding (cancellation, pthread_exit), maybe from
+ * a signal handler that runs inside a wrapped call: the call's bracket
+ * (g_syscall_enter's, or g_block_enter's) never closes; close it, so the
+ * G goes on and exits as a running G with a P and no runtime depth. */
+void g_call_abandon(void)
+{
+	g_t *g = getcurg();
+	uint64_t k;
+
+	if (!g)
+		return;
+	if (atomic_load_explicit(&g->status, memory_order_relaxed) == G_SYSCALL) {
+		if (g->rtdepth > 0)
+			g_syscall_exit();
+		else
+			g_block_exit();
+	}
+	/* Leaving a handler without sigreturn leaves the kernel mask of
+	 * this M as the handler had it (its signal and sa_mask blocked).
+	 * Natively that mask dies with the thread; here the M goes on to
+	 * run other G's, which would never get those signals (m->cur_mask
+	 * would not even know).  Load the G's own mask again. */
+	k = g->sigmask & ~preempt_kmask_clear();
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+	g->m->cur_mask = g->sigmask;
 }
 
 void g_signal(g_t *g, int sig)
@@ -882,7 +1278,8 @@ void g_signal(g_t *g, int sig)
 	 * M, if we win the pending bit back.  A G that switches out in the
 	 * window lets the signal land on the M's next G: a known race. */
 	m = g->m;
-	uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
+	/* seq_cst: Dekker with a G about to park (switch_finish, SW_PARK) */
+	uint32_t st = atomic_load_explicit(&g->status, memory_order_seq_cst);
 	/* Blocked in the kernel (sigwait, a pshared wait, a wrapped call): the
 	 * signal itself must reach it there, and interrupt the call as it
 	 * would natively. */
@@ -927,6 +1324,18 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
+		/* From cur's kernel mask straight to next's: what next blocks
+		 * and cur does not must be blocked before the switch, or a
+		 * signal could land in between and run its handler on next
+		 * (glibc tst-signal3 saw one on a thread that blocks it).
+		 * next narrows it to its own once it runs (sigmask_apply). */
+		if (__builtin_expect(next->sigmask & ~m->cur_mask, 0)) {
+			uint64_t both = m->cur_mask | next->sigmask;
+			uint64_t k = both & ~preempt_kmask_clear();
+
+			arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+			m->cur_mask = both;
+		}
 		execute_prep(m, next);
 		back = arch_switch(&cur->ctx, &next->ctx, req);
 	} else {
@@ -1106,13 +1515,15 @@ _Noreturn void g_exit(void *retval)
 			rt_cfg.on_last_exit();
 		exit(0);
 	}
-	/* Joiners may run (even on another M) before we are off this stack:
-	 * they only read retval; the stack is freed by the last g_unref,
-	 * which for us happens in switch_finish.  Not so a stack the program
-	 * supplied (pthread_attr_setstack): it may free it the moment join
-	 * returns, so joiners hear of the exit only once we are off it. */
-	if (g->stack.flags & STACK_OWNED)
-		g_exited_publish(g);
+	/* Joiners hear of the exit only once we are off this CPU (the exit
+	 * is published in switch_finish): a handler of a process-directed
+	 * signal landing on this M meanwhile must not run as a thread whose
+	 * join has returned (glibc tst-tls3 saw it), and the program may
+	 * free a stack it supplied the moment join returns.  Waking the
+	 * joiner now puts it on our run queue, so the switch below goes
+	 * straight to it; if another M runs it first it finds `exited` still
+	 * 0 and waits again for the wake in switch_finish. */
+	gfutex_wake(&g->exited, 1);
 	req.prev = g;
 	switch_out(g, &req);
 	rt_fatal("g_exit: dead G resumed");
@@ -1131,6 +1542,8 @@ void g_start_new(g_t *g, void (*fn)(void *), void *arg)
 
 	sysmon_start();   /* a program with threads gets its monitor */
 	sig_receiver_start();   /* ... and its signal thread */
+	timer_start();   /* ... and its timer thread, before M's use up a
+	                    thread limit (core/timer.c) */
 	sig_note_mask(g->sigmask);
 
 	g->fn = fn;
@@ -1189,11 +1602,23 @@ void g_block_enter(void)
 
 	if (!g)
 		return;
+	/* A signal handler that interrupted this G inside a blocking call
+	 * or in the middle of a switch (g->m already cleared): the outer
+	 * state stays; the matching g_block_exit does nothing either. */
+	if (!g->m || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING) {
+		g->block_skip++;
+		return;
+	}
 	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
 		preempt_drain(g->m);
 	rt_enter();
 	m = g->m;
+	g->scnr = SCNR_WAIT;
 	casgstatus(g, G_RUNNING, G_SYSCALL);
+	/* Dekker with preempt_request, as in g_syscall_enter. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&m->preempt, memory_order_relaxed), 0))
+		preempt_drain(m);
 	handoffp(releasep(m));
 	rt_exit(g);
 }
@@ -1207,6 +1632,10 @@ void g_block_exit(void)
 
 	if (!g)
 		return;
+	if (g->block_skip) {
+		g->block_skip--;
+		return;
+	}
 	rt_enter();
 	m = g->m;
 	/* Fast path: an idle P (often the one we gave away). */
@@ -1259,7 +1688,7 @@ bool g_syscall_enter(void)
 	/* Already in a call (we are a signal handler inside it), or between
 	 * P's in g_block_exit: the outer call does the accounting. */
 	if (!g || atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
-	    !g->m->p || g->rtdepth != 0)
+	    !g->m || !g->m->p || g->rtdepth != 0)
 		return false;
 	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
 		preempt_drain(g->m);
@@ -1268,9 +1697,18 @@ bool g_syscall_enter(void)
 	rt_check_p(g);   /* may have been taken during an unwrapped call */
 	p = g->m->p;
 	p->syscalltick++;
+	g->scnr = 0;   /* the wrapper names its call after this */
 	casgstatus(g, G_RUNNING, G_SYSCALL);
 	/* Release: sysmon's acquire of the status sees the syscalltick. */
 	p_owner_set(p, P_SYSCALL);
+	/* Dekker with preempt_request, which stores m->preempt and then
+	 * reads the G's and the P's status: a request made before it saw
+	 * ours is seen here, and its signal lands before the call sleeps
+	 * (a ppoll cut short by SIGURG would return EINTR to the program;
+	 * the look above, before the stores, leaves that window open). */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__builtin_expect(atomic_load_explicit(&g->m->preempt, memory_order_relaxed), 0))
+		preempt_drain(g->m);
 	return true;
 }
 
@@ -1443,18 +1881,57 @@ static void install_overflow_handler(void)
 
 g_t *g_alloc_main(void);
 
-void sched_init(void)
+/* Start-up memory the runtime cannot run without: P's, M0's g0 stack and
+ * TCB, the main G.  Taken before anything else changes, so that when one
+ * cannot be had (the process starts under a tiny RLIMIT_AS) everything is
+ * given back and the program runs on native threads (sched_init). */
+static bool init_alloc(int n, gstack_t *g0s, g_t **mg)
+{
+	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (sched.allp == MAP_FAILED) {
+		sched.allp = NULL;
+		return false;
+	}
+	if (stack_alloc(g0s, 256 * 1024, stack_page_size()) != 0)
+		goto no_stack;
+	m0.g0.is_g0 = true;
+	m0.g0.stack = *g0s;   /* tls_new_g0 reads its bounds */
+	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new_g0(&m0.g0))
+		goto no_tcb;
+	*mg = g_alloc_main();
+	if (*mg)
+		return true;
+	if (m0.g0.tcb)
+		tls_free_g0(&m0.g0);
+no_tcb:
+	memset(&m0.g0.stack, 0, sizeof m0.g0.stack);
+	stack_free(g0s);
+no_stack:
+	munmap(sched.allp, sizeof(p_t) * (size_t)n);
+	sched.allp = NULL;
+	return false;
+}
+
+static _Atomic bool init_failed;
+
+bool sched_disabled(void)
+{
+	return atomic_load_explicit(&init_failed, memory_order_acquire);
+}
+
+bool sched_init(void)
 {
 	int n, i;
 	g_t *mg;
 	gstack_t g0s;
 
 	if (sched_ready())
-		return;
+		return true;
 	lock_acquire(&init_lock);
-	if (sched_ready()) {
+	if (sched_ready() || sched_disabled()) {
 		lock_release(&init_lock);
-		return;
+		return sched_ready();
 	}
 	real_init();
 	stack_sys_init();
@@ -1462,14 +1939,15 @@ void sched_init(void)
 	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
-	sched.nprocs = n;
 	/* mmap, not malloc: the program's malloc may be a replacement that
 	 * takes pthread locks (jemalloc, tcmalloc), which would re-enter the
 	 * shim half-way through its own initialisation.  Zeroed pages. */
-	sched.allp = mmap(NULL, sizeof(p_t) * (size_t)n, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (sched.allp == MAP_FAILED)
-		rt_fatal("cannot allocate P's");
+	if (!init_alloc(n, &g0s, &mg)) {
+		atomic_store_explicit(&init_failed, true, memory_order_release);
+		lock_release(&init_lock);
+		return false;
+	}
+	sched.nprocs = n;
 	for (i = n - 1; i >= 0; i--) {
 		sched.allp[i].id = (uint32_t)i;
 		sched.allp[i].status = P_IDLE;
@@ -1487,18 +1965,14 @@ void sched_init(void)
 	m0.g0.m = &m0;
 	m0.g0.rtdepth = 1;
 	atomic_store_explicit(&m0.g0.status, G_RUNNING, memory_order_relaxed);
-	if (stack_alloc(&g0s, 256 * 1024, stack_page_size()) != 0)
-		rt_fatal("cannot allocate the scheduler stack of M0");
 	m0.g0.stack = g0s;
 	arch_ctx_make(&m0.g0.ctx, g0s.hi, g0_start, &m0);
-	/* The main thread's TCB stays with the main G; M0's g0 gets one of
-	 * its own (per-g), so an idle M0 never writes into the main G's TLS. */
+	/* The main thread's TCB stays with the main G; M0's g0 has one of
+	 * its own (per-g, init_alloc), so an idle M0 never writes into the
+	 * main G's TLS. */
 	m0.cur_tp = m0.os_tcb = arch_tp();
-	if (rt_cfg.tls_mode == TLS_PER_G)
-		tls_new_g0(&m0.g0);
 
 	/* The calling context becomes the main G. */
-	mg = g_alloc_main();
 	if (g_fake_tid(mg) != g_main_fake_tid())
 		rt_fatal("the main G is not the first G");
 	mg->tcb = m0.cur_tp;
@@ -1521,6 +1995,7 @@ void sched_init(void)
 	atomic_store_explicit(&init_done, 1, memory_order_release);
 	lock_release(&init_lock);
 	trace_start();
+	return true;
 }
 
 /* Per-g TLS and glibc's own view of threads.  glibc knows the kernel
@@ -1623,6 +2098,12 @@ void sched_fork_child(void)
 	note_clear(&m->park);
 	atomic_store(&sched.allm, m);
 	atomic_store(&sched.mcount, 1);
+	/* The spare M is on the parent's allm only; the child has made no
+	 * attempt to create an M yet. */
+	atomic_store(&mspare, NULL);
+	atomic_store(&mshort_until, 0);
+	atomic_store(&mretry_at, 0);
+	atomic_store(&mretry_ns, MRETRY_MIN_NS);
 	sched.midle = NULL;
 	sched.nmidle = 0;
 	sched.pwait = NULL;

@@ -35,6 +35,10 @@
  * I/O with no M sleeping in the poller, rounds are at most NETPOLL_NS
  * apart (Go's sysmon polls once 10 ms
  * have passed; its G's then wait for the next 10 ms slice besides).
+ *
+ * Timers: when the timer thread could not be started (core/timer.c),
+ * sysmon runs expired timers on each round and sleeps no longer than the
+ * earliest deadline; timer_add kicks it for an earlier one.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -183,6 +187,18 @@ static int64_t round_ns(int64_t delay)
 	return delay;
 }
 
+/* While the timer thread is not running (core/timer.c), sysmon runs the
+ * expired timers: wake no later than the earliest deadline. */
+static int64_t timers_ns(int64_t wait)
+{
+	int64_t next = timer_next_unserved(), left;
+
+	if (__builtin_expect(next == INT64_MAX, 1))
+		return wait;
+	left = next - os_nanotime();
+	return left < 0 ? 0 : left < wait ? left : wait;
+}
+
 static void *sysmon(void *arg)
 {
 	int64_t delay = SYSMON_MIN_NS;
@@ -202,7 +218,9 @@ static void *sysmon(void *arg)
 			delay = URGENT_NS / 10;
 			idle = 0;
 		}
-		os_futex_wait((uint32_t *)&kick, k, round_ns(delay));
+		os_futex_wait((uint32_t *)&kick, k, timers_ns(round_ns(delay)));
+		if (__builtin_expect(timer_unserved(), 0))
+			timer_run_expired();
 		netpoll_poll(true);
 		preempt_async_kicks();
 		if (retake(os_nanotime())) {
@@ -225,19 +243,31 @@ static void *sysmon(void *arg)
 	return NULL;
 }
 
-static _Atomic int started;
+static _Atomic int started;            /* 0 no, 1 running, 2 start failed */
+static _Atomic int64_t retry_at;       /* started == 2: next attempt */
 
 /* Started by the first thread creation or blocking call, not at
- * start-up: a single-threaded program (ls, true) never pays for it. */
+ * start-up: a single-threaded program (ls, true) never pays for it.  A
+ * start that fails (out of memory or threads) is retried at most once a
+ * second, from the next call that wants it. */
 void sysmon_start(void)
 {
-	int zero = 0;
+	static _Atomic int warned;
+	int st = atomic_load_explicit(&started, memory_order_relaxed);
 
-	if (__builtin_expect(atomic_load_explicit(&started, memory_order_relaxed), 1) ||
-	    !atomic_compare_exchange_strong(&started, &zero, 1))
+	if (__builtin_expect(st == 1, 1))
 		return;
-	if (rt_thread_start(sysmon, NULL, 64 * 1024) != 0)
-		rt_warn("cannot start sysmon: blocking calls may hold their P");
+	if (st == 2 && os_nanotime() < atomic_load_explicit(&retry_at, memory_order_relaxed))
+		return;
+	if (!atomic_compare_exchange_strong(&started, &st, 1))
+		return;
+	if (rt_thread_start(sysmon, NULL, 64 * 1024) == 0)
+		return;
+	atomic_store_explicit(&retry_at, os_nanotime() + 1000000000, memory_order_relaxed);
+	atomic_store_explicit(&started, 2, memory_order_release);
+	if (!atomic_exchange(&warned, 1))
+		rt_warn("cannot start sysmon (out of memory or threads): blocking calls "
+		        "may hold their P until it can be started");
 }
 
 void sysmon_fork_child(void)

@@ -21,6 +21,23 @@
  *     the case where every M is idle or in user code that never enters
  *     the runtime - the job Go gives to sysmon and to the M blocked in
  *     netpoll with a timeout.
+ *
+ * Without the timer thread.  Memory or threads may run out (RLIMIT_AS,
+ * RLIMIT_NPROC) before the first timer is added, and the thread is then
+ * only a convenience: while it is not running (timer_unserved) its job
+ * falls to Go's choice of threads - sysmon runs expired timers every
+ * round and sleeps no longer than the earliest deadline (timer_add kicks
+ * it when an earlier one arrives), and an idle M in stopm sleeps on its
+ * note only until that deadline, then runs them (core/sched.c).  A new
+ * earliest timer also wakes an idle P (sched_wake_idle), so an M that
+ * went idle before it arrived is not the only one watching.  The start
+ * is retried at most once a second.
+ *
+ * Heap storage is the runtime's own pages (os_grow), not malloc: a
+ * program's malloc need not be thread-safe, and glibc's would make the
+ * first timer of each thread a 64 MiB arena.  When a heap cannot grow,
+ * timer_add says so and the caller waits in the kernel instead
+ * (core/gfutex.c): never a lost deadline, never an abort.
  * Callbacks run with no timer lock held; they ready a G (onto the running
  * P's runnext when run by a G or g0 with a P, else the global queue).
  *
@@ -43,16 +60,20 @@
  * program's calls: EINTR it never asked for).
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/prctl.h>
 #include "rt.h"
+
+/* tm.started */
+enum { TM_NONE, TM_STARTING, TM_RUNNING, TM_FAILED };
 
 static struct {
 	theap_t nop;             /* timers added without a P */
 	_Atomic uint32_t seq;    /* bumped when an earlier deadline arrives */
 	_Atomic uint32_t done;   /* bumped after each callback */
-	_Atomic int started;
-	_Atomic int64_t sleep_until;   /* the timer thread's target */
+	_Atomic int started;     /* TM_*: the timer thread */
+	_Atomic bool down;       /* its start failed; it is not running */
+	_Atomic int64_t retry_at;     /* TM_FAILED: next start attempt */
+	_Atomic int64_t sleep_until;  /* the timer thread's target */
 } tm = {
 	.nop = { .lock = LOCK_INIT(RANK_TIMER), .next = INT64_MAX },
 	.sleep_until = INT64_MAX,
@@ -233,46 +254,162 @@ static void *timer_thread(void *arg)
 	return NULL;
 }
 
+#define TM_RETRY_NS 1000000000   /* a failed start is retried after 1 s */
+
+/* Start the timer thread if it is not running; any thread, no locks.
+ * Failure is not fatal: sysmon and idle M's serve the timers meanwhile
+ * (tm.down, see the essay), and a later timer_add tries again. */
 static void timer_start_thread(void)
 {
-	int zero = 0;
+	static _Atomic int warned;
+	int st = atomic_load_explicit(&tm.started, memory_order_acquire);
 
-	if (atomic_load_explicit(&tm.started, memory_order_acquire) ||
-	    !atomic_compare_exchange_strong(&tm.started, &zero, 1))
+	if (__builtin_expect(st == TM_RUNNING, 1))
 		return;
-	if (rt_thread_start(timer_thread, NULL, 128 * 1024) != 0)
-		rt_fatal("cannot start the timer thread");
+	if (st == TM_FAILED &&
+	    os_nanotime() < atomic_load_explicit(&tm.retry_at, memory_order_relaxed))
+		return;
+	if (st == TM_STARTING || !atomic_compare_exchange_strong(&tm.started, &st, TM_STARTING))
+		return;   /* another thread is starting it */
+	if (rt_thread_start(timer_thread, NULL, 128 * 1024) == 0) {
+		atomic_store_explicit(&tm.down, false, memory_order_release);
+		atomic_store_explicit(&tm.started, TM_RUNNING, memory_order_release);
+		return;
+	}
+	atomic_store_explicit(&tm.retry_at, os_nanotime() + TM_RETRY_NS, memory_order_relaxed);
+	atomic_store_explicit(&tm.down, true, memory_order_seq_cst);
+	atomic_store_explicit(&tm.started, TM_FAILED, memory_order_release);
+	if (!atomic_exchange(&warned, 1))
+		rt_warn("cannot start the timer thread (out of memory or threads); "
+		        "timers are run by sysmon and idle M's");
+	/* Timers queued meanwhile were left to the thread: wake the others. */
+	sysmon_kick();
+	sched_wake_idle();
 }
 
-void timer_add(rtimer_t *t)
+/* Started with the program's first thread (g_start_new), while the main
+ * thread runs: before M's use up a thread limit, and on the main
+ * thread's TCB (a G's would give glibc's pthread_create a malloc arena
+ * of its own).  Later tries come from timer_add. */
+void timer_start(void)
+{
+	timer_start_thread();
+}
+
+bool timer_unserved(void)
+{
+	return atomic_load_explicit(&tm.down, memory_order_acquire);
+}
+
+int64_t timer_next_unserved(void)
+{
+	if (__builtin_expect(!timer_unserved(), 1))
+		return INT64_MAX;
+	return next_all();
+}
+
+/* Capacity of all heaps together (sum of cap; each change under its
+ * heap's lock).  A G has at most one timer queued (its one timed wait),
+ * so while this is at least the number of live G's a timer always finds
+ * room on some heap: thread creation reserves it (timer_reserve). */
+static _Atomic int64_t cap_total;
+
+/* Double h's array.  Lock held.  The array is the runtime's own pages
+ * (see the essay); false if it cannot grow. */
+static bool heap_grow(theap_t *h)
+{
+	size_t len;
+	rtimer_t **v;
+
+	v = os_grow(h->v, sizeof *v * (size_t)h->cap,
+	            sizeof *v * (size_t)(h->cap ? 2 * h->cap : 512), &len);
+	if (!v || len / sizeof *v > INT32_MAX)
+		return false;
+	atomic_fetch_add_explicit(&cap_total, (int64_t)(len / sizeof *v) - h->cap,
+	                          memory_order_relaxed);
+	h->v = v;
+	h->cap = (int)(len / sizeof *v);
+	return true;
+}
+
+static inline theap_t *own_heap(void)
 {
 	m_t *m = getm();
-	theap_t *h = m && m->p ? &m->p->timers : &tm.nop;
+
+	return m && m->p ? &m->p->timers : &tm.nop;
+}
+
+bool timer_reserve(int64_t ntimers)
+{
+	theap_t *h;
+	bool ok;
+
+	if (__builtin_expect(atomic_load_explicit(&cap_total, memory_order_relaxed) >= ntimers, 1))
+		return true;
+	h = own_heap();
+	lock_acquire(&h->lock);
+	ok = atomic_load_explicit(&cap_total, memory_order_relaxed) >= ntimers || heap_grow(h);
+	lock_release(&h->lock);
+	return ok;
+}
+
+/* Lock h if it has room for one more timer (growing it if allowed).
+ * false, unlocked, if not. */
+static bool heap_lock_room(theap_t *h, bool grow)
+{
+	lock_acquire(&h->lock);
+	if (h->n < h->cap || (grow && heap_grow(h)))
+		return true;
+	lock_release(&h->lock);
+	return false;
+}
+
+bool timer_add(rtimer_t *t)
+{
+	theap_t *h = own_heap();
+	bool first;
 
 	timer_start_thread();
-	lock_acquire(&h->lock);
-	if (h->n == h->cap) {
-		int cap = h->cap ? h->cap * 2 : 64;
-		rtimer_t **v = realloc(h->v, sizeof *v * (size_t)cap);
-		if (!v)
-			rt_fatal("out of memory for timers");
-		h->v = v;
-		h->cap = cap;
+	/* Its own P's heap; if that cannot grow, any heap with room (expired
+	 * timers are run from every heap alike); failing that, the caller
+	 * waits another way. */
+	if (!heap_lock_room(h, true)) {
+		int i;
+
+		for (i = 0; i < nheaps(); i++)
+			if (heap_at(i) != h && heap_lock_room(heap_at(i), false))
+				break;
+		if (i == nheaps()) {
+			t->h = NULL;
+			t->idx = -1;
+			return false;
+		}
+		h = heap_at(i);
 	}
 	t->h = h;
 	t->idx = h->n;
 	h->v[h->n++] = t;
 	sift_up(h, t->idx);
 	t->running = false;
-	if (t->idx == 0)
+	first = t->idx == 0;
+	if (first)
 		next_update(h);
 	lock_release(&h->lock);
+	if (__builtin_expect(timer_unserved(), 0)) {
+		/* Nobody sleeps until this deadline yet (see the essay). */
+		if (first) {
+			sysmon_kick();
+			sched_wake_idle();
+		}
+		return true;
+	}
 	/* Earlier than the timer thread's wake-up: wake it to sleep less. */
 	if (t->when < atomic_load_explicit(&tm.sleep_until, memory_order_seq_cst)) {
 		atomic_store_explicit(&tm.sleep_until, t->when, memory_order_relaxed);
 		atomic_fetch_add_explicit(&tm.seq, 1, memory_order_release);
 		os_futex_wake((uint32_t *)&tm.seq, 1);
 	}
+	return true;
 }
 
 bool timer_del(rtimer_t *t)
@@ -329,5 +466,6 @@ void timer_fork_child(void)
 		atomic_store(&h->next, INT64_MAX);
 	}
 	atomic_store(&tm.sleep_until, INT64_MAX);
-	atomic_store(&tm.started, 0);
+	atomic_store(&tm.started, TM_NONE);
+	atomic_store(&tm.down, false);
 }

@@ -622,11 +622,19 @@ void *tls_new_g0(g_t *g0)
 	void *tp = tls.allocate(NULL);
 
 	if (!tp)
-		rt_fatal("cannot allocate a TCB for the scheduler of M0");
+		return NULL;   /* start-up out of memory: sched_init gives up */
 	tls_setup(tp, g0);
 	g0->tcb = tp;
 	g0->tcb_fresh = true;
 	return tp;
+}
+
+/* Undo tls_new_g0 (sched_init could not get the rest of its memory). */
+void tls_free_g0(g_t *g0)
+{
+	tls.deallocate(g0->tcb, true);
+	g0->tcb = NULL;
+	g0->tcb_fresh = false;
 }
 
 /* First code on g's TCB (g runs): per-thread libc set-up that can only be

@@ -95,8 +95,13 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 	err = real_pthread_setattr_default_np(attr);
 	if (err)
 		return err;
-	if (pthread_attr_getstacksize(attr, &stacksize) == 0 &&
-	    pthread_attr_getguardsize(attr, &guard) == 0)
+	/* A size of 0 leaves the default size as it was (glibc's rule):
+	 * getstacksize would report glibc's copy of it, not ours. */
+	if (((const struct glibc_attr_head *)attr)->stacksize == 0)
+		stacksize = config_default_stack();
+	else if (pthread_attr_getstacksize(attr, &stacksize) != 0)
+		stacksize = config_default_stack();
+	if (pthread_attr_getguardsize(attr, &guard) == 0)
 		config_set_default_attr(stacksize, guard);
 	atomic_store_explicit(&default_changed, true, memory_order_release);
 	return 0;

@@ -445,10 +445,15 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	/* Out of the call when cancellation acts, and also out of a sigwait
 	 * when a signal was made pending for it (g_signal, shim/signal.c):
 	 * sigwake is only looked at there. */
+	/* ... and out of a call sysmon evicts (no M could be created for
+	 * runnable G's: core/sched.c, "Running out of M's"); the wrapper
+	 * goes on with the call's non-blocking twin. */
 	if (atomic_load_explicit(&t->in_cp, memory_order_relaxed) &&
-	    (cancel_acts(t) ||
+	    ((atomic_load_explicit(&t->in_cp, memory_order_relaxed) == 1 && cancel_acts(t)) ||
 	     (atomic_load_explicit(&g->sigwait_set, memory_order_relaxed) &&
-	      atomic_load_explicit(&g->sigwake, memory_order_relaxed))) &&
+	      atomic_load_explicit(&g->sigwake, memory_order_relaxed)) ||
+	     (atomic_load_explicit(&g->evictable, memory_order_relaxed) &&
+	      atomic_load_explicit(&g->evict, memory_order_relaxed))) &&
 	    pc >= (uintptr_t)arch_cp_begin && pc < (uintptr_t)arch_cp_end) {
 		arch_uc_set_pc(uc, (uintptr_t)arch_cp_cancel);
 		return;
@@ -548,21 +553,34 @@ void cancel_init(void)
 
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f)
 {
+	return shim_cp_syscall2(g, true, nr, a, b, c, d, e, f);
+}
+
+long shim_cp_syscall2(g_t *g, bool cancel, long nr, long a, long b, long c, long d, long e,
+                      long f)
+{
 	struct thread *t;
+	uint32_t outer;
 	long r;
 
 	if (!g)
 		return arch_syscall6(nr, a, b, c, d, e, f);
 	t = thread_of(g);
-	atomic_store_explicit(&t->in_cp, 1, memory_order_seq_cst);
+	/* A signal handler's own call inside this one's (the kernel ran
+	 * the handler in the middle of it): the outer call is still one
+	 * when the handler returns into it.  2: not a cancellation point
+	 * while it blocks (flock), but the handler may still end it for a
+	 * sigwait kick or an eviction. */
+	outer = atomic_load_explicit(&t->in_cp, memory_order_relaxed);
+	atomic_store_explicit(&t->in_cp, cancel ? 1 : 2, memory_order_seq_cst);
 	/* sigwait & co. check g->sigwake instead, which pthread_cancel sets
 	 * too (below). */
 	r = arch_cp_syscall(atomic_load_explicit(&g->sigwait_set, memory_order_relaxed) ?
 	                    (const volatile uint32_t *)&g->sigwake :
-	                    t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
+	                    cancel && t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
 	                    (const volatile uint32_t *)&t->cancel_req : &never,
 	                    nr, a, b, c, d, e, f);
-	atomic_store_explicit(&t->in_cp, 0, memory_order_relaxed);
+	atomic_store_explicit(&t->in_cp, outer, memory_order_relaxed);
 	return r;
 }
 
@@ -616,7 +634,7 @@ SHIM_EXPORT int pthread_cancel(pthread_t th)
 	gfutex_interrupt(g);
 	/* Or interrupt the plain blocking call it is in (see above), ours
 	 * or one of libc's own. */
-	if ((atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) ||
+	if ((atomic_load_explicit(&thread_of(g)->in_cp, memory_order_seq_cst) == 1 ||
 	     (rt_cfg.tls_mode == TLS_PER_G && in_libc_cp(g->tcb)) ||
 	     /* glibc >= 2.40: maybe in libc's bridge; the handler looks */
 	     (libc_bridge_lo && g != getcurg() &&

@@ -37,6 +37,7 @@
 
 int mutex_relock(pthread_mutex_t *m);
 int mutex_unlock(pthread_mutex_t *m);
+void mutex_cv_use(pthread_mutex_t *m, int delta);
 void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
 void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
 
@@ -135,15 +136,25 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
 		cancel_point(g);
 	atomic_fetch_add_explicit(&cv->waiters, 1, memory_order_seq_cst);
 	seq = atomic_load_explicit(&cv->seq, memory_order_seq_cst);
+	mutex_cv_use(m, 1);
 	err = mutex_unlock(m);
 	if (err) {
+		mutex_cv_use(m, -1);
 		atomic_fetch_sub_explicit(&cv->waiters, 1, memory_order_release);
 		return err;
 	}
-	r = shim_wait_cancellable(g, &cv->seq, seq, deadline);
+	/* Woken with no signal or broadcast since we began (a signal
+	 * handler ran in this thread, which interrupts the park): wait
+	 * again.  glibc's futex wait restarts after a handler, so its
+	 * condvar never wakes spuriously for one (tst-eintr5), and programs
+	 * that forgot the predicate loop rely on that. */
+	do
+		r = shim_wait_cancellable(g, &cv->seq, seq, deadline);
+	while (r == 0 && atomic_load_explicit(&cv->seq, memory_order_acquire) == seq);
 	/* Release: pairs with destroy's acquire load of waiters. */
 	atomic_fetch_sub_explicit(&cv->waiters, 1, memory_order_release);
 	err = mutex_relock(m);
+	mutex_cv_use(m, -1);
 	if (r == -ECANCELED)
 		cancel_point(g);   /* mutex held, as POSIX wants for cleanup */
 	if (err)

@@ -1,8 +1,12 @@
 /* shim/config.c - environment variables.
  *
  *   GOMAXPROCS        number of P's; default: CPUs in the affinity mask.
- *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix);
- *                     default: glibc's rule (RLIMIT_STACK, else 2 MiB).
+ *   GSHIM_STACK_SIZE  default thread stack size (bytes, k/m/g suffix),
+ *                     16k to 1024g: for a NULL attr, an attr whose size
+ *                     was never set, and glibc's default attr (what
+ *                     pthread_attr_getstacksize and getattr_default_np
+ *                     report); default: glibc's rule (RLIMIT_STACK, else
+ *                     2 MiB).
  *   GSHIM_TLS         per-g (default): a TCB and TLS block per thread;
  *                     shared: threads share their M's TLS (faster switch,
  *                     unsafe for TLS that must follow the thread); auto:
@@ -13,8 +17,9 @@
  *                     epoll (poller on epoll, files through plain calls),
  *                     syscall (no poller: blocking calls hold an M).
  *   GSHIM_MAXM        most kernel threads carrying G's (M's), default
- *                     10000 (Go's limit); when reached, a blocking call
- *                     keeps its P and the program runs on the M's it has.
+ *                     10000 (Go's limit); when reached, the program runs
+ *                     on the M's it has, as when the kernel refuses one
+ *                     (core/sched.c, "Running out of M's").
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2),
  *                     nofsgsbase=1 (switch the thread pointer with
@@ -33,17 +38,40 @@
 #define GOMAXPROCS_MAX 1024
 
 static size_t default_stack, default_guard;
+static bool stack_env;   /* GSHIM_STACK_SIZE set (and valid) */
 
+/* One line from three pieces.  The fixed texts are whole whatever their
+ * length; only the middle piece (a value from the environment) is cut,
+ * at 80 bytes, so a long value cannot push the rest out of the line. */
 static void warn3(const char *a, const char *b, const char *c)
 {
-	char buf[256];
-	size_t la = strnlen(a, 80), lb = strnlen(b, 80), lc = strnlen(c, 80);
+	char buf[400];
+	size_t la = strnlen(a, 150), lb = strnlen(b, 80), lc = strnlen(c, 150);
 
 	memcpy(buf, a, la);
 	memcpy(buf + la, b, lb);
 	memcpy(buf + la + lb, c, lc);
 	buf[la + lb + lc] = 0;
 	rt_warn(buf);
+}
+
+/* A size as the variable would spell it: "8m", "16k", "12345". */
+static void fmt_size(char *buf, size_t v)
+{
+	static const char suffix[] = "gmk";
+	size_t len;
+
+	for (int i = 0; i < 3; i++) {
+		size_t unit = (size_t)1 << (10 * (3 - i));
+
+		if (v >= unit && v % unit == 0) {
+			len = os_fmt_u64(buf, v / unit);
+			buf[len++] = suffix[i];
+			buf[len] = 0;
+			return;
+		}
+	}
+	buf[os_fmt_u64(buf, v)] = 0;
 }
 
 /* Parse a decimal with optional k/m/g suffix.  false on junk/overflow. */
@@ -116,14 +144,19 @@ static void load_stack(void)
 	const char *s = getenv("GSHIM_STACK_SIZE");
 	unsigned long long v;
 
-	if (!s)
-		return;
+	if (!s || !*s)
+		return;   /* empty: unset, as for the other variables */
 	if (!parse_size(s, &v) || v < (unsigned long long)PTHREAD_STACK_MIN || v > (1ull << 40)) {
-		warn3("GSHIM_STACK_SIZE must be a size between 16k and 1024g "
-		      "(suffix k, m or g); using the default", "", "");
+		char used[32], tail[128];
+
+		fmt_size(used, stack_default_size());
+		strcpy(tail, "\" is not a size from 16k to 1024g (suffix k, m or g); using ");
+		strcat(tail, used);
+		warn3("GSHIM_STACK_SIZE=\"", s, tail);
 		return;
 	}
 	stack_set_default((size_t)v);
+	stack_env = true;
 }
 
 static void load_debug(void)
@@ -213,6 +246,20 @@ void config_load(void)
 	load_debug();
 	default_stack = stack_default_size();
 	default_guard = stack_page_size();
+	/* GSHIM_STACK_SIZE is the default of glibc's default attributes too,
+	 * so that what a program reads back agrees with what it gets: the
+	 * size of a fresh attr (pthread_attr_getstacksize reads glibc's
+	 * default for an attr whose size is 0, "the default"), and
+	 * pthread_getattr_default_np. */
+	if (stack_env) {
+		pthread_attr_t a;
+
+		if (pthread_attr_init(&a) == 0) {
+			if (pthread_attr_setstacksize(&a, default_stack) == 0)
+				real_pthread_setattr_default_np(&a);
+			pthread_attr_destroy(&a);
+		}
+	}
 }
 
 size_t config_default_stack(void)

@@ -22,6 +22,13 @@
  *
  * Only the main thread may bring the runtime up: a thread created behind
  * our back (glibc internals create some) is served by libc instead.
+ *
+ * If the runtime cannot get its start-up memory (the process starts
+ * under a tiny RLIMIT_AS), sched_init changes nothing and every thread is
+ * a native one for good: pthread_create is libc's, and every other entry
+ * point serves threads as it serves those created behind our back - the
+ * way it already must - except keys, which go to libc's (key.c), since
+ * threads behind our back share one table of ours.
  */
 #include <string.h>
 #include <sys/prctl.h>
@@ -40,6 +47,8 @@ bool shim_init(void)
 
 	if (sched_ready())
 		return true;
+	if (sched_disabled())
+		return false;   /* start-up failed: native threads (below) */
 	tid = os_gettid();
 	if (tid != getpid())
 		return false;
@@ -54,7 +63,16 @@ bool shim_init(void)
 	/* A new thread's name is its creator's comm at creation time; take
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
-	sched_init();
+	if (!sched_init()) {
+		/* Out of memory before main (a tiny RLIMIT_AS): nothing was
+		 * changed, so the program can run as it would without gshim -
+		 * every thread a native one, served by libc like threads
+		 * created behind our back (keys go to libc's, key.c). */
+		rt_warn("out of memory at start-up (RLIMIT_AS?); threads run natively, "
+		        "not on gshim's scheduler");
+		atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
+		return false;
+	}
 	shim_main_g = getcurg();
 	shim_sched_init_main(thread_of(shim_main_g));
 	key_adopt_boot(thread_of(shim_main_g));

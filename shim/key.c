@@ -22,9 +22,19 @@ static struct {
 	void (*_Atomic dtor)(void *);
 } keys[SHIM_KEYS_MAX];
 
+/* The runtime could not start (shim/init.c): every thread is native and
+ * libc keeps their keys; ours would be one table for all of them. */
+static inline bool keys_native(void)
+{
+	return __builtin_expect(!shim_self() && sched_disabled(), 0);
+}
+
 SHIM_EXPORT int pthread_key_create(pthread_key_t *key, void (*dtor)(void *))
 {
 	unsigned i;
+
+	if (keys_native())
+		return real_pthread_key_create(key, dtor);
 
 	for (i = 0; i < SHIM_KEYS_MAX; i++) {
 		uintptr_t s = atomic_load_explicit(&keys[i].seq, memory_order_relaxed);
@@ -48,6 +58,8 @@ SHIM_EXPORT int pthread_key_delete(pthread_key_t key)
 {
 	uintptr_t s;
 
+	if (keys_native())
+		return real_pthread_key_delete(key);
 	if (key >= SHIM_KEYS_MAX)
 		return EINVAL;
 	s = atomic_load_explicit(&keys[key].seq, memory_order_relaxed);
@@ -113,6 +125,8 @@ SHIM_EXPORT void *pthread_getspecific(pthread_key_t key)
 	struct key_slot *s;
 	uintptr_t seq;
 
+	if (keys_native())
+		return real_pthread_getspecific(key);
 	if (key >= SHIM_KEYS_MAX)
 		return NULL;
 	s = slot(cur_thread(), key, false);
@@ -128,6 +142,8 @@ SHIM_EXPORT int pthread_setspecific(pthread_key_t key, const void *val)
 	struct key_slot *s;
 	uintptr_t seq;
 
+	if (keys_native())
+		return real_pthread_setspecific(key, val);
 	if (key >= SHIM_KEYS_MAX)
 		return EINVAL;
 	seq = atomic_load_explicit(&keys[key].seq, memory_order_relaxed);

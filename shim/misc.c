@@ -21,6 +21,8 @@ SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_setname_np(t, name);
+	if (shim_g_ended(t))
+		return ENOENT;   /* glibc writes /proc/self/task/<tid>/comm */
 	len = strlen(name);
 	if (len >= sizeof th->name)
 		return ERANGE;
@@ -44,6 +46,8 @@ SHIM_EXPORT int pthread_getname_np(pthread_t t, char *buf, size_t len)
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_getname_np(t, buf, len);
+	if (shim_g_ended(t) && (g_t *)t != getcurg())
+		return ENOENT;   /* glibc reads /proc/self/task/<tid>/comm */
 	th = thread_of((g_t *)t);
 	name = th->named ? th->name : shim_default_name;
 	n = strnlen(name, 15);
@@ -157,6 +161,8 @@ SHIM_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t *clk)
 {
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_getcpuclockid(t, clk);
+	if (shim_g_ended(t) && (g_t *)t != getcurg())
+		return ESRCH;
 	if ((g_t *)t == getcurg()) {
 		*clk = CLOCK_THREAD_CPUTIME_ID;
 		return 0;

@@ -16,7 +16,9 @@
  *            only by the holder, so "__owner == me" is only ever true for
  *            the holder
  *   __count  recursion depth (recursive type)
- *   __nusers flags: MX_INCONSISTENT (robust, owner died)
+ *   __nusers flags: MX_INCONSISTENT (robust, owner died); above it, the
+ *            number of condvar waits using the mutex (MX_CVUSER each:
+ *            destroy says EBUSY meanwhile, as glibc's __nusers makes it)
  *   __spins  priority ceiling (prio-protect; glibc keeps it in __lock)
  *   __list   the robust list of the holding thread
  * so objects can be zeroed, memcpy'd before first use, destroyed and
@@ -62,6 +64,7 @@ enum {
 	MX_PRIO_PROTECT = 64,
 	MX_PSHARED = 128,
 	MX_INCONSISTENT = 1,          /* in __nusers */
+	MX_CVUSER = 2,                /* in __nusers: one condvar wait */
 	MX_OWNER_NOTRECOVERABLE = INT_MAX - 1,   /* glibc's value */
 	MX_SPIN = 100,                /* pause loops before parking */
 };
@@ -573,6 +576,13 @@ void mutex_fork_child(void)
 	}
 }
 
+/* cond.c: a condvar wait starts (delta 1) or ends (-1) using m. */
+void mutex_cv_use(pthread_mutex_t *m, int delta)
+{
+	if (!(kind_of(m) & MX_PSHARED))
+		__atomic_add_fetch(&MX(m)->__nusers, (unsigned)(delta * MX_CVUSER), __ATOMIC_RELAXED);
+}
+
 /* Used by cond.c to re-take the mutex after a wait. */
 int mutex_relock(pthread_mutex_t *m)
 {
@@ -740,7 +750,10 @@ SHIM_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 		return PSHARED(real_pthread_mutex_destroy(m));
 	if (!kind_valid(kind))
 		return EINVAL;
-	if (!(kind & MX_ROBUST) && atomic_load_explicit(lockword(m), memory_order_relaxed))
+	/* Held, or in use by a condvar wait (glibc: __nusers) */
+	if (!(kind & MX_ROBUST) &&
+	    (atomic_load_explicit(lockword(m), memory_order_relaxed) ||
+	     __atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) >= MX_CVUSER))
 		return EBUSY;
 	/* Like glibc: a destroyed mutex is invalid until initialised again. */
 	__atomic_store_n(&MX(m)->__kind, -1, __ATOMIC_RELAXED);

@@ -182,6 +182,8 @@ SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_getschedparam(t, policy, param);
+	if (shim_g_ended(t) && (g_t *)t != getcurg())
+		return ESRCH;   /* glibc: the kernel cleared the tid */
 	th = thread_of((g_t *)t);
 	*policy = th->policy;
 	*param = th->param;
@@ -193,6 +195,8 @@ SHIM_EXPORT int pthread_setschedparam(pthread_t t, int policy,
 {
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedparam(t, policy, param);
+	if (shim_g_ended(t) && (g_t *)t != getcurg())
+		return ESRCH;
 	return sched_set(thread_of((g_t *)t), policy, param);
 }
 
@@ -203,6 +207,8 @@ SHIM_EXPORT int pthread_setschedprio(pthread_t t, int prio)
 
 	if (!shim_is_g(t))
 		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedprio(t, prio);
+	if (shim_g_ended(t) && (g_t *)t != getcurg())
+		return ESRCH;
 	th = thread_of((g_t *)t);
 	return sched_set(th, th->policy, &sp);
 }

@@ -41,7 +41,8 @@ struct thread {
 	struct once_node *onces;      /* once.c: initialisers running */
 	/* cancel.c */
 	_Atomic uint32_t cancel_req;  /* pthread_cancel was called */
-	_Atomic uint32_t in_cp;       /* in a cancellable plain system call */
+	_Atomic uint32_t in_cp;       /* in a plain system call: 1 cancellable,
+	                                 2 not (flock; evictable only) */
 	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
 	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
 	bool canceling;               /* acting on it: no second time */
@@ -103,6 +104,18 @@ static inline bool shim_is_g(pthread_t t)
 	return g_valid((void *)t);
 }
 
+/* t is a G that has ended but is not joined yet: glibc's calls that
+ * check the kernel tid (cleared by the kernel at exit) say ESRCH for it
+ * (getschedparam & co., getcpuclockid), the /proc-based names ENOENT;
+ * pthread_kill and pthread_cancel say 0. */
+static inline bool shim_g_ended(pthread_t t)
+{
+	g_t *g = (g_t *)t;
+
+	return atomic_load_explicit(&g->exited, memory_order_acquire) ||
+	       atomic_load_explicit(&g->status, memory_order_acquire) == G_DEAD;
+}
+
 /* A pthread_t naming a G that has exited and been freed (joining a
  * detached thread, a kill after join): never glibc's code, which would
  * take it for one of its descriptors.  Join and detach say ESRCH after
@@ -147,6 +160,26 @@ void syscall_wrap_init_var(void);
 bool shim_default_attr(pthread_attr_t *attr);
 
 /* config.c */
+/* glibc's struct pthread_attr begins with the scheduling parameters, the
+ * policy and a flags word (its layout has been the same since glibc 2.3).
+ * The API reads the values but not whether they were set, which decides
+ * where an explicitly scheduled thread takes them from: read the flags,
+ * cross-checked against what the API says, else take both as set.  The
+ * stack size is read raw too: 0 means "the default", which the API
+ * reports as glibc's copy of it, not gshim's (GSHIM_STACK_SIZE). */
+struct glibc_attr_head {
+	struct sched_param schedparam;
+	int schedpolicy;
+	int flags;
+	size_t guardsize;
+	void *stackaddr;
+	size_t stacksize;
+	void *extension;   /* CPU set and signal mask, if either was set */
+};
+#define GATTR_NOTINHERITSCHED 0x0002
+#define GATTR_SCHED_SET       0x0020
+#define GATTR_POLICY_SET      0x0040
+
 void config_load(void);
 size_t config_default_stack(void);
 size_t config_default_guard(void);
@@ -192,6 +225,11 @@ void cancel_point(g_t *g);
  * - after leaving the syscall bracket - acts on the request if that is
  * what cut it short. */
 long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
+/* The same for a call that is no cancellation point while it blocks
+ * (cancel false): only an eviction (core/sched.c, "Running out of M's")
+ * or a sigwait kick cut it short. */
+long shim_cp_syscall2(g_t *g, bool cancel, long nr, long a, long b, long c, long d, long e,
+                      long f);
 void shim_cp_after(g_t *g, long r);
 void cancel_init(void);
 /* thread.c -> cancel.c: a G starts (base: its buffer in thread_entry);

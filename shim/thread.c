@@ -92,6 +92,9 @@ _Noreturn void thread_unwind_exit(g_t *g, void *retval)
 {
 	struct thread *t = thread_of(g);
 
+	/* From a handler inside a wrapped call (cancelled there, or
+	 * pthread_exit): that call will not return to close its bracket. */
+	g_call_abandon();
 	t->exit_value = retval;
 	if (t->exit_jb_set || g->is_main) {
 		int zero = 0;
@@ -144,24 +147,6 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 		tls_exit();
 	g_exit(retval);
 }
-
-/* glibc's struct pthread_attr begins with the scheduling parameters, the
- * policy and a flags word (its layout has been the same since glibc 2.3).
- * The API reads the values but not whether they were set, which decides
- * where an explicitly scheduled thread takes them from: read the flags,
- * cross-checked against what the API says, else take both as set. */
-struct glibc_attr_head {
-	struct sched_param schedparam;
-	int schedpolicy;
-	int flags;
-	size_t guardsize;
-	void *stackaddr;
-	size_t stacksize;
-	void *extension;   /* CPU set and signal mask, if either was set */
-};
-#define GATTR_NOTINHERITSCHED 0x0002
-#define GATTR_SCHED_SET       0x0020
-#define GATTR_POLICY_SET      0x0040
 
 /* pthread_create with PTHREAD_EXPLICIT_SCHED: the attr's policy and
  * priority (the creator's for the one not set), checked as the kernel
@@ -248,6 +233,12 @@ static int create_attr(pthread_t *th, const pthread_attr_t *attr,
 		    pthread_attr_getinheritsched(attr, &inherit) != 0 ||
 		    pthread_attr_getstack(attr, &lo, &ssize) != 0)
 			return EINVAL;
+		/* A size of 0 in the attr (fresh from pthread_attr_init)
+		 * means "the default", which getstacksize reports as glibc's
+		 * copy; ours is the one that counts (GSHIM_STACK_SIZE, kept
+		 * in step with glibc's by config.c and attr.c). */
+		if (((const struct glibc_attr_head *)attr)->stacksize == 0)
+			stacksize = config_default_stack();
 		/* getstack reports stackaddr - stacksize; stackaddr is NULL
 		 * unless setstack/setstackaddr ran, so lo + size == 0. */
 		if ((uintptr_t)lo + ssize != 0) {

@@ -8,7 +8,9 @@
  * not G's call libc directly.
  *
  * Reads, writes, socket transfers, accept and epoll_wait park the G on
- * the poller instead (pio.c); what is left here holds the M for the call.
+ * the poller instead (pio.c); what is left here holds the M for the call
+ * - except that flock (here) and the record-lock waits (io_var.c) give it
+ * back when no M can be created for runnable G's (twin.c).
  */
 /* meson builds with _FILE_OFFSET_BITS=64, which turns pread into an asm
  * alias of pread64 (and so on); here both names must be defined. */
@@ -34,28 +36,49 @@
 #include "wrap.h"
 
 /* One wrapper shape for every call: libc's original, resolved once into
- * real_<name>, between sc_enter and sc_exit. */
-#define WRAP(ret, name, params, args)                                    \
+ * real_<name>, between sc_enter and sc_exit; nr names the call in the
+ * thread-exhaustion report (core/sched.c). */
+#define WRAP(ret, name, nr, params, args)                                \
 	static __typeof__(name) *real_##name;                            \
 	SHIM_EXPORT ret name params                                      \
 	{                                                                \
 		g_t *g = sc_enter(true);                                 \
-		ret r = REAL(name) args;                                 \
+		ret r;                                                   \
                                                                          \
+		if (g)                                                   \
+			g->scnr = (nr);                                  \
+		r = REAL(name) args;                                     \
 		sc_exit(g);                                              \
 		return r;                                                \
 	}
 
-WRAP(int, recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
-WRAP(int, sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
-WRAP(int, flock, (int fd, int op), (fd, op))
-WRAP(int, semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
-WRAP(int, semtimedop, (int id, struct sembuf *ops, size_t n, const struct timespec *t), (id, ops, n, t))
-WRAP(ssize_t, splice, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
-WRAP(ssize_t, tee, (int fi, int fo, size_t n, unsigned int fl), (fi, fo, n, fl))
-WRAP(ssize_t, sendfile, (int o, int i, off_t *off, size_t n), (o, i, off, n))
-WRAP(ssize_t, sendfile64, (int o, int i, off64_t *off, size_t n), (o, i, off, n))
-WRAP(ssize_t, copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
+WRAP(int, recvmmsg, SYS_recvmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl, struct timespec *t), (fd, v, n, fl, t))
+WRAP(int, sendmmsg, SYS_sendmmsg, (int fd, struct mmsghdr *v, unsigned int n, int fl), (fd, v, n, fl))
+WRAP(int, semop, SYS_semop, (int id, struct sembuf *ops, size_t n), (id, ops, n))
+WRAP(int, semtimedop, SYS_semtimedop, (int id, struct sembuf *ops, size_t n, const struct timespec *t), (id, ops, n, t))
+WRAP(ssize_t, splice, SYS_splice, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
+WRAP(ssize_t, tee, SYS_tee, (int fi, int fo, size_t n, unsigned int fl), (fi, fo, n, fl))
+WRAP(ssize_t, sendfile, SYS_sendfile, (int o, int i, off_t *off, size_t n), (o, i, off, n))
+WRAP(ssize_t, sendfile64, SYS_sendfile, (int o, int i, off64_t *off, size_t n), (o, i, off, n))
+WRAP(ssize_t, copy_file_range, SYS_copy_file_range, (int fi, off64_t *oi, int fo, off64_t *oo, size_t n, unsigned int fl), (fi, oi, fo, oo, n, fl))
+
+/* flock waits in the kernel holding the M; when M's run short it polls
+ * with LOCK_NB between parks instead (twin.c).  A cancellation point at
+ * entry only: glibc's flock is none while it waits. */
+SHIM_EXPORT int flock(int fd, int op)
+{
+	g_t *g = getcurg();
+	struct sc_twin c = {
+		.nr = SYS_flock, .a = { fd, op },
+		.tnr = SYS_flock, .ta = { fd, op | LOCK_NB },
+		.restart = true,
+	};
+
+	if (!g || (op & (LOCK_NB | LOCK_UN)))
+		return (int)set_err(arch_syscall(SYS_flock, fd, op, 0));
+	cancel_point(g);
+	return (int)set_err(sc_call_twin(&c));
+}
 
 /* Calls that are cancellation points while they block (shim/cancel.c):
  * made as raw system calls through sc_call_cp, with libc's mapping. */
@@ -164,7 +187,6 @@ void syscall_wrap_init(void)
 {
 	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
 	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
-	real_flock = (__typeof__(flock) *)dlsym(RTLD_NEXT, "flock");
 	real_sigsuspend = (__typeof__(sigsuspend) *)dlsym(RTLD_NEXT, "sigsuspend");
 	real_semop = (__typeof__(semop) *)dlsym(RTLD_NEXT, "semop");
 	real_semtimedop = (__typeof__(semtimedop) *)dlsym(RTLD_NEXT, "semtimedop");

@@ -29,13 +29,21 @@ static bool fcntl_blocks(int cmd)
 }
 
 /* The lock waits are cancellation points while they block: the plain
- * call through sc_call_cp (on x86_64 fcntl64 is fcntl and struct flock
- * is the kernel's). */
+ * call through the cancellable path (on x86_64 fcntl64 is fcntl and
+ * struct flock is the kernel's). */
 static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
+	/* The lock waits' twins (twin.c), for when M's run short: the
+	 * same request without waiting, EAGAIN or EACCES on a conflict. */
+	struct sc_twin c = {
+		.nr = SYS_fcntl, .a = { fd, cmd, (long)arg },
+		.tnr = SYS_fcntl, .ta = { fd, cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK, (long)arg },
+		.again2 = EACCES, .cancel = true, .restart = true,
+	};
+
 	if (!fcntl_blocks(cmd) || !getcurg())
 		return real(fd, cmd, arg);
-	return (int)set_err(sc_call_cp(SYS_fcntl, fd, cmd, (long)arg, 0, 0, 0));
+	return (int)set_err(sc_call_twin(&c));
 }
 
 /* lockf as POSIX describes it on top of fcntl locks (whole-process
@@ -189,6 +197,10 @@ SHIM_EXPORT long syscall(long n, ...)
 	if ((g = getcurg()) != NULL && shim_cancel_async(g))
 		return set_err(sc_call_cp(n, a1, a2, a3, a4, a5, a6));
 	g = sc_enter(false);
+	if (g) {
+		g->scnr = n;
+		g->sca0 = a1;
+	}
 	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	sc_exit(g);
 	return r;

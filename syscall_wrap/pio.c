@@ -13,7 +13,9 @@
  *   - a regular file or block device (a read that misses the page cache):
  *     the read goes to io_uring and the G parks until it completes;
  *   - anything else, or no poller (GSHIM_IO=syscall): the plain blocking
- *     call between entersyscall and exitsyscall (io.c's shape).
+ *     call between entersyscall and exitsyscall (io.c's shape); with
+ *     GSHIM_IO=syscall a read gives its M back when M's run short
+ *     (twin.c).
  * Pollable descriptors that refuse RWF_NOWAIT (FIFOs opened by name,
  * ttys) park until ready and then make the plain call.  Other descriptors
  * that refuse it (buffered writes on ext4, /proc files) get the plain
@@ -204,9 +206,21 @@ static ssize_t iov_len(const struct iovec *iov, int cnt)
 }
 
 /* The plain call: preadv2/pwritev2 with the program's flags, which is
- * read/readv/pread/preadv in one (off -1: the file position). */
+ * read/readv/pread/preadv in one (off -1: the file position).  With
+ * GSHIM_IO=syscall a blocking read has a twin (twin.c: ppoll without
+ * waiting, then the read) for when M's run short: the reader may be
+ * what holds the M its writer needs.  (Writes keep their M: an evicted
+ * write to a pipe would come back short.) */
 static ssize_t plain_rw(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
+	struct sc_twin c = {
+		.nr = SYS_preadv2, .a = { fd, (long)iov, cnt, (long)off, 0, fl },
+		.tnr = -1, .fd = fd, .events = POLLIN, .sockopt = SO_RCVTIMEO,
+		.cancel = true, .restart = true,
+	};
+
+	if (!wr && rt_cfg.io_mode == IO_SYSCALL && !(fl & RWF_NOWAIT) && getcurg())
+		return set_err(sc_call_twin(&c));
 	return set_err(sc_call_cp(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt, (long)off,
 	                          0, fl));
 }

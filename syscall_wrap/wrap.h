@@ -60,7 +60,13 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 {
 	g_t *cur = getcurg();
 	g_t *g = sc_enter(true);
-	long r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
+	long r;
+
+	if (g) {   /* for the thread-exhaustion report (core/sched.c) */
+		g->scnr = nr;
+		g->sca0 = a;
+	}
+	r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
 
 	sc_exit(g);
 	shim_cp_after(cur, r);
@@ -72,5 +78,21 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 long pio_close(int fd, bool cp);
 long pio_close_range(unsigned lo, unsigned hi, unsigned fl);
 long pio_dup3(int old, int new, int fl, bool dup2);
+
+/* A plain blocking call with a non-blocking twin (twin.c): made plainly
+ * while M's are plentiful, evictable by sysmon, and made as the twin
+ * between timed parks when no M can be created for runnable G's.
+ * -errno or the result, as sc_call_cp. */
+struct sc_twin {
+	long nr, a[6];       /* the call */
+	long tnr, ta[6];     /* its twin; tnr < 0: ppoll fd for events, then the call */
+	int again2;          /* an errno besides EAGAIN that means "would wait" */
+	int fd;              /* tnr < 0 */
+	short events;
+	int sockopt;         /* tnr < 0: SO_RCVTIMEO/SO_SNDTIMEO, honoured by the twin */
+	bool cancel;         /* a cancellation point while it waits */
+	bool restart;        /* SA_RESTART handlers restart it */
+};
+long sc_call_twin(const struct sc_twin *c);
 
 #endif

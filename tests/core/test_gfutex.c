@@ -833,3 +833,54 @@ GF_TEST(thousand_waiters_woken_by_one_wake)
 	CHECK(atomic_load(&counter) == N, "%ld returned", atomic_load(&counter));
 	CHECK(gfutex_wake(&w, INT_MAX) == 0, "queue empty");
 }
+
+/* ---- more than eight deferred wakes in one runtime section ------------------
+ * A handler that runs while its thread is inside a runtime section posts
+ * to 20 different words, each with a G parked on it: the ring of deferred
+ * wakes holds 8, so the rest turn into one "wake every waiter" entry.  All
+ * 20 must wake when the section ends; nothing may abort. */
+#define MANY_WORDS 20
+static _Atomic uint32_t many_word[MANY_WORDS];
+static _Atomic long many_woken;
+
+static void many_waiter(void *arg)
+{
+	_Atomic uint32_t *w = arg;
+
+	while (atomic_load(w) == 0)
+		gfutex_wait(w, 0, -1);
+	atomic_fetch_add(&many_woken, 1);
+}
+
+static void many_handler(int sig)
+{
+	(void)sig;
+	for (int i = 0; i < MANY_WORDS; i++) {
+		atomic_store(&many_word[i], 1);
+		gfutex_wake_async(&many_word[i]);
+	}
+}
+
+GF_TEST(wake_async_overflow_wakes_all)
+{
+	g_t *w[MANY_WORDS];
+	struct sigaction sa;
+	g_t *self;
+
+	(void)procs;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = many_handler;
+	sigaction(SIGUSR2, &sa, NULL);
+	for (int i = 0; i < MANY_WORDS; i++)
+		w[i] = spawn(many_waiter, (void *)&many_word[i]);
+	for (int i = 0; i < MANY_WORDS; i++)
+		wait_parked(w[i]);
+	self = rt_enter();   /* the handler interrupts a runtime section */
+	arch_syscall(SYS_tgkill, getpid(), os_gettid(), SIGUSR2);
+	CHECK(atomic_load(&many_woken) == 0, "woken inside the runtime section");
+	rt_exit(self);       /* the deferred wakes happen here */
+	for (int i = 0; i < MANY_WORDS; i++)
+		join(w[i]);
+	CHECK(atomic_load(&many_woken) == MANY_WORDS, "%ld of %d woken",
+	      atomic_load(&many_woken), MANY_WORDS);
+}

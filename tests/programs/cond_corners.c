@@ -8,9 +8,13 @@
  *     leaving: returns, and every waiter returns (many rounds)
  *   - waits with a mutex of each type: recursive held once, errorcheck
  *     not held (EPERM), bad clocks and timespecs (EINVAL)
+ *   - signals (thread- and process-directed) do not wake a waiter
+ *   - destroy of a mutex a condvar waiter uses: EBUSY
  */
 #include "prog.h"
 #include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
 
 static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_rt = PTHREAD_COND_INITIALIZER, cv_mono;
@@ -231,6 +235,146 @@ static void mutex_types(void)
 	pthread_mutex_destroy(&ec);
 }
 
+/* Signals do not wake a condvar wait: glibc restarts its futex wait
+ * after a handler, so a waiter that gets a signal every millisecond stays
+ * asleep until it is signalled (glibc tst-eintr5).  Both an untimed and a
+ * timed wait, a thread-directed and a process-directed signal. */
+static volatile sig_atomic_t usr1_seen;
+static int sig_woken;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_seen++;
+}
+
+static void *sig_waiter(void *arg)
+{
+	struct timespec far = in_s(CLOCK_REALTIME, 1000);
+	int timed = (int)(intptr_t)arg, r = 0;
+	sigset_t ss;
+
+	/* created with the main thread's mask, which blocks it */
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
+	pthread_mutex_lock(&mx);
+	ready = 1;
+	while (!go) {
+		r = timed ? pthread_cond_timedwait(&cv_rt, &mx, &far) : pthread_cond_wait(&cv_rt, &mx);
+		if (r != 0)
+			break;
+		if (!go)
+			sig_woken++;   /* returned with nothing signalled */
+	}
+	pthread_mutex_unlock(&mx);
+	return (void *)(intptr_t)r;
+}
+
+static void signals_do_not_wake(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
+	for (int timed = 0; timed < 2; timed++)
+		for (int directed = 0; directed < 2; directed++) {
+			pthread_t t;
+			sigset_t ss;
+			void *rv;
+			char what[96];
+
+			go = ready = sig_woken = 0;
+			usr1_seen = 0;
+			/* the main thread blocks it: a kill() goes to the waiter */
+			sigemptyset(&ss);
+			sigaddset(&ss, SIGUSR1);
+			pthread_sigmask(SIG_BLOCK, &ss, NULL);
+			pthread_create(&t, NULL, sig_waiter, (void *)(intptr_t)timed);
+			while (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE))
+				sched_yield();
+			for (int i = 0; i < 200; i++) {
+				if (directed)
+					pthread_kill(t, SIGUSR1);
+				else
+					kill(getpid(), SIGUSR1);
+				usleep(1000);
+			}
+			pthread_mutex_lock(&mx);
+			go = 1;
+			pthread_cond_broadcast(&cv_rt);
+			pthread_mutex_unlock(&mx);
+			pthread_join(t, &rv);
+			pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
+			snprintf(what, sizeof what, "%s wait, %s signals: no wake-up but the broadcast",
+			         timed ? "timed" : "untimed", directed ? "thread-directed" : "process-directed");
+			check(rv == NULL && sig_woken == 0 && usr1_seen > 0, what,
+			      "returned %d, woken %d times without a signal, %d handlers ran",
+			      (int)(intptr_t)rv, sig_woken, (int)usr1_seen);
+		}
+	signal(SIGUSR1, SIG_DFL);
+}
+
+/* A mutex a condvar waiter uses cannot be destroyed: EBUSY, although it
+ * is unlocked while the waiter sleeps (glibc counts it in __nusers;
+ * tst-mutex8), for each non-robust type; after the waiter leaves, 0. */
+static pthread_mutex_t cvm;
+static pthread_cond_t cvc = PTHREAD_COND_INITIALIZER;
+static int cv_done, cv_in;
+
+static void *cv_user(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&cvm);
+	cv_in = 1;
+	while (!cv_done)
+		pthread_cond_wait(&cvc, &cvm);
+	pthread_mutex_unlock(&cvm);
+	return NULL;
+}
+
+static void destroy_in_use(void)
+{
+	static const int types[] = { PTHREAD_MUTEX_NORMAL, PTHREAD_MUTEX_RECURSIVE,
+	                             PTHREAD_MUTEX_ERRORCHECK };
+	static const char *names[] = { "normal", "recursive", "errorcheck" };
+
+	for (int i = 0; i < 3; i++) {
+		pthread_mutexattr_t ma;
+		pthread_t t;
+		char what[96];
+		int busy, in;
+
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_settype(&ma, types[i]);
+		pthread_mutex_init(&cvm, &ma);
+		pthread_mutexattr_destroy(&ma);
+		cv_done = cv_in = 0;
+		pthread_create(&t, NULL, cv_user, NULL);
+		do {
+			pthread_mutex_lock(&cvm);
+			in = cv_in;
+			pthread_mutex_unlock(&cvm);
+			if (!in)
+				sched_yield();
+		} while (!in);
+		/* the waiter is inside pthread_cond_wait now: mutex unlocked */
+		busy = pthread_mutex_destroy(&cvm);
+		pthread_mutex_lock(&cvm);
+		cv_done = 1;
+		pthread_cond_signal(&cvc);
+		pthread_mutex_unlock(&cvm);
+		pthread_join(t, NULL);
+		snprintf(what, sizeof what, "destroy of a %s mutex a condvar waiter uses", names[i]);
+		check(busy == EBUSY, what, "returned %d, want EBUSY", busy);
+		snprintf(what, sizeof what, "destroy of that %s mutex once the waiter left", names[i]);
+		busy = pthread_mutex_destroy(&cvm);
+		check(busy == 0, what, "returned %d", busy);
+	}
+}
+
 int main(void)
 {
 	pthread_condattr_t ca;
@@ -244,6 +388,8 @@ int main(void)
 	past_deadline();
 	destroy_after_broadcast();
 	mutex_types();
+	signals_do_not_wake();
+	destroy_in_use();
 	printf("failures: %d\n", failures);
 	return failures != 0;
 }

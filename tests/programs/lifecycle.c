@@ -4,7 +4,8 @@
  * pthread_getattr_np reports for created threads (sizes as asked, detach
  * state, inheritsched, CPU set), the default attributes, attr signal
  * masks and CPU sets, detached threads and joins of ended threads, and
- * pthread_exit from a cleanup handler.  Prints values, not only verdicts:
+ * pthread_exit from a cleanup handler; what each pthread_t call says of a
+ * thread that ended but is not joined.  Prints values, not only verdicts:
  * the native run is the reference. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -394,6 +395,74 @@ static void names(void)
 	pthread_join(t, NULL);
 }
 
+/* ---- a thread that has ended but is not joined (issue 11 item 4) ----------
+ * glibc: pthread_kill (signal 0 or a real one) and pthread_cancel say 0;
+ * the calls that check the kernel tid, which the kernel cleared at exit,
+ * ESRCH (get/setschedparam, setschedprio, getcpuclockid, sigqueue); the
+ * names, read and written through /proc/self/task/<tid>/comm, ENOENT;
+ * the join then gives the thread's value, and a second join ESRCH. */
+static atomic_int usr1_seen;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_seen, 1);
+}
+
+static void *ends_now(void *arg)
+{
+	return arg;
+}
+
+static void ended_unjoined(void)
+{
+	struct sched_param sp = { 0 };
+	union sigval sv = { 0 };
+	struct sigaction sa, old;
+	pthread_t t;
+	clockid_t clk;
+	char name[32];
+	void *ret = NULL;
+	int pol, e;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, &old);
+	pthread_create(&t, NULL, ends_now, (void *)42);
+	/* Until it has ended: natively the kernel clears the tid a moment
+	 * after the thread function returns (then getschedparam is ESRCH);
+	 * a loaded machine may take long.  Under gshim a getschedparam that
+	 * never says ESRCH waits the 5 s and prints 0, unlike native. */
+	for (double end = now_ms() + 5000; now_ms() < end;) {
+		struct sched_param p;
+
+		if (pthread_getschedparam(t, &pol, &p) == ESRCH)
+			break;
+		sleep_ms(1);
+	}
+	sleep_ms(10);
+	printf("ended, unjoined: pthread_kill 0: %s\n", ename(pthread_kill(t, 0)));
+	printf("ended, unjoined: pthread_kill SIGUSR1: %s\n", ename(pthread_kill(t, SIGUSR1)));
+	printf("ended, unjoined: pthread_sigqueue: %s\n", ename(pthread_sigqueue(t, SIGUSR1, sv)));
+	printf("ended, unjoined: pthread_cancel: %s\n", ename(pthread_cancel(t)));
+	printf("ended, unjoined: pthread_getschedparam: %s\n",
+	       ename(pthread_getschedparam(t, &pol, &sp)));
+	sp.sched_priority = 0;
+	printf("ended, unjoined: pthread_setschedparam: %s\n",
+	       ename(pthread_setschedparam(t, SCHED_OTHER, &sp)));
+	printf("ended, unjoined: pthread_setschedprio: %s\n", ename(pthread_setschedprio(t, 0)));
+	printf("ended, unjoined: pthread_getcpuclockid: %s\n", ename(pthread_getcpuclockid(t, &clk)));
+	printf("ended, unjoined: pthread_getname_np: %s\n", ename(pthread_getname_np(t, name, sizeof name)));
+	printf("ended, unjoined: pthread_setname_np: %s\n", ename(pthread_setname_np(t, "x")));
+	e = pthread_join(t, &ret);
+	printf("ended, unjoined: join: %s, value %ld (the cancel did not change it)\n", ename(e),
+	       (long)ret);
+	printf("ended, joined: second join: %s\n", ename(pthread_join(t, NULL)));
+	sleep_ms(10);
+	printf("ended: SIGUSR1 handled %d times (no thread to run it)\n", atomic_load(&usr1_seen));
+	sigaction(SIGUSR1, &old, NULL);
+}
+
 int main(void)
 {
 	watchdog(30);
@@ -411,5 +480,7 @@ int main(void)
 	cleanup_exit();
 	stage("names");
 	names();
+	stage("ended, unjoined");
+	ended_unjoined();
 	return failures ? 1 : 0;
 }

@@ -89,15 +89,22 @@ case $case_ in
 redis)
     need redis-server redis-benchmark redis-cli
     for tag in native $procs; do
-        port=$((20000 + RANDOM % 20000))
-        # shellcheck disable=SC2046
-        $(prefix "$tag") redis-server --port "$port" --bind 127.0.0.1 --save "" \
-            --appendonly no --daemonize no --logfile "$work/redis-$tag.log" &
-        pids+=($!)
-        srv=$!
-        for _ in $(seq 100); do
-            redis-cli -p "$port" ping >/dev/null 2>&1 && break
-            sleep 0.1
+        # A random port may be taken (another test's server): a server
+        # that dies before it answers is started again on another one.
+        for _ in 1 2 3 4 5; do
+            port=$((20000 + RANDOM % 20000))
+            # shellcheck disable=SC2046
+            $(prefix "$tag") redis-server --port "$port" --bind 127.0.0.1 --save "" \
+                --appendonly no --daemonize no --logfile "$work/redis-$tag.log" &
+            pids+=($!)
+            srv=$!
+            up=0
+            for _ in $(seq 100); do
+                redis-cli -p "$port" ping >/dev/null 2>&1 && { up=1; break; }
+                kill -0 "$srv" 2>/dev/null || break
+                sleep 0.1
+            done
+            ((up)) && break
         done
         t0=$(ms)
         st=0
