@@ -109,16 +109,6 @@ int os_fd_dup_high(int fd)
 	return (int)arch_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, fd_high_base());
 }
 
-int os_fd_move_high(int fd)
-{
-	int h = os_fd_dup_high(fd);
-
-	if (h < 0)
-		return fd;   /* the table is full up there: keep the number */
-	arch_syscall(SYS_close, fd, 0, 0);
-	return h;
-}
-
 int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
 {
 	pthread_attr_t attr;

@@ -45,11 +45,9 @@ void os_block_all_signals(void);
 /* Start an OS thread (a glibc thread, so it has a TCB of its own) running
  * fn(arg).  stack_size 0 means a small default.  Returns 0 or an errno. */
 int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size);
-/* Runtime descriptors live high (see os.c): a close-on-exec duplicate at
- * or above the base (-errno on failure), or fd moved there (fd itself if
- * it cannot be). */
+/* Runtime descriptors live high (see os.c; core/rtfd.c marks them): a
+ * close-on-exec duplicate at or above the base, or -errno. */
 int os_fd_dup_high(int fd);
-int os_fd_move_high(int fd);
 
 /* A growable array of the runtime's own (timer heaps, poller slots):
  * anonymous pages, never the program's malloc (which may not be

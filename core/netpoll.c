@@ -36,11 +36,11 @@
  * not run the G's, and readying them from there would make each event a
  * second wake-up and an urgent G); the busy M's reap those events.
  * The blocker stays on the idle M list; startm, choosing it, breaks its
- * wait (netpoll_break: a NOP request, or a write to an eventfd in the
- * epoll set).  Only the blocker drains breaks.  A non-blocking reaper
- * (io_uring) that happens to consume a break issues it again, so a
- * break is never lost; epoll reapers leave the level-triggered eventfd
- * alone.  The blocker role is taken (np.blocker) before the M shows
+ * wait (netpoll_break: a NOP request, or arming a one-shot EPOLLOUT entry
+ * for an eventfd in the epoll set - an eventfd is always writable, and
+ * nothing is ever written to it).  A non-blocking reaper that happens to
+ * consume a break issues it again if a blocker exists, so a break is
+ * never lost.  The blocker role is taken (np.blocker) before the M shows
  * itself on the idle list, so a break can only be issued for a blocker
  * that exists.
  *
@@ -60,6 +60,31 @@
  * restarting as the kernel would) for free.  Regular-file operations are
  * not interruptible (a native read from disk is not) and always wait for
  * their completion.
+ *
+ * Descriptors.  The ring, the epoll set, its break eventfd and each epoll
+ * wait's private dup are numbers in the program's table, and programs
+ * close numbers they never opened (close_range(3, ~0U), closefrom, /proc
+ * loops) or dup2 onto them.  They are created, moved and closed only in
+ * core/rtfd.c's transitions, marked there, and the program's closing
+ * calls leave marked numbers alone; a dup2/dup3 onto one calls
+ * netpoll_fd_moved first, which moves it to a new number.  Submitters
+ * read the ring's number under sqlock, which the move holds; everyone
+ * else who passes a number to the kernel outside a transition (the
+ * blocker's sleep, epoll reaping, epoll breaks) holds a "use"
+ * (use_begin/use_end, two counters and an epoch): the move publishes the
+ * new number, flips the epoch, breaks the blocker through the new number
+ * (the same ring or epoll set) and waits for the old epoch's users.  The
+ * set keys entries by file and number, so the break eventfd gets a new
+ * entry under its new number (the old one deleted after the wait), and
+ * an epoll wait's dup is re-registered under its new number, its G
+ * reading the number from its slot.  With no number left to move to (the table full), or after a
+ * failure that says a number is no longer ours (a close by a raw system
+ * call libc did not make), the poller is given up - lost(): one warning,
+ * new waits get -ENOSYS (plain calls, as GSHIM_IO=syscall), waiters for
+ * readiness are woken to retry, file operations in flight are reaped
+ * from the ring's memory (the mapping keeps the ring alive).  The
+ * blocker's sleep is bounded (1 s) for that case alone: a break that can
+ * no longer reach it must not leave a P with a sleeping M for good.
  *
  * Rejected: per-P rings (each M would submit without the SQ lock, but
  * completions for a P's ring must still be reaped when that P is busy or
@@ -93,6 +118,10 @@ struct slot {
 	uint32_t nextfree;            /* free list link (index + 1) */
 	_Atomic uint32_t *done;       /* waiter's word, NULL: free or fired */
 	int32_t *res;
+	bool file;                    /* a file operation: needs its completion */
+	int dfd;                      /* epoll: the wait's private dup, -1
+	                               * (read and written in rtfd transitions) */
+	uint32_t ev;                  /* epoll: its events */
 };
 
 static struct {
@@ -107,9 +136,15 @@ static struct {
 	lock_t sqlock;                /* SQ of the ring */
 	_Atomic int cqbusy;           /* someone is consuming the CQ */
 	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
-	_Atomic int dead;             /* the program closed our descriptor */
+	_Atomic int dead;             /* lost: given up (see lost()) */
+	bool raw;                     /* lost behind our back (set before dead) */
+	_Atomic int refire;           /* lost: waiters for readiness to wake */
+	_Atomic uint32_t epoch;       /* the numbers' users (use_begin), and */
+	_Atomic uint32_t use[2];      /* a move's wait for the old ones */
+	bool ext_arg;                 /* the ring takes a timeout */
 	_Atomic int64_t lastpoll;     /* when an M last looked (Go's sched.lastpoll) */
-	int epfd, brkfd;              /* epoll set, its break eventfd */
+	int epfd, brkfd;              /* epoll set, its break eventfd (never
+	                               * read or written: see brk_arm) */
 	int nev;                      /* epoll: events the blocker got */
 	struct epoll_event ev[128];
 } np = {
@@ -117,11 +152,28 @@ static struct {
 	.sqlock = LOCK_INIT(RANK_LEAF), .mode = -1, .epfd = -1, .brkfd = -1,
 };
 
+static bool dead(void);
+static bool fd_gone(long r);
+static void lost(bool raw);
+
 /* How long events may wait for an M before sysmon reaps them. */
 #define NETPOLL_STALE_NS 1000000
 
 /* Names a break in the ring / epoll set (tokens have a generation >= 1). */
 #define BREAK_TOK 0xffffffffull
+
+/* An epoll break: arm the eventfd's one-shot entry for EPOLLOUT, which an
+ * eventfd always is - the entry fires once and disarms itself, like the
+ * ring's NOP.  Nothing is written to the eventfd: were the number ever
+ * the program's (a raw close, core/rtfd.c), the call would fail with
+ * ENOENT (the set has no entry for that file) instead of putting 8 bytes
+ * into the program's pipe.  0 or -errno. */
+static long brk_arm(int epfd, int brkfd)
+{
+	struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u64 = BREAK_TOK };
+
+	return arch_syscall6(SYS_epoll_ctl, epfd, EPOLL_CTL_MOD, brkfd, (long)&ev, 0, 0);
+}
 
 /* ---- slot table ---------------------------------------------------------- */
 
@@ -160,7 +212,7 @@ bool netpoll_reserve(uint64_t nslots)
 
 /* A slot for a waiter; its token (never 0), or 0 when the table cannot
  * grow (out of memory): the caller then makes the plain blocking call. */
-static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
+static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
 {
 	struct slot *s;
 	uint32_t i;
@@ -181,6 +233,8 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res)
 	s = &np.v[i];
 	s->done = done;
 	s->res = res;
+	s->file = file;
+	s->dfd = -1;
 	atomic_fetch_add_explicit(&np.nwait, 1, memory_order_seq_cst);
 	lock_release(&np.lock);
 	return (uint64_t)s->gen << 32 | i;
@@ -196,6 +250,7 @@ static bool slot_put(uint64_t tok)
 	lock_acquire(&np.lock);
 	fired = np.v[i].done == NULL;
 	np.v[i].done = NULL;
+	np.v[i].dfd = -1;
 	np.v[i].gen++;
 	np.v[i].nextfree = np.freehead;
 	np.freehead = i + 1;
@@ -235,15 +290,18 @@ static bool uring_setup(void)
 		if (io_uring_queue_init_params(256, &np.ring, &p) < 0)
 			return false;
 	}
-	/* Out of the program's way (the mappings stay valid). */
-	np.ring.ring_fd = np.ring.enter_ring_fd = os_fd_move_high(np.ring.ring_fd);
+	/* Out of the program's way (the mappings stay valid), and marked
+	 * ours (core/rtfd.c).  In a transition: no program close runs. */
+	np.ring.ring_fd = np.ring.enter_ring_fd = rtfd_adopt(np.ring.ring_fd);
 	/* POLL_ADD needs nothing special; file reads need the kernel to
 	 * complete them asynchronously (5.6+: IORING_FEAT_NODROP etc. are
 	 * not needed, but IORING_OP_POLL_ADD and READV must exist). */
 	if (!(p.features & IORING_FEAT_NODROP)) {
+		rtfd_unmark(np.ring.ring_fd);
 		io_uring_queue_exit(&np.ring);
 		return false;
 	}
+	np.ext_arg = p.features & IORING_FEAT_EXT_ARG;
 	return true;
 }
 
@@ -251,18 +309,18 @@ static bool epoll_setup(void)
 {
 	long fd = arch_syscall(SYS_epoll_create1, EPOLL_CLOEXEC, 0, 0);
 	long bfd;
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = BREAK_TOK };
+	/* Disarmed until a break arms it (netpoll_break). */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u64 = BREAK_TOK };
 
 	if (fd < 0)
 		return false;
-	fd = os_fd_move_high((int)fd);
+	fd = rtfd_adopt((int)fd);
 	bfd = arch_syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK, 0);
 	if (bfd >= 0)
-		bfd = os_fd_move_high((int)bfd);
+		bfd = rtfd_adopt((int)bfd);
 	if (bfd < 0 || arch_syscall6(SYS_epoll_ctl, fd, EPOLL_CTL_ADD, bfd, (long)&ev, 0, 0) < 0) {
-		if (bfd >= 0)
-			arch_syscall(SYS_close, bfd, 0, 0);
-		arch_syscall(SYS_close, fd, 0, 0);
+		rtfd_close((int)bfd);
+		rtfd_close((int)fd);
 		return false;
 	}
 	np.epfd = (int)fd;
@@ -280,10 +338,14 @@ int netpoll_mode(void)
 	mode = atomic_load_explicit(&np.mode, memory_order_relaxed);
 	if (mode < 0) {
 		mode = rt_cfg.io_mode;
+		if (mode != IO_SYSCALL)
+			rtfd_begin(true);   /* the new descriptors: see uring_setup */
 		if (mode == IO_URING && !uring_setup())
 			mode = IO_EPOLL;
 		if (mode == IO_EPOLL && !epoll_setup())
 			mode = IO_SYSCALL;
+		if (rt_cfg.io_mode != IO_SYSCALL)
+			rtfd_end();
 		atomic_store_explicit(&np.mode, mode, memory_order_release);
 	}
 	lock_release(&np.initlock);
@@ -356,6 +418,8 @@ static int submit_n(const struct req *q, const uint64_t *tok, int n)
 	int r = 0;
 
 	lock_acquire(&np.sqlock);
+	if (dead())
+		r = -ENOSYS;   /* lost: the number may be the program's */
 	for (int i = 0; i < n && r >= 0; i++) {
 		struct io_uring_sqe *sqe = sqe_get();
 
@@ -369,6 +433,8 @@ static int submit_n(const struct req *q, const uint64_t *tok, int n)
 		r = uring_submit_locked();
 	lock_release(&np.sqlock);
 	rt_exit(g);
+	if (fd_gone(r))
+		lost(true);
 	return r;
 }
 
@@ -379,48 +445,159 @@ static int submit(const struct req *q, uint64_t tok)
 
 /* ---- reaping: M's and sysmon ---------------------------------------------- */
 
+/* Users of the ring's, the epoll set's or the break eventfd's number
+ * outside a transition and outside sqlock (the blocker's sleep, epoll
+ * reaping, break writes) hold a use while they may still pass the number
+ * to the kernel.  A move (netpoll_fd_moved) publishes the new number,
+ * flips the epoch and waits for the old epoch's users: a user that read
+ * the old epoch is counted there, one that read the new epoch reads the
+ * new number (seq_cst: publish -> flip; load epoch -> count -> load fd). */
+static unsigned use_begin(void)
+{
+	unsigned e = atomic_load_explicit(&np.epoch, memory_order_seq_cst) & 1;
+
+	atomic_fetch_add_explicit(&np.use[e], 1, memory_order_seq_cst);
+	return e;
+}
+
+static void use_end(unsigned e)
+{
+	atomic_fetch_sub_explicit(&np.use[e], 1, memory_order_release);
+}
+
+static bool dead(void)
+{
+	return atomic_load_explicit(&np.dead, memory_order_acquire);
+}
+
 bool netpoll_waiting(void)
 {
-	return atomic_load_explicit(&np.nwait, memory_order_seq_cst) > 0 &&
-	       !atomic_load_explicit(&np.dead, memory_order_relaxed);
+	return atomic_load_explicit(&np.nwait, memory_order_seq_cst) > 0 && !dead();
 }
 
-/* The program closed the ring or the epoll set (a close-everything loop):
- * new waits get -ENOSYS (plain calls), and no M sleeps on it again. */
-static void ring_lost(void)
+/* The poller is given up: the ring or the epoll set was closed or
+ * replaced behind our back (raw: a system call libc did not make, so
+ * core/rtfd.c did not see it, and the number may be the program's now),
+ * or a program's dup2 onto it found no number left to move it to.  The
+ * numbers are never used again: new waits get -ENOSYS (plain calls);
+ * G's waiting for readiness are woken to retry (plainly) by the next
+ * reaper, find_runnable or sysmon (refire: an M about to drop its P must
+ * not ready G's onto it without counting them); file
+ * operations already in the ring still complete there and are reaped
+ * from its memory (the mapping keeps the ring alive) by find_runnable and
+ * sysmon.  The numbers are unmarked, not closed. */
+static void lost(bool raw)
 {
-	atomic_store_explicit(&np.dead, 1, memory_order_relaxed);
+	bool mine;
+
+	if (atomic_load_explicit(&np.dead, memory_order_seq_cst))
+		return;
+	mine = rtfd_held();
+	if (!mine)
+		rtfd_begin(true);
+	np.raw = raw;
+	/* seq_cst: pairs with use_begin then dead() in the users. */
+	if (atomic_exchange_explicit(&np.dead, 1, memory_order_seq_cst)) {
+		if (!mine)
+			rtfd_end();
+		return;
+	}
+	rt_warn(raw ? "the program closed the I/O poller's descriptor without libc: "
+	              "blocking calls hold a thread from now on" :
+	              "no descriptor number left for the I/O poller: "
+	              "blocking calls hold a thread from now on");
+	if (atomic_load_explicit(&np.mode, memory_order_relaxed) == IO_URING) {
+		rtfd_unmark(__atomic_load_n(&np.ring.ring_fd, __ATOMIC_RELAXED));
+	} else {
+		rtfd_unmark(__atomic_load_n(&np.epfd, __ATOMIC_RELAXED));
+		rtfd_unmark(__atomic_load_n(&np.brkfd, __ATOMIC_RELAXED));
+		/* The waits' dups went the same way, most likely: their numbers
+		 * may be the program's now, whose closes must reach the kernel.
+		 * Their G's find -1 and leave them alone. */
+		lock_acquire(&np.lock);
+		for (uint32_t i = 0; raw && i < np.n; i++)
+			if (np.v[i].dfd >= 0) {
+				rtfd_unmark(np.v[i].dfd);
+				np.v[i].dfd = -1;
+			}
+		lock_release(&np.lock);
+	}
+	if (!mine)
+		rtfd_end();
+	/* Not readied from here: the caller may be an M about to give up its
+	 * P (find_runnable's reap), which must not leave G's on it.  The
+	 * next reaper does it and counts them (refire). */
+	atomic_store_explicit(&np.refire, 1, memory_order_seq_cst);
+	sysmon_kick();
 }
 
-/* G's wait for events but no M sleeps in the poller for them. */
+/* After a loss: wake the G's waiting for readiness, to retry (plainly). */
+static int refire(void)
+{
+	int n = 0;
+
+	for (uint32_t i = 0;; i++) {
+		uint64_t tok = 0;
+
+		lock_acquire(&np.lock);
+		if (i >= np.n) {
+			lock_release(&np.lock);
+			break;
+		}
+		if (np.v[i].done && !np.v[i].file)
+			tok = (uint64_t)np.v[i].gen << 32 | i;
+		lock_release(&np.lock);
+		if (tok) {
+			slot_fire(tok, -ECANCELED);   /* the wrapper asks again */
+			n++;
+		}
+	}
+	return n;
+}
+
+/* G's wait for events but no M sleeps in the poller for them (after a
+ * loss: file operations wait in a ring only reaping can see). */
 bool netpoll_unwatched(void)
 {
+	if (dead())
+		return atomic_load_explicit(&np.nwait, memory_order_relaxed) > 0 ||
+		       atomic_load_explicit(&np.refire, memory_order_relaxed);
 	return netpoll_waiting() && !atomic_load_explicit(&np.blocker, memory_order_relaxed);
 }
 
+/* A failure that says the number is no longer our ring or epoll set. */
+static bool fd_gone(long r)
+{
+	return r == -EBADF || r == -EOPNOTSUPP || r == -ENXIO;
+}
+
 /* Wake the blocker (startm chose it).  Harmless when there is none: one
- * spurious wake-up of the next. */
+ * spurious wake-up of the next.  After a loss the blocker's sleep ends by
+ * itself (netpoll_block's bound). */
 void netpoll_break(void)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
 
+	if (dead())
+		return;
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_NOP };
-		int r = submit(&q, BREAK_TOK);
 
-		if (r >= 0 || r == -EBADF)
-			return;   /* EBADF: the blocker got EBADF too */
-		/* The ring cannot take the request: the blocker would sleep
-		 * on while it owns a P.  Nothing sane remains. */
-		rt_fatal("cannot wake the M waiting for I/O events");
+		submit(&q, BREAK_TOK);   /* failing: lost(), or the ring is full
+		                          * of requests whose completions wake it */
 	} else if (mode == IO_EPOLL) {
-		uint64_t one = 1;
+		unsigned e = use_begin();
+		long r = dead() ? 0 : brk_arm(__atomic_load_n(&np.epfd, __ATOMIC_RELAXED),
+		                              __atomic_load_n(&np.brkfd, __ATOMIC_RELAXED));
 
-		arch_syscall(SYS_write, np.brkfd, (long)&one, 8);
+		use_end(e);
+		if (r == -EBADF || r == -EINVAL || r == -ENOENT)
+			lost(true);
 	}
 }
 
-/* Consume the completion ring; cqbusy held. */
+/* Consume the completion ring; cqbusy held.  Memory only: also after a
+ * loss. */
 static int uring_reap(bool blocker)
 {
 	struct io_uring_cqe *cqe;
@@ -466,8 +643,13 @@ int netpoll_poll(bool sysmon)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), n = 0;
 
-	if (!netpoll_waiting() || atomic_load_explicit(&np.blocker, memory_order_seq_cst))
-		return 0;
+	if (atomic_load_explicit(&np.refire, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&np.refire, 0, memory_order_acquire))
+		n = refire();
+	if (atomic_load_explicit(&np.nwait, memory_order_seq_cst) == 0 ||
+	    atomic_load_explicit(&np.blocker, memory_order_seq_cst) ||
+	    (dead() && mode != IO_URING))
+		return n;
 	/* sysmon only steps in when the M's have not looked for a while
 	 * (Go: 10 ms): under load they reap in find_runnable, and sysmon's
 	 * reaping would turn every event into an urgent G on the global
@@ -476,7 +658,7 @@ int netpoll_poll(bool sysmon)
 		int64_t now = os_nanotime();
 
 		if (now - atomic_load_explicit(&np.lastpoll, memory_order_relaxed) < NETPOLL_STALE_NS)
-			return 0;
+			return n;
 		atomic_store_explicit(&np.lastpoll, now, memory_order_relaxed);
 	} else {
 		atomic_store_explicit(&np.lastpoll, os_nanotime(), memory_order_relaxed);
@@ -484,17 +666,24 @@ int netpoll_poll(bool sysmon)
 	if (mode == IO_URING) {
 		if (!io_uring_cq_ready(&np.ring) ||
 		    atomic_exchange_explicit(&np.cqbusy, 1, memory_order_acquire))
-			return 0;
-		n = uring_reap(false);
+			return n;
+		n += uring_reap(false);
 		cq_unlock();
 	} else if (mode == IO_EPOLL) {
 		struct epoll_event ev[32];
-		long k = arch_syscall6(SYS_epoll_wait, np.epfd, (long)ev, 32, 0, 0, 0);
+		unsigned e = use_begin();
+		long k = dead() ? 0 : arch_syscall6(SYS_epoll_wait, __atomic_load_n(&np.epfd, __ATOMIC_RELAXED),
+		                                    (long)ev, 32, 0, 0, 0);
 
+		use_end(e);
+		if (k == -EBADF || k == -EINVAL)
+			lost(true);
 		for (long i = 0; i < k; i++)
-			if (ev[i].data.u64 != BREAK_TOK) {   /* the blocker's */
+			if (ev[i].data.u64 != BREAK_TOK) {
 				slot_fire(ev[i].data.u64, (int32_t)ev[i].events);
 				n++;
+			} else if (atomic_load_explicit(&np.blocker, memory_order_seq_cst)) {
+				netpoll_break();   /* the blocker's, eaten: give it back */
 			}
 	}
 	return n;
@@ -512,29 +701,49 @@ bool netpoll_block_begin(void)
 	               memory_order_seq_cst, memory_order_seq_cst);
 }
 
+/* How long the blocker sleeps at most: only a lost ring (netpoll_break
+ * cannot reach it) needs the bound; one wake-up a second while idle is
+ * noise next to sysmon's. */
+#define BLOCK_MAX_S 1
+
 /* Sleep in the kernel until an event or a break (or a signal handler)
  * arrives.  Consumes nothing: netpoll_block_done does, once the M knows
- * whether it has a P for the G's it wakes. */
+ * whether it has a P for the G's it wakes.  The number is held (a use)
+ * while the M sleeps on it: a move breaks the sleep and waits. */
 void netpoll_block(void)
 {
+	unsigned e = use_begin();
+
+	if (dead()) {
+		use_end(e);
+		return;
+	}
 	if (atomic_load_explicit(&np.mode, memory_order_acquire) == IO_URING) {
-		long r;
+		struct __kernel_timespec ts = { .tv_sec = BLOCK_MAX_S };
+		struct io_uring_getevents_arg arg = { .sigmask_sz = _NSIG / 8, .ts = (uint64_t)&ts };
+		int fd = __atomic_load_n(&np.ring.ring_fd, __ATOMIC_RELAXED);
+		long r = 0;
 
-		if (io_uring_cq_ready(&np.ring))
-			return;
-		r = arch_syscall6(SYS_io_uring_enter, np.ring.ring_fd, 0, 1,
-		                  IORING_ENTER_GETEVENTS, 0, 8);
-		if (r == -EBADF)
-			ring_lost();
-		else if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			rt_fatal_num("io_uring wait failed, errno ", (unsigned long long)-r);
+		if (!io_uring_cq_ready(&np.ring))
+			r = np.ext_arg ?
+			    arch_syscall6(SYS_io_uring_enter, fd, 0, 1,
+			                  IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+			                  (long)&arg, sizeof arg) :
+			    arch_syscall6(SYS_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, 0, 8);
+		use_end(e);
+		if (fd_gone(r))
+			lost(true);
+		else if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME)
+			rt_warn("io_uring wait failed");   /* spurious wake-up: go on */
 	} else {
-		long k = arch_syscall6(SYS_epoll_wait, np.epfd, (long)np.ev, 128, -1, 0, 0);
+		long k = arch_syscall6(SYS_epoll_wait, __atomic_load_n(&np.epfd, __ATOMIC_RELAXED),
+		                       (long)np.ev, 128, BLOCK_MAX_S * 1000, 0, 0);
 
+		use_end(e);
 		if (k == -EBADF || k == -EINVAL)
-			ring_lost();
+			lost(true);
 		else if (k < 0 && k != -EINTR)
-			rt_fatal_num("epoll_wait failed, errno ", (unsigned long long)-k);
+			rt_warn("epoll_wait failed");
 		np.nev = k > 0 ? (int)k : 0;
 	}
 }
@@ -564,9 +773,7 @@ int netpoll_block_done(void)
 	} else {
 		for (int i = 0; i < np.nev; i++) {
 			if (np.ev[i].data.u64 == BREAK_TOK) {
-				uint64_t v;
-
-				arch_syscall(SYS_read, np.brkfd, (long)&v, 8);
+				;   /* one-shot: disarmed by its own firing */
 			} else {
 				slot_fire(np.ev[i].data.u64, (int32_t)np.ev[i].events);
 				n++;
@@ -668,7 +875,7 @@ static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t dead
 	if (n <= 0)
 		return park_wait(&done, deadline, intr, true);   /* a sleep */
 	for (int i = 0; i < n; i++) {
-		tok[i] = slot_get(&done, &res[i]);
+		tok[i] = slot_get(&done, &res[i], false);
 		if (!tok[i]) {
 			while (i-- > 0)
 				slot_put(tok[i]);
@@ -704,7 +911,7 @@ static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint
 
 	if (mode == IO_SYSCALL || !getcurg())
 		return -ENOSYS;
-	tok = slot_get(&done, &res);
+	tok = slot_get(&done, &res, false);
 	if (!tok)
 		return -ENOSYS;   /* out of memory: the plain call */
 	if (mode == IO_URING) {
@@ -725,9 +932,15 @@ static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint
 		return r;
 	} else {
 		struct epoll_event ev;
-		long dfd = os_fd_dup_high(fd);
+		int dfd;
 
+		/* The dup is ours from its creation to its close (core/rtfd.c):
+		 * a program's close-everything loop skips it, and a dup2 onto
+		 * it moves it (netpoll_fd_moved) - hence kept in the slot. */
+		rtfd_begin(true);
+		dfd = dead() ? -ENOSYS : rtfd_dup_high(fd);
 		if (dfd < 0) {
+			rtfd_end();
 			slot_put(tok);
 			return dfd == -EBADF ? -EBADF : -ENOSYS;
 		}
@@ -735,15 +948,153 @@ static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint
 		ev.data.u64 = tok;
 		r = (int)arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, dfd, (long)&ev, 0, 0);
 		if (r < 0) {
+			rtfd_close(dfd);
+			rtfd_end();
 			slot_put(tok);
-			arch_syscall(SYS_close, dfd, 0, 0);
-			return -ENOSYS;   /* EPERM: not pollable (a regular file) */
+			if (r == -EBADF || r == -EINVAL)
+				lost(true);   /* EPERM: not pollable (a regular file) */
+			return -ENOSYS;
 		}
-		r = park(tok, &done, deadline, intr, true);
-		arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, dfd, 0, 0, 0);
-		arch_syscall(SYS_close, dfd, 0, 0);
-		return r;
+		lock_acquire(&np.lock);
+		np.v[(uint32_t)tok].dfd = dfd;
+		np.v[(uint32_t)tok].ev = ev.events;
+		lock_release(&np.lock);
+		rtfd_end();
+		r = park_wait(&done, deadline, intr, true);
+		rtfd_begin(true);
+		lock_acquire(&np.lock);
+		dfd = np.v[(uint32_t)tok].dfd;
+		np.v[(uint32_t)tok].dfd = -1;
+		lock_release(&np.lock);
+		if (dfd >= 0 && !dead())
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, dfd, 0, 0, 0);
+		if (dfd >= 0 && !(dead() && np.raw))
+			rtfd_close(dfd);
+		else
+			rtfd_unmark(dfd);   /* may be the program's now: left alone */
+		rtfd_end();
+		slot_put(tok);
+		return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
 	}
+}
+
+/* Wake the blocker through whatever number we hold now, also after a
+ * loss (the mover's drain: the number is still ours until the program's
+ * call replaces it). */
+static void break_raw(void)
+{
+	if (atomic_load_explicit(&np.mode, memory_order_acquire) == IO_URING) {
+		struct io_uring_sqe *sqe;
+
+		lock_acquire(&np.sqlock);
+		if ((sqe = sqe_get()) != NULL) {
+			io_uring_prep_nop(sqe);
+			io_uring_sqe_set_data64(sqe, BREAK_TOK);
+			uring_submit_locked();
+		}
+		lock_release(&np.sqlock);
+	} else {
+		brk_arm(np.epfd, np.brkfd);
+	}
+}
+
+/* After a move (or a loss): wait until the users that may hold the old
+ * number are out (all: every user, for a loss).  The blocker sleeps on
+ * it: the break (through the new number: the same ring or eventfd) wakes
+ * it; netpoll_block's bound ends its sleep anyway. */
+static void drain(bool all)
+{
+	unsigned old = atomic_fetch_add_explicit(&np.epoch, 1, memory_order_seq_cst) & 1;
+
+	for (int i = 0;; i++) {
+		if (!atomic_load_explicit(&np.use[old], memory_order_seq_cst) &&
+		    (!all || !atomic_load_explicit(&np.use[old ^ 1], memory_order_seq_cst)))
+			break;
+		if (i % 1024 == 0)
+			break_raw();
+		arch_syscall(SYS_sched_yield, 0, 0, 0);
+	}
+}
+
+/* An epoll wait's dup is about to be replaced: re-register the wait under
+ * a new one (the set keys entries by file and number); its G reads the
+ * number from the slot in its own transition.  No number left: the wait
+ * is taken off the set and woken, to ask again (plainly, as the table is
+ * full). */
+static void dfd_moved(int fd)
+{
+	uint64_t wake = 0;
+
+	lock_acquire(&np.lock);
+	for (uint32_t i = 0; i < np.n; i++) {
+		struct epoll_event ev;
+		int h;
+
+		if (np.v[i].dfd != fd)
+			continue;
+		ev.events = np.v[i].ev;
+		ev.data.u64 = (uint64_t)np.v[i].gen << 32 | i;
+		h = rtfd_dup_high(fd);
+		if (!dead())
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, fd, 0, 0, 0);
+		if (h >= 0 && !dead())
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, h, (long)&ev, 0, 0);
+		else if (np.v[i].done)
+			wake = ev.data.u64;
+		np.v[i].dfd = h;   /* -1: nothing for the G to close */
+		break;
+	}
+	lock_release(&np.lock);
+	if (wake)
+		slot_fire(wake, 0);
+}
+
+/* In a transition (core/rtfd.c), for a program's dup2/dup3 onto fd, one
+ * of ours: move what fd is to another number, so that the program's call
+ * replaces nothing the runtime still uses.  After return, fd may be
+ * replaced.  If no number is left for the ring or the epoll set, the
+ * poller is given up (lost). */
+void netpoll_fd_moved(int fd)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), h;
+
+	if (mode == IO_URING && fd == __atomic_load_n(&np.ring.ring_fd, __ATOMIC_RELAXED)) {
+		/* Submitters hold sqlock and read the number there. */
+		lock_acquire(&np.sqlock);
+		h = rtfd_dup_high(fd);
+		if (h >= 0) {
+			__atomic_store_n(&np.ring.ring_fd, h, __ATOMIC_SEQ_CST);
+			__atomic_store_n(&np.ring.enter_ring_fd, h, __ATOMIC_SEQ_CST);
+		}
+		lock_release(&np.sqlock);
+	} else if (mode == IO_EPOLL && fd == np.epfd) {
+		h = rtfd_dup_high(fd);   /* the same set: its entries stay */
+		if (h >= 0)
+			__atomic_store_n(&np.epfd, h, __ATOMIC_SEQ_CST);
+	} else if (mode == IO_EPOLL && fd == np.brkfd) {
+		/* The set keys the entry by file and number: a new entry under
+		 * the new number (armed: it wakes the blocker for the drain),
+		 * and the old one taken out once nobody arms it any more. */
+		struct epoll_event ev = { .events = EPOLLOUT | EPOLLONESHOT, .data.u64 = BREAK_TOK };
+
+		h = rtfd_dup_high(fd);
+		if (h >= 0 && arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, h, (long)&ev, 0, 0) < 0) {
+			rtfd_close(h);
+			h = -1;
+		}
+		if (h >= 0) {
+			__atomic_store_n(&np.brkfd, h, __ATOMIC_SEQ_CST);
+			drain(false);
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, fd, 0, 0, 0);
+			return;
+		}
+	} else {
+		dfd_moved(fd);
+		return;
+	}
+	if (h < 0)
+		lost(false);   /* the table is full: users of the old number drained below */
+	drain(h < 0);
 }
 
 /* A file request: submit, park until it completes (not interruptible, as
@@ -756,7 +1107,7 @@ static ssize_t file_op(const struct req *q)
 
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
-	tok = slot_get(&done, &res);
+	tok = slot_get(&done, &res, true);
 	if (!tok)
 		return -ENOSYS;
 	if (submit(q, tok) < 0) {
@@ -803,11 +1154,12 @@ void netpoll_fork_child(void)
 	/* The poller thread did not survive; the ring and the epoll set are
 	 * the parent's too (shared after fork) and must not be used here.
 	 * Waiters were other threads: gone. */
-	if (mode == IO_URING)
+	/* The descriptors are closed already (rtfd_fork_child closes every
+	 * marked number; after a loss they were not ours): unmapping the
+	 * ring is all. */
+	if (mode == IO_URING) {
+		np.ring.ring_fd = np.ring.enter_ring_fd = -1;
 		io_uring_queue_exit(&np.ring);
-	else if (mode == IO_EPOLL) {
-		arch_syscall(SYS_close, np.epfd, 0, 0);
-		arch_syscall(SYS_close, np.brkfd, 0, 0);
 	}
 	lock_init(&np.lock, RANK_LEAF);
 	lock_init(&np.sqlock, RANK_LEAF);
@@ -820,5 +1172,8 @@ void netpoll_fork_child(void)
 	atomic_store(&np.cqbusy, 0);
 	atomic_store(&np.blocker, 0);
 	atomic_store(&np.dead, 0);
+	atomic_store(&np.refire, 0);
+	atomic_store(&np.use[0], 0);
+	atomic_store(&np.use[1], 0);
 	atomic_store(&np.mode, -1);
 }

@@ -216,7 +216,7 @@ bool preempt_request(p_t *p, m_t *m, g_t *g, uint32_t tick)
 	    __atomic_load_n(&p->schedtick, __ATOMIC_RELAXED) != tick ||
 	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
 	    atomic_load_explicit(&p->status, memory_order_relaxed) != P_RUNNING ||
-	    os_thread_state(m->tid) != 'R') {
+	    rtfd_thread_state(m->tid) != 'R') {
 		atomic_store_explicit(&m->preempt, 0, memory_order_release);
 		return false;
 	}
@@ -286,7 +286,7 @@ static void async_kick(g_t *g, int sig)
 
 	if (!m || __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) != g ||
 	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING ||
-	    os_thread_state(m->tid) != 'R')
+	    rtfd_thread_state(m->tid) != 'R')
 		return;
 	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, sig);
 }

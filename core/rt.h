@@ -62,6 +62,9 @@ void rt_warn(const char *msg);
  *   RANK_TIMER   the timer heap           (callbacks run without it)
  *   RANK_GFREE   sched.gflock             (leaf)
  *   RANK_REG     the G registry           (leaf)
+ * Unranked (RANK_LEAF, not checked), outermost first: the poller's
+ * initlock, then rtfd's transition lock (core/rtfd.c), then the poller's
+ * sqlock and slot table lock.
  * Acquiring in decreasing order is a bug; GSHIM_DEBUG_LOCKS builds check. */
 enum lock_rank { RANK_LEAF = 0, RANK_GFUTEX, RANK_TIMER, RANK_SCHED,
                  RANK_GFREE, RANK_REG, RANK_MAX };
@@ -553,6 +556,33 @@ void netpoll_block(void);
 int netpoll_block_done(void);
 void netpoll_block_abandon(void);
 void netpoll_break(void);
+
+/* In a transition (core/rtfd.c), before a program's dup2/dup3 replaces
+ * fd, one of the poller's: move it to another number. */
+void netpoll_fd_moved(int fd);
+
+/* rtfd.c: the runtime's own descriptors and the program's calls that
+ * close or replace numbers (essay there).  Runtime side: a transition
+ * (begin ... end) around creating, moving, closing or using a transient
+ * descriptor; the map says which numbers are ours.  Program side: the
+ * wrappers of close, close_range, closefrom, dup2, dup3. */
+bool rtfd_begin(bool wait);
+void rtfd_end(void);
+bool rtfd_held(void);                 /* this thread runs the transition */
+bool rtfd_is(int fd);
+void rtfd_mark(int fd);
+void rtfd_unmark(int fd);
+int rtfd_dup_high(int fd);            /* -errno, or a marked dup at the top */
+int rtfd_adopt(int fd);               /* fd moved to the top and marked */
+void rtfd_close(int fd);
+char rtfd_thread_state(pid_t tid);    /* os_thread_state, 0: unknown */
+int rtfd_close_begin(int fd);         /* 0: ours, report success; else call */
+void rtfd_close_end(int how);         /* how: rtfd_close_begin's answer */
+long rtfd_close_range(unsigned lo, unsigned hi, unsigned flags);
+long rtfd_dup3(int old, int new, long (*call)(int, int, int), int flags);
+void rtfd_fork_prepare(void);        /* no transition runs across fork */
+void rtfd_fork_parent(void);
+void rtfd_fork_child(void);
 
 /* sysmon.c */
 void sysmon_start(void);

@@ -2060,6 +2060,7 @@ void sched_fork_prepare(void)
 
 	if (tp)
 		m->fork_tp = tp;
+	rtfd_fork_prepare();
 }
 
 static void fork_restore_tp(void)
@@ -2074,6 +2075,7 @@ static void fork_restore_tp(void)
 
 void sched_fork_parent(void)
 {
+	rtfd_fork_parent();
 	fork_restore_tp();
 }
 
@@ -2086,6 +2088,7 @@ void sched_fork_child(void)
 	fork_restore_tp();
 	self = getg();
 	m = getm();
+	rtfd_fork_child();
 
 	if (!sched_ready() || !m)
 		return;   /* forked from a thread that is not an M: nothing runs */

@@ -108,7 +108,7 @@ static bool retake_blocked(p_t *p, int64_t now)
 	g = m ? __atomic_load_n(&m->curg, __ATOMIC_ACQUIRE) : NULL;
 	if (!g)
 		return false;
-	state = os_thread_state(m->tid);
+	state = rtfd_thread_state(m->tid);
 	if (state == 'R') {
 		/* Ask again in RETRY_NS if it was not at a safe point. */
 		if (preempt_request(p, m, g, tick))

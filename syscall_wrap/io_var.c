@@ -183,6 +183,13 @@ SHIM_EXPORT long syscall(long n, ...)
 	a5 = va_arg(ap, long);
 	a6 = va_arg(ap, long);
 	va_end(ap);
+	/* Numbers that close or replace descriptors: core/rtfd.c's rules. */
+	switch (n) {
+	case SYS_close: return set_err(pio_close((int)a1, false));
+	case SYS_close_range: return set_err(pio_close_range((unsigned)a1, (unsigned)a2, (unsigned)a3));
+	case SYS_dup2: return set_err(pio_dup3((int)a1, (int)a2, 0, true));
+	case SYS_dup3: return set_err(pio_dup3((int)a1, (int)a2, (int)a3, false));
+	}
 	if (!syscall_blocks(n, n == SYS_futex ? a2 : 0))
 		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	/* Not a cancellation point (glibc's syscall() is not), but with

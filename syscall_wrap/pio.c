@@ -31,6 +31,10 @@
  * ran during the wait and the handler lacks SA_RESTART, or the call is
  * one the kernel never restarts (timed socket calls, epoll_wait); the
  * restart otherwise.  Cancellation acts while parked, as in glibc.
+ *
+ * close, close_range, closefrom, dup2 and dup3 are here too (at the
+ * end): they must not close or replace the poller's own descriptors
+ * (core/rtfd.c), and they reset fd_hint for the numbers they free.
  */
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
@@ -39,6 +43,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1180,38 +1185,105 @@ SHIM_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *t
 	return ppoll(f, n, ts, m);
 }
 
-/* ---- descriptor numbers that change meaning ------------------------------------ */
+/* ---- descriptor numbers that change meaning ------------------------------------
+ *
+ * close, close_range, closefrom, dup2 and dup3 (and the same numbers
+ * through syscall()) go through core/rtfd.c: a close of one of the
+ * runtime's own descriptors (the ring, the epoll set, a wait's dup)
+ * reports success and leaves it open; a dup2/dup3 onto one moves the
+ * runtime's descriptor away first.  See the essay there.  Each also
+ * forgets what fd_hint knew about the numbers. */
 
-static __typeof__(close) *real_close;
-static __typeof__(dup2) *real_dup2;
-static __typeof__(dup3) *real_dup3;
+static void hints_forget(unsigned lo, unsigned hi)
+{
+	for (unsigned fd = lo; fd <= hi && fd < HINT_FDS; fd++)
+		pio_fd_new((int)fd);
+}
+
+/* close(2), -errno or 0.  cp: as a cancellation point (close itself),
+ * acted on while it blocks too (NFS flush, SO_LINGER, a tty draining);
+ * not for syscall() and closefrom, which glibc does not make one. */
+long pio_close(int fd, bool cp)
+{
+	g_t *cur = cp ? getcurg() : NULL, *g;
+	long r = 0;
+	int how;
+
+	pio_fd_new(fd);
+	g = sc_enter(cp);
+	how = rtfd_close_begin(fd);
+	if (how)
+		r = shim_cp_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
+	/* Before sc_exit, which may wait for a P that a transition's holder
+	 * has (core/rtfd.c), and before a cancellation unwinds. */
+	rtfd_close_end(how);
+	sc_exit(g);
+	shim_cp_after(cur, r);
+	return r == ARCH_CP_CANCELED ? -EINTR : r;
+}
+
+long pio_close_range(unsigned lo, unsigned hi, unsigned fl)
+{
+	long r = rtfd_close_range(lo, hi, fl);
+
+	if (lo <= hi)
+		hints_forget(lo, hi);
+	return r;
+}
+
+static long sys_dup2(int old, int new, int fl)
+{
+	(void)fl;
+	return arch_syscall(SYS_dup2, old, new, 0);
+}
+
+static long sys_dup3(int old, int new, int fl)
+{
+	return arch_syscall(SYS_dup3, old, new, fl);
+}
+
+long pio_dup3(int old, int new, int fl, bool dup2)
+{
+	long r = rtfd_dup3(old, new, dup2 ? sys_dup2 : sys_dup3, fl);
+
+	if (r >= 0)
+		pio_fd_new((int)r);
+	return r;
+}
 
 SHIM_EXPORT int close(int fd)
 {
-	g_t *g;
-	int r;
+	return (int)set_err(pio_close(fd, true));
+}
 
-	pio_fd_new(fd);
-	g = sc_enter(true);
-	r = REAL(close)(fd);
-	sc_exit(g);
-	return r;
+SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
+{
+	return (int)set_err(pio_close_range(lo, hi, (unsigned)fl));
+}
+
+/* glibc's: close_range(lo, ~0U, 0), else every open number from
+ * /proc/self/fd, else abort.  The second here is the numbers up to the
+ * descriptor limit, one by one (through rtfd as well). */
+SHIM_EXPORT void closefrom(int lo)
+{
+	struct rlimit rl;
+	unsigned from = lo < 0 ? 0 : (unsigned)lo;
+
+	if (pio_close_range(from, ~0U, 0) != -ENOSYS)
+		return;
+	if (arch_syscall(SYS_getrlimit, RLIMIT_NOFILE, (long)&rl, 0) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1u << 20;
+	for (unsigned fd = from; fd < rl.rlim_cur; fd++)
+		if (arch_syscall(SYS_fcntl, (long)fd, F_GETFD, 0) >= 0)
+			pio_close((int)fd, false);
 }
 
 SHIM_EXPORT int dup2(int old, int new)
 {
-	int r = REAL(dup2)(old, new);
-
-	if (r >= 0)
-		pio_fd_new(r);
-	return r;
+	return (int)set_err(pio_dup3(old, new, 0, true));
 }
 
 SHIM_EXPORT int dup3(int old, int new, int fl)
 {
-	int r = REAL(dup3)(old, new, fl);
-
-	if (r >= 0)
-		pio_fd_new(r);
-	return r;
+	return (int)set_err(pio_dup3(old, new, fl, false));
 }

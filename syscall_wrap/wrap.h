@@ -79,6 +79,12 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 
+/* pio.c: the calls that close or replace descriptor numbers (core/rtfd.c),
+ * -errno or the result; also reached through syscall(). */
+long pio_close(int fd, bool cp);
+long pio_close_range(unsigned lo, unsigned hi, unsigned fl);
+long pio_dup3(int old, int new, int fl, bool dup2);
+
 /* A plain blocking call with a non-blocking twin (twin.c): made plainly
  * while M's are plentiful, evictable by sysmon, and made as the twin
  * between timed parks when no M can be created for runnable G's.
