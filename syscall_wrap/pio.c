@@ -190,6 +190,22 @@ static int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool restar
 
 /* ---- reads and writes ------------------------------------------------------ */
 
+/* A readiness probe with a zero timeout: the wrapper's own look, not the
+ * program's wait.  A signal can still cut it short (ERESTARTNOHAND:
+ * SIGURG preempting this G lands anywhere in its code), and that is no
+ * reason for the program's call to say EINTR: look again.  (A program's
+ * handler that lands in this instant-long probe is not reported as EINTR
+ * either; the preemption signal is far more frequent there.) */
+static long probe6(long nr, long a, long b, long c, long d, long e, long f)
+{
+	long r;
+
+	do
+		r = arch_syscall6(nr, a, b, c, d, e, f);
+	while (r == -EINTR);
+	return r;
+}
+
 static ssize_t sys_rw2(bool wr, int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
 	return arch_syscall6(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt,
@@ -254,7 +270,7 @@ static ssize_t ready_then_plain(g_t *g, bool wr, int fd, const struct iovec *iov
 		struct timespec zero = { 0, 0 };
 		int w;
 
-		if (arch_syscall6(SYS_ppoll, (long)&p, 1, (long)&zero, 0, 8, 0) != 0 ||
+		if (probe6(SYS_ppoll, (long)&p, 1, (long)&zero, 0, 8, 0) != 0 ||
 		    fd_nonblock(fd))
 			break;
 		w = wait_ready(g, fd, (uint32_t)p.events, -1, true);
@@ -757,7 +773,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 	cancel_point(g);
 	for (;;) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
-		long n = arch_syscall(SYS_poll, (long)&p, 1, 0);
+		long n = probe6(SYS_poll, (long)&p, 1, 0, 0, 0, 0);
 		int64_t deadline;
 		int w;
 
@@ -941,7 +957,7 @@ static int do_poll(struct pollfd *f, nfds_t n, const struct timespec *ts)
 	deadline = deadline_ts(ts);
 	for (bool listed = false;;) {
 		struct timespec zero = { 0, 0 }, left;
-		long r = arch_syscall6(SYS_ppoll, (long)f, (long)n, (long)&zero, 0, 8, 0);
+		long r = probe6(SYS_ppoll, (long)f, (long)n, (long)&zero, 0, 8, 0);
 		int w;
 
 		if (r != 0)
@@ -1026,8 +1042,8 @@ static int do_select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct 
 	cancel_point(g);
 	for (;;) {
 		struct timespec zero = { 0, 0 };
-		long r = arch_syscall6(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex,
-		                       (long)&zero, 0);
+		long r = probe6(SYS_pselect6, nfds, (long)rd, (long)wr, (long)ex,
+		                (long)&zero, 0);
 		int w;
 
 		if (r != 0)

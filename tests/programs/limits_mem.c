@@ -38,21 +38,6 @@ static int gate_open;
 static atomic_int finished, timed_out, bad;
 static int pipefd[2];
 
-static size_t vm_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	size_t kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmSize: %zu", &kb) == 1)
-			break;
-	fclose(f);
-	return kb << 10;
-}
-
 static void *worker(void *arg)
 {
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

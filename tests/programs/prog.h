@@ -18,6 +18,7 @@
  *                     own, so no &errno from before a blocking call (it
  *                     may resume on another kernel thread) is reused
  *   errname(-errno)   "EINTR", "EAGAIN", ... for messages
+ *   vm_size()         the process's address space (VmSize) in bytes
  *   parks_without_thread(nfds), kernel_threads()
  *                     whether gshim parks a wait on nfds descriptors
  *                     here, and the process's kernel thread count
@@ -172,6 +173,23 @@ static inline int parks_without_thread(int nfds)
 }
 
 /* The process's kernel threads now (/proc/self/status), -1 if unknown. */
+/* The process's address space in bytes (VmSize), 0 if unknown: the base
+ * for an RLIMIT_AS a test sets. */
+static inline size_t vm_size(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	size_t kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmSize: %zu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb << 10;
+}
+
 static inline int kernel_threads(void)
 {
 	FILE *f = fopen("/proc/self/status", "r");

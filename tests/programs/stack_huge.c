@@ -65,21 +65,6 @@ static void try_size(const char *what, size_t size)
 	putchar('\n');
 }
 
-static size_t vm_size(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	size_t kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmSize: %zu", &kb) == 1)
-			break;
-	fclose(f);
-	return kb << 10;
-}
-
 int main(void)
 {
 	struct rlimit rl;
