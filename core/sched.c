@@ -1289,8 +1289,10 @@ void g_signal(g_t *g, int sig)
 		return;
 	}
 	/* Running right now (and maybe for long, without switching): kick its
-	 * M, if we win the pending bit back.  A G that switches out in the
-	 * window lets the signal land on the M's next G: a known race. */
+	 * M.  A G that parks before the kick lands is woken again at once by
+	 * switch_finish, which reads sigpending after publishing G_WAITING
+	 * (Dekker with the status read below); one that yields runs the
+	 * signal when it resumes. */
 	m = g->m;
 	/* seq_cst: Dekker with a G about to park (switch_finish, SW_PARK) */
 	uint32_t st = atomic_load_explicit(&g->status, memory_order_seq_cst);

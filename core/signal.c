@@ -59,7 +59,10 @@
  * threads block).  Known limits: a forwarded signal reaches its G through
  * tgkill, so the handler's siginfo says SI_TKILL from this process, not
  * the original sender, si_code and si_value; between two G's on one M the
- * kernel mask is the previous G's for a few instructions.
+ * kernel mask is the previous G's for a few instructions (a switch to a G
+ * that blocks more blocks the union first, sched.c), so a signal the
+ * kernel gives the M then runs its handler as the next G, consistently
+ * with that G's TLS.
  *
  * setuid & co. in a multi-threaded process (glibc's SIGSETXID)
  * ------------------------------------------------------------
