@@ -161,8 +161,12 @@ static void test_rcvtimeo(int kick)
 		      "C1. recv, SO_RCVTIMEO 200 ms, no data: -1 EAGAIN after 200 ms",
 		      "returned %ld (%s) after %.1f ms", b.ret, errname(b.ret), b.took_ms);
 	else
+		/* EINTR before the timeout is what tells "not restarted" (a
+		 * restart would end in EAGAIN at TIMEO_MS); how soon after
+		 * KICK_MS depends on when the loaded machine delivers the
+		 * signal (169 ms seen under stress-ng --cpu 2). */
 		check(b.ret == -EINTR && b.took_ms >= KICK_MS - 5 &&
-		      b.took_ms < KICK_MS + (TIMEO_MS - KICK_MS) / 2 && handled_once_on_it(&b),
+		      b.took_ms < TIMEO_MS && handled_once_on_it(&b),
 		      "C2. recv, SO_RCVTIMEO 200 ms, SA_RESTART, signal at 50 ms: -1 EINTR, not restarted",
 		      "returned %ld (%s) after %.1f ms; handler seen %d time(s) at return, %d in all, on the reader: %d",
 		      b.ret, errname(b.ret), b.took_ms, b.handled_at_return, atomic_load(&handled),
