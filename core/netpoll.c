@@ -215,6 +215,7 @@ bool netpoll_reserve(uint64_t nslots)
 static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
 {
 	struct slot *s;
+	uint64_t tok;
 	uint32_t i;
 
 	lock_acquire(&np.lock);
@@ -235,9 +236,12 @@ static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
 	s->res = res;
 	s->file = file;
 	s->dfd = -1;
+	tok = (uint64_t)s->gen << 32 | i;
 	atomic_fetch_add_explicit(&np.nwait, 1, memory_order_seq_cst);
+	/* s is not ours after this: another thread's slots_grow may move
+	 * the table (mremap) the moment the lock is free. */
 	lock_release(&np.lock);
-	return (uint64_t)s->gen << 32 | i;
+	return tok;
 }
 
 /* The G is done waiting (fired or not): the slot is free, and a late
