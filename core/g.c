@@ -132,6 +132,18 @@ bool g_valid(const void *ptr)
 	return false;
 }
 
+/* Move the head of p's local free list to the global one.  gflock held. */
+static void gfree_move_one(p_t *p)
+{
+	g_t *x = p->gfree;
+
+	p->gfree = x->schedlink;
+	p->ngfree--;
+	x->schedlink = sched.gfree;
+	sched.gfree = x;
+	sched.ngfree++;
+}
+
 /* Free-list put.  p is the caller's own P, or NULL (global list). */
 void gfree_put(p_t *p, g_t *g)
 {
@@ -142,14 +154,8 @@ void gfree_put(p_t *p, g_t *g)
 			return;
 		/* Move half to the global list so other P's can reuse them. */
 		lock_acquire(&sched.gflock);
-		while (p->ngfree > GFREE_LOCAL_MAX / 2) {
-			g_t *x = p->gfree;
-			p->gfree = x->schedlink;
-			p->ngfree--;
-			x->schedlink = sched.gfree;
-			sched.gfree = x;
-			sched.ngfree++;
-		}
+		while (p->ngfree > GFREE_LOCAL_MAX / 2)
+			gfree_move_one(p);
 		lock_release(&sched.gflock);
 		return;
 	}
@@ -175,13 +181,7 @@ static bool gfree_reclaim_idle(void)
 	lock_acquire(&sched.gflock);
 	for (p = sched.pidle; p; p = p->link) {
 		while (p->gfree) {
-			g_t *x = p->gfree;
-
-			p->gfree = x->schedlink;
-			p->ngfree--;
-			x->schedlink = sched.gfree;
-			sched.gfree = x;
-			sched.ngfree++;
+			gfree_move_one(p);
 			moved = true;
 		}
 	}
