@@ -5,17 +5,7 @@
 #include <stdint.h>
 #include <threads.h>
 #include "shim.h"
-
-static int map_err(int err)
-{
-	switch (err) {
-	case 0: return thrd_success;
-	case ENOMEM: return thrd_nomem;
-	case ETIMEDOUT: return thrd_timedout;
-	case EBUSY: return thrd_busy;
-	default: return thrd_error;
-	}
-}
+#include "c11.h"
 
 SHIM_EXPORT int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
 {

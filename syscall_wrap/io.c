@@ -8,7 +8,7 @@
  * not G's call libc directly.
  *
  * Reads, writes, socket transfers, accept and epoll_wait park the G on
- * the poller instead (pio.c); what is left here holds the M for the call
+ * the poller instead (park.h); what is left here holds the M for the call
  * - except that flock (here) and the record-lock waits (io_var.c) give it
  * back when no M can be created for runnable G's (twin.c).
  */
@@ -36,17 +36,16 @@
 #include "wrap.h"
 
 /* One wrapper shape for every call: libc's original, resolved once into
- * real_<name>, between sc_enter and sc_exit; nr names the call in the
- * thread-exhaustion report (core/sched.c). */
+ * real_<name>, between sc_enter and sc_exit; nr and the first argument
+ * name the call in the thread-exhaustion report (core/sched.c). */
+#define WRAP_A0(a0, ...) ((long)(a0))
 #define WRAP(ret, name, nr, params, args)                                \
 	static __typeof__(name) *real_##name;                            \
 	SHIM_EXPORT ret name params                                      \
 	{                                                                \
-		g_t *g = sc_enter(true);                                 \
+		g_t *g = sc_enter_nr(true, (nr), WRAP_A0 args);          \
 		ret r;                                                   \
                                                                          \
-		if (g)                                                   \
-			g->scnr = (nr);                                  \
 		r = REAL(name) args;                                     \
 		sc_exit(g);                                              \
 		return r;                                                \

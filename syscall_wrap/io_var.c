@@ -196,11 +196,7 @@ SHIM_EXPORT long syscall(long n, ...)
 	 * asynchronous cancellation anything is: then the cancellable form. */
 	if ((g = getcurg()) != NULL && shim_cancel_async(g))
 		return set_err(sc_call_cp(n, a1, a2, a3, a4, a5, a6));
-	g = sc_enter(false);
-	if (g) {
-		g->scnr = n;
-		g->sca0 = a1;
-	}
+	g = sc_enter_nr(false, n, a1);
 	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	sc_exit(g);
 	return r;

@@ -53,10 +53,8 @@ static long twin_block(g_t *g, const struct sc_twin *c)
 	long r;
 
 	atomic_store_explicit(&g->evict, 0, memory_order_relaxed);
-	sg = sc_enter(false);
+	sg = sc_enter_nr(false, c->nr, c->a[0]);
 	if (sg) {
-		g->scnr = c->nr;
-		g->sca0 = c->a[0];
 		g->scsince = os_nanotime();
 		/* Before the call (in_cp is set inside shim_cp_syscall2):
 		 * sysmon signals only G's it sees evictable, and keeps

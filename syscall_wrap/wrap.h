@@ -43,6 +43,19 @@ static inline void sc_exit(g_t *g)
 		g_syscall_exit();
 }
 
+/* sc_enter, naming the call for the thread-exhaustion report
+ * (core/sched.c): its number and first argument. */
+static inline g_t *sc_enter_nr(bool cancel, long nr, long a0)
+{
+	g_t *g = sc_enter(cancel);
+
+	if (g) {
+		g->scnr = nr;
+		g->sca0 = a0;
+	}
+	return g;
+}
+
 /* A raw system call's result as libc returns it: -1 and errno. */
 static inline long set_err(long r)
 {
@@ -59,13 +72,9 @@ static inline long set_err(long r)
 static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, long f)
 {
 	g_t *cur = getcurg();
-	g_t *g = sc_enter(true);
+	g_t *g = sc_enter_nr(true, nr, a);
 	long r;
 
-	if (g) {   /* for the thread-exhaustion report (core/sched.c) */
-		g->scnr = nr;
-		g->sca0 = a;
-	}
 	/* EINTR from a runtime signal meant for another G (sigstray: a
 	 * late eviction or sigwait kick) is not the program's: call again. */
 	do {
@@ -79,7 +88,7 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 
-/* pio.c: the calls that close or replace descriptor numbers (core/rtfd.c),
+/* fdclose.c: the calls that close or replace descriptor numbers (core/rtfd.c),
  * -errno or the result; also reached through syscall(). */
 long pio_close(int fd, bool cp);
 long pio_close_range(unsigned lo, unsigned hi, unsigned fl);
