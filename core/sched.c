@@ -44,13 +44,21 @@
  * Rejected alternatives: waking an M for every readied G (thundering herd
  * of futex wakes on the hot path; Go 1.0 did this), and a central run
  * queue under one lock (Go 1.0 again: collapses beyond a few cores).
+ *
+ * Around the scheduler
+ * --------------------
+ * This file is the loop (schedule, find_runnable, switch_out and
+ * switch_finish), park/ready, wakep/startm and handing P's off.  M's
+ * are started and parked in core/m.c (also sched_init); calls that hold
+ * an M, sysmon's retake of their P's and running out of M's in
+ * core/syscall.c; the deadlock check and thread-exhaustion report in
+ * core/deadlock.c; the stack overflow handler in core/segv.c; fork in
+ * core/fork.c; signal delivery to G's in core/signal.c.  What they
+ * share, hot helpers included (static inline), is core/sched_int.h.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "rt.h"

@@ -17,7 +17,7 @@
  *
  * Now the kernel only ever chooses between two kinds of candidates:
  *   - an M running (or blocked in a call for) a G: its kernel mask is the
- *     G's (sched.c, sigmask_apply), so if the kernel picks it, the G
+ *     G's (sched_int.h, sigmask_apply), so if the kernel picks it, the G
  *     accepts the signal and the handler runs on it, interrupting its
  *     call: exactly the native outcome.
  *   - the receiver: one runtime thread that blocks everything and waits
@@ -378,13 +378,14 @@ void sig_fork_child(g_t *self)
 
 /* ---- thread-directed signals: per-G masks and delivery ------------------
  *
- * Moved here from core/sched.c.  Signal masks and pending sets are per
- * G; the kernel knows only the M's.  pthread_kill (g_signal) makes a
- * signal pending on the G and gets it delivered on the G's M: at once if
- * the G runs there unmasked (SIGURG kick, sig_kick), when it resumes
- * (switch_out), by interrupting its parked wait, or by signalling the M
- * of a G blocked in a call.  The mask helpers of the switch path
- * (sigmask_apply, m_mask_idle) are static inline in sched_int.h. */
+ * Signal masks and pending sets are per G; the kernel knows only the
+ * M's.  pthread_kill (g_signal) makes a signal pending on the G and gets
+ * it delivered on the G's M: at once if the G runs there unmasked (the
+ * SIGURG kick, sig_kick), when it resumes (switch_out), by interrupting
+ * its parked wait, or by signalling the M of a G blocked in a call.  The
+ * mask helpers of the switch path (sigmask_apply, m_mask_idle) are static
+ * inline in sched_int.h. */
+
 void g_setmask(g_t *g, uint64_t mask)
 {
 	g->sigmask = mask;
