@@ -260,7 +260,7 @@ g_t *g_alloc(size_t stacksize, size_t guard, const gstack_t *user, int *err)
 
 	/* What every live G may need later without a way to fail: a timer
 	 * for its timed waits and a poller slot for its I/O waits (core/
-	 * timer.c, core/netpoll.c).  Out of memory for them: EAGAIN now,
+	 * timer.c, core/netpoll_wait.c).  Out of memory for them: EAGAIN now,
 	 * as for a stack, not a G that later holds its M in every wait. */
 	if (g) {
 		int64_t live = (int64_t)atomic_load_explicit(&reg.allocated, memory_order_relaxed);

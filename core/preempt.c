@@ -13,7 +13,7 @@
  *           running (state R: never signal an M blocked in the kernel,
  *           whose call would see EINTR); then either m->preempt = 0, or
  *           m->preempt = SENT and tgkill(M, SIGURG).
- *   handler (sig_kick in sched.c -> preempt_handle): exchange m->preempt
+ *   handler (sig_kick in signal.c -> preempt_handle): exchange m->preempt
  *           to 0; if it was set and this is a safe point, yield the P from
  *           inside the handler (g_yield).  The G's interrupted state stays
  *           in the kernel's signal frame on the G's own stack; whichever

@@ -68,7 +68,7 @@
  * Not seen: system calls made without libc (inline assembly, a static
  * runtime linked into the program).  A ring lost that way is noticed when
  * a call on it fails, and the poller degrades to plain blocking calls
- * (core/netpoll.c, "lost").  The poller never reads or writes its
+ * (core/netpoll_fd.c, "lost").  The poller never reads or writes its
  * descriptors (the epoll break arms an entry instead of writing to the
  * eventfd), so a number that became the program's sees at worst a failed
  * io_uring_enter or epoll_ctl - unless the program's own io_uring or

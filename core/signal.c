@@ -17,7 +17,7 @@
  *
  * Now the kernel only ever chooses between two kinds of candidates:
  *   - an M running (or blocked in a call for) a G: its kernel mask is the
- *     G's (sched.c, sigmask_apply), so if the kernel picks it, the G
+ *     G's (sched_int.h, sigmask_apply), so if the kernel picks it, the G
  *     accepts the signal and the handler runs on it, interrupting its
  *     call: exactly the native outcome.
  *   - the receiver: one runtime thread that blocks everything and waits
@@ -113,6 +113,7 @@
 #include <sys/syscall.h>
 #include "rt.h"
 #include "arch/os.h"
+#include "sched_int.h"
 
 static void (*glibc_setxid)(int, siginfo_t *, void *);
 
@@ -373,4 +374,208 @@ void sig_fork_child(g_t *self)
 	atomic_store(&accept, 0);
 	if (self && !self->is_g0)
 		sig_note_mask(self->sigmask);
+}
+
+/* ---- thread-directed signals: per-G masks and delivery ------------------
+ *
+ * Signal masks and pending sets are per G; the kernel knows only the
+ * M's.  pthread_kill (g_signal) makes a signal pending on the G and gets
+ * it delivered on the G's M: at once if the G runs there unmasked (the
+ * SIGURG kick, sig_kick), when it resumes (switch_out), by interrupting
+ * its parked wait, or by signalling the M of a G blocked in a call.  The
+ * mask helpers of the switch path (sigmask_apply, m_mask_idle) are static
+ * inline in sched_int.h. */
+
+void g_setmask(g_t *g, uint64_t mask)
+{
+	g->sigmask = mask;
+	sigmask_apply(g);
+	sig_note_mask(mask);
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~mask)
+		deliver_pending(g);
+}
+
+static void raise_on_m(m_t *m, int sig)
+{
+	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, sig);
+}
+
+/* Raise g's pending signals on its M now that it runs.  The handlers run
+ * when the tgkill returns, on this G: what pthread_kill promised.
+ *
+ * Not inside a runtime section (rtdepth > 0): a G that resumes from a
+ * park in one (a read parked in the poller, interrupted for the signal)
+ * would run the handler with the runtime's depth raised, so a blocking
+ * call in the handler could not park - it would wait in the kernel with
+ * the P held, and at GOMAXPROCS=1 nobody could ever wake it (glibc
+ * tst-cancel20: the handler reads a pipe, the main thread must run to
+ * cancel it).  Such signals wait in sigdefer until rt_exit brings the
+ * depth to 0 with the G running: the handler then runs after the
+ * interrupted wait has returned EINTR to its wrapper and before the
+ * wrapper decides between EINTR and a restart, which is the order the
+ * kernel gives (the action is recorded at raise time, below).  Also
+ * held back inside a g_sighold region (rt.h), for the same reason one
+ * level up: unwinding out of the handler must not skip the poller's
+ * clean-up of a request still in flight.  A G
+ * inside a system call's bracket (G_SYSCALL) gets them at once: the
+ * signal must interrupt the call, as it would natively.  A G that parks
+ * with them deferred is woken again at once (switch_finish). */
+void deliver_pending(g_t *g)
+{
+	if ((g->rtdepth != 0 &&
+	     atomic_load_explicit(&g->status, memory_order_relaxed) == G_RUNNING) ||
+	    g->sighold != 0) {
+		atomic_store_explicit(&g->sigdefer, 1, memory_order_relaxed);
+		return;
+	}
+	/* Only what the G does not block: the rest stays pending on the G
+	 * (sigpending() reports it; unblocking delivers it). */
+	uint64_t set = atomic_fetch_and_explicit(&g->sigpending, g->sigmask,
+	                                         memory_order_acq_rel) & ~g->sigmask;
+	int sig;
+
+	uint64_t s;
+
+	/* The action as the kernel will take it, kept for the wait this
+	 * interrupts: the handler may change it (SIG_DFL) before that wait
+	 * decides between EINTR and a restart (shim_sig_outcome). */
+	for (sig = 1, s = set; s; sig++, s >>= 1) {
+		struct os_ksigaction ka;
+		uint64_t bit = 1ull << (sig - 1);
+
+		if (!(s & 1) || !os_sigaction_get(sig, &ka) ||
+		    ka.handler == (void *)SIG_IGN || ka.handler == (void *)SIG_DFL)
+			continue;
+		atomic_fetch_or_explicit(&g->sigdeliv_handled, bit, memory_order_relaxed);
+		if (!(ka.flags & SA_RESTART))
+			atomic_fetch_or_explicit(&g->sigdeliv_norestart, bit, memory_order_relaxed);
+	}
+	atomic_fetch_or_explicit(&g->sigdelivered, set, memory_order_relaxed);
+	for (sig = 1; set; sig++, set >>= 1)
+		if (set & 1)
+			raise_on_m(g->m, sig);
+}
+
+void g_deliver_deferred(g_t *g)
+{
+	if (g->is_g0 || g->rtdepth != 0 || g->sighold != 0 ||
+	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING)
+		return;   /* the next rt_exit to depth 0 tries again */
+	atomic_store_explicit(&g->sigdefer, 0, memory_order_relaxed);
+	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask)
+		deliver_pending(g);
+}
+
+/* The thread leaves by unwinding (cancellation, pthread_exit), maybe from
+ * a signal handler that runs inside a wrapped call: the call's bracket
+ * (g_syscall_enter's, or g_block_enter's) never closes; close it, so the
+ * G goes on and exits as a running G with a P and no runtime depth. */
+void g_call_abandon(void)
+{
+	g_t *g = getcurg();
+	uint64_t k;
+
+	if (!g)
+		return;
+	if (atomic_load_explicit(&g->status, memory_order_relaxed) == G_SYSCALL) {
+		if (g->rtdepth > 0)
+			g_syscall_exit();
+		else
+			g_block_exit();
+	}
+	/* Leaving a handler without sigreturn leaves the kernel mask of
+	 * this M as the handler had it (its signal and sa_mask blocked).
+	 * Natively that mask dies with the thread; here the M goes on to
+	 * run other G's, which would never get those signals (m->cur_mask
+	 * would not even know).  Load the G's own mask again. */
+	k = g->sigmask & ~preempt_kmask_clear();
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+	g->m->cur_mask = g->sigmask;
+}
+
+void g_signal(g_t *g, int sig)
+{
+	uint64_t bit = 1ull << (sig - 1);
+	m_t *m;
+
+	if (g == getcurg() && !(g->sigmask & bit)) {
+		raise_on_m(g->m, sig);
+		return;
+	}
+	atomic_fetch_or_explicit(&g->sigpending, bit, memory_order_seq_cst);
+	if (__atomic_load_n(&g->sigmask, __ATOMIC_RELAXED) & bit) {
+		/* Blocked: pending on the G until it unblocks it or sigwaits
+		 * for it.  If it waits for it in the kernel right now, end that
+		 * wait (shim/signal.c takes it from sigpending then).  Dekker
+		 * with the waiter: it publishes sigwait_set, then looks at
+		 * sigpending; we stored sigpending, then look at sigwait_set. */
+		if (atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst) & bit) {
+			atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
+			m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
+			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL) {
+				/* Named for g and its wait: if g left that
+				 * wait meanwhile, the call the kick interrupts
+				 * knows it was not meant for it (shim/cancel.c:
+				 * sigstray). */
+				siginfo_t si;
+
+				memset(&si, 0, sizeof si);
+				si.si_signo = SIGCANCEL;
+				si.si_code = SI_QUEUE;
+				si.si_pid = (pid_t)arch_syscall(SYS_getpid, 0, 0, 0);
+				si.si_value.sival_ptr = g;
+				/* G's are reused, and wait again: the round */
+				si.si_errno = (int)atomic_load_explicit(&g->sigwait_seq,
+				                                        memory_order_relaxed);
+				arch_syscall6(SYS_rt_tgsigqueueinfo, si.si_pid, m->tid, SIGCANCEL,
+				              (long)&si, 0, 0);
+			}
+		}
+		return;
+	}
+	/* Running right now (and maybe for long, without switching): kick its
+	 * M.  A G that parks before the kick lands is woken again at once by
+	 * switch_finish, which reads sigpending after publishing G_WAITING
+	 * (Dekker with the status read below); one that yields runs the
+	 * signal when it resumes. */
+	m = g->m;
+	/* seq_cst: Dekker with a G about to park (switch_finish, SW_PARK) */
+	uint32_t st = atomic_load_explicit(&g->status, memory_order_seq_cst);
+	/* Blocked in the kernel (sigwait, a pshared wait, a wrapped call): the
+	 * signal itself must reach it there, and interrupt the call as it
+	 * would natively. */
+	if (m && st == G_SYSCALL &&
+	    (atomic_fetch_and_explicit(&g->sigpending, ~bit, memory_order_acq_rel) & bit)) {
+		raise_on_m(m, sig);
+		return;
+	}
+	/* Running on another M: kick that M with SIGURG.  Its handler
+	 * (sig_kick) raises the pending signals of whatever G it finds
+	 * running, i.e. only if it is still this one; if the G switched out
+	 * in between, the signals wait on it for its next resume.  Sending
+	 * the program's signal itself could land on the M's next G. */
+	/* Parked in an interruptible wait (poller, sleep, condvar): wake it
+	 * so the handler runs now, as it would in a blocked native thread;
+	 * the wait decides between EINTR and going on. */
+	if (st == G_WAITING) {
+		gfutex_interrupt(g);
+		return;
+	}
+	if (m && st == G_RUNNING && preempt_sig_ours())
+		arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0), m->tid, SIGURG);
+}
+
+
+/* SIGURG from g_signal: deliver the running G's pending signals. */
+void sig_kick(int sig, siginfo_t *si, void *uc)
+{
+	g_t *g = getcurg();
+	int saved = *errno_loc();
+
+	(void)sig; (void)si;
+	if (g && g->m && (atomic_load_explicit(&g->sigpending, memory_order_relaxed) & ~g->sigmask))
+		deliver_pending(g);
+	if (g)
+		preempt_handle(uc);
+	*errno_loc() = saved;
 }

@@ -40,7 +40,7 @@
  * can be created, every round (STARVE_NS apart) retries the clone when
  * its backoff allows, else evicts an M from a call that has a
  * non-blocking twin, and reports once if neither is possible
- * (sched_mstarve; the protocol is in core/sched.c).
+ * (sched_mstarve; the protocol is in core/syscall.c).
  *
  * Timers: when the timer thread could not be started (core/timer.c),
  * sysmon runs expired timers on each round and sleeps no longer than the
@@ -236,7 +236,7 @@ static void *sysmon(void *arg)
 			continue;
 		}
 		/* Runnable G's and no M to be had: retry, evict, report
-		 * (core/sched.c, "Running out of M's"), every STARVE_NS. */
+		 * (core/syscall.c, "Running out of M's"), every STARVE_NS. */
 		if (sched_mstarve(os_nanotime())) {
 			idle = 0;
 			delay = STARVE_NS;

@@ -28,7 +28,7 @@
  * falls to Go's choice of threads - sysmon runs expired timers every
  * round and sleeps no longer than the earliest deadline (timer_add kicks
  * it when an earlier one arrives), and an idle M in stopm sleeps on its
- * note only until that deadline, then runs them (core/sched.c).  A new
+ * note only until that deadline, then runs them (core/m.c).  A new
  * earliest timer also wakes an idle P (sched_wake_idle), so an M that
  * went idle before it arrived is not the only one watching.  The start
  * is retried at most once a second.

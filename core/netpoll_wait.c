@@ -1,0 +1,471 @@
+/* core/netpoll_wait.c - the poller's waits: the slot table, submission
+ * to the ring, parking a G until its descriptor is ready or its file
+ * operation completes (netpoll_wait, netpoll_wait_many, netpoll_rw,
+ * netpoll_sync).  Reaping, which fires the slots, is core/netpoll.c's;
+ * the essay there says why G's wait here and not M's.
+ *
+ * Protocol and invariants.  A waiter lives on the waiting G's stack and is
+ * reached only through a slot of a global table (the runtime's own pages,
+ * a slot per live G reserved at thread creation; a wait that finds no
+ * slot all the same - poll on many descriptors - makes the plain call),
+ * named in the kernel request by a token (generation << 32 | index).  Firing (poller thread)
+ * and cancelling (the G, after a timeout, a signal or pthread_cancel) both
+ * happen under the table lock, and cancel bumps the generation: a late
+ * completion or epoll event for a cancelled wait finds a stale token and
+ * is dropped, so the poller never writes to a stack frame that has gone.
+ * The G parks on a gfutex word in its waiter (gfutex_wait_intr), which
+ * gives deadlines (SO_RCVTIMEO, poll timeouts) and interruption by
+ * pthread_cancel and by signals (g_signal interrupts a parked G's wait, the
+ * handler runs as it resumes, and the wrapper decides between EINTR and
+ * restarting as the kernel would) for free.  Regular-file operations are
+ * not interruptible (a native read from disk is not) and always wait for
+ * their completion.
+ *
+ * Rejected: a waiter allocated per wait (malloc may not be usable from
+ * every caller, and freeing it could race a late completion: the slot's
+ * generation makes a late event harmless instead); a slot table that
+ * grows on demand only (a wait that finds no memory would block its M:
+ * netpoll_reserve takes room for one slot per G at thread creation).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include "rt.h"
+#include "netpoll_int.h"
+
+
+/* ---- slot table ---------------------------------------------------------- */
+
+/* Double the slot table.  np.lock held.  The runtime's own pages, not
+ * malloc (see os_grow); false if it cannot grow. */
+static bool slots_grow(void)
+{
+	size_t len;
+	struct slot *v = os_grow(np.v, np.vlen,
+	                         sizeof *v * (np.cap ? 2 * (size_t)np.cap : 256), &len);
+
+	if (!v || len / sizeof *v > UINT32_MAX / 2)
+		return false;
+	np.v = v;
+	np.vlen = len;
+	np.cap = (uint32_t)(len / sizeof *v);
+	return true;
+}
+
+/* Thread creation: room for one waiting slot per live G (a G waits on
+ * one descriptor at a time, except poll & co. on several), so that a
+ * G's wait does not fall back to a blocking call - holding its M and,
+ * with no M to spare, its P - just because memory ran out.  false: the
+ * creation fails with EAGAIN. */
+bool netpoll_reserve(uint64_t nslots)
+{
+	bool ok;
+
+	if (__builtin_expect(__atomic_load_n(&np.cap, __ATOMIC_RELAXED) >= nslots, 1))
+		return true;
+	lock_acquire(&np.lock);
+	ok = np.cap >= nslots || slots_grow();
+	lock_release(&np.lock);
+	return ok;
+}
+
+/* A slot for a waiter; its token (never 0), or 0 when the table cannot
+ * grow (out of memory): the caller then makes the plain blocking call. */
+static uint64_t slot_get(_Atomic uint32_t *done, int32_t *res, bool file)
+{
+	struct slot *s;
+	uint64_t tok;
+	uint32_t i;
+
+	lock_acquire(&np.lock);
+	if (np.freehead) {
+		i = np.freehead - 1;
+		np.freehead = np.v[i].nextfree;
+	} else {
+		if (np.n == np.cap && !slots_grow()) {
+			/* Out of memory: the caller makes the plain call. */
+			lock_release(&np.lock);
+			return 0;
+		}
+		i = np.n++;
+		np.v[i].gen = 1;
+	}
+	s = &np.v[i];
+	s->done = done;
+	s->res = res;
+	s->file = file;
+	s->dfd = -1;
+	tok = (uint64_t)s->gen << 32 | i;
+	atomic_fetch_add_explicit(&np.nwait, 1, memory_order_seq_cst);
+	/* s is not ours after this: another thread's slots_grow may move
+	 * the table (mremap) the moment the lock is free. */
+	lock_release(&np.lock);
+	return tok;
+}
+
+/* The G is done waiting (fired or not): the slot is free, and a late
+ * event for this token is dropped.  true if it had fired. */
+static bool slot_put(uint64_t tok)
+{
+	uint32_t i = (uint32_t)tok;
+	bool fired;
+
+	lock_acquire(&np.lock);
+	fired = np.v[i].done == NULL;
+	np.v[i].done = NULL;
+	np.v[i].dfd = -1;
+	np.v[i].gen++;
+	np.v[i].nextfree = np.freehead;
+	np.freehead = i + 1;
+	atomic_fetch_sub_explicit(&np.nwait, 1, memory_order_relaxed);
+	lock_release(&np.lock);
+	return fired;
+}
+
+/* A reaper: an event for tok. */
+void slot_fire(uint64_t tok, int32_t res)
+{
+	uint32_t i = (uint32_t)tok, gen = (uint32_t)(tok >> 32);
+	_Atomic uint32_t *done = NULL;
+
+	lock_acquire(&np.lock);
+	if (i < np.n && np.v[i].gen == gen && np.v[i].done) {
+		done = np.v[i].done;
+		*np.v[i].res = res;
+		np.v[i].done = NULL;
+		atomic_store_explicit(done, 1, memory_order_release);
+	}
+	lock_release(&np.lock);
+	if (done)
+		gfutex_wake(done, 1);   /* a stale frame at worst: spurious wake */
+}
+
+/* ---- waiting --------------------------------------------------------------- */
+
+int uring_submit_locked(void)
+{
+	int r;
+
+	do
+		r = io_uring_submit(&np.ring);
+	while (r == -EINTR);
+	return r;
+}
+
+struct io_uring_sqe *sqe_get(void)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&np.ring);
+
+	if (!sqe) {
+		uring_submit_locked();
+		sqe = io_uring_get_sqe(&np.ring);
+	}
+	return sqe;
+}
+
+static void prep(struct io_uring_sqe *sqe, const struct req *q, uint64_t tok)
+{
+	if (q->op == IORING_OP_ASYNC_CANCEL)
+		io_uring_prep_cancel64(sqe, q->target, 0);
+	else if (q->op == IORING_OP_NOP)
+		io_uring_prep_nop(sqe);
+	else if (q->op == IORING_OP_POLL_ADD)
+		io_uring_prep_poll_add(sqe, q->fd, q->events);
+	else if (q->op == IORING_OP_WRITEV)
+		io_uring_prep_writev(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+	else if (q->op == IORING_OP_FSYNC)
+		io_uring_prep_fsync(sqe, q->fd, q->events);
+	else if (q->op == IORING_OP_SYNC_FILE_RANGE)
+		io_uring_prep_sync_file_range(sqe, q->fd, (unsigned)q->len,
+		                              (uint64_t)q->off, (int)q->events);
+	else
+		io_uring_prep_readv(sqe, q->fd, q->iov, (unsigned)q->cnt, (uint64_t)q->off);
+	io_uring_sqe_set_data64(sqe, tok);
+}
+
+/* n requests, tok[i] naming q[i], in one system call when they fit.
+ * <0: the ring is unusable now (the caller blocks instead); requests
+ * already handed to the kernel then complete as stale tokens. */
+static int submit_n(const struct req *q, const uint64_t *tok, int n)
+{
+	/* Inside the runtime while the lock is held: a G must not be
+	 * preempted or lose its P in the middle (the lock would be held
+	 * by a G that cannot run). */
+	g_t *g = rt_enter();
+	int r = 0;
+
+	lock_acquire(&np.sqlock);
+	if (dead())
+		r = -ENOSYS;   /* lost: the number may be the program's */
+	for (int i = 0; i < n && r >= 0; i++) {
+		struct io_uring_sqe *sqe = sqe_get();
+
+		if (!sqe) {
+			r = -EBUSY;
+			break;
+		}
+		prep(sqe, &q[i], tok[i]);
+	}
+	if (r >= 0)
+		r = uring_submit_locked();
+	lock_release(&np.sqlock);
+	rt_exit(g);
+	if (fd_gone(r))
+		lost(true);
+	return r;
+}
+
+int submit(const struct req *q, uint64_t tok)
+{
+	return submit_n(q, &tok, 1);
+}
+
+
+/* Park until *done is set (a slot fired), the deadline passes or *intr
+ * is set: 0, -ETIMEDOUT, -EINTR, or -EAGAIN when woken for a signal
+ * (the caller decides). */
+static int park_wait(_Atomic uint32_t *done, int64_t deadline, _Atomic uint32_t *intr,
+                     bool interruptible)
+{
+	int r = 0;
+
+	for (;;) {
+		if (atomic_load_explicit(done, memory_order_acquire))
+			return 0;
+		if (!interruptible) {
+			gfutex_wait(done, 0, -1);
+			continue;
+		}
+		r = gfutex_wait_intr(done, 0, deadline, intr);
+		if (r == -ETIMEDOUT || r == -EINTR)
+			break;
+		if (r == 0 && !atomic_load_explicit(done, memory_order_acquire)) {
+			r = -EAGAIN;   /* woken for a signal: the caller decides */
+			break;
+		}
+	}
+	return atomic_load_explicit(done, memory_order_acquire) ? 0 : r;
+}
+
+/* Park on one slot; the slot is freed on return. */
+static int park(uint64_t tok, _Atomic uint32_t *done, int64_t deadline,
+                _Atomic uint32_t *intr, bool interruptible)
+{
+	int r = park_wait(done, deadline, intr, interruptible);
+
+	slot_put(tok);
+	return atomic_load_explicit(done, memory_order_acquire) ? 0 : r;
+}
+
+/* poll/select: wait until any of n descriptors may be ready (one slot per
+ * descriptor, all firing the same word), then cancel the others.  The
+ * caller asks the kernel which are ready (a poll with no timeout): that
+ * answer, not ours, is what the program sees. */
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr);
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
+
+/* The waits below leave requests in flight that name their stack frame
+ * (done, res): a signal's handler runs only once they are cleaned up,
+ * when the wait returns (g_sighold, rt.h), so cancellation or longjmp out
+ * of the handler cannot skip the clean-up. */
+int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                      _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_many_held(fd, ev, n, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+{
+	g_t *g = getcurg();
+	int r;
+
+	if (!g)
+		return -ENOSYS;
+	g_sighold_begin(g, false);
+	r = wait_one_held(fd, events, deadline, intr);
+	g_sighold_end(g, false);
+	return r;
+}
+
+static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t deadline,
+                          _Atomic uint32_t *intr)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res[NETPOLL_MANY];
+	uint64_t tok[NETPOLL_MANY];
+	struct req q[NETPOLL_MANY];
+	int k = 0, r;
+
+	if (n > NETPOLL_MANY || netpoll_mode() != IO_URING || !getcurg())
+		return -ENOSYS;
+	if (n <= 0)
+		return park_wait(&done, deadline, intr, true);   /* a sleep */
+	for (int i = 0; i < n; i++) {
+		tok[i] = slot_get(&done, &res[i], false);
+		if (!tok[i]) {
+			while (i-- > 0)
+				slot_put(tok[i]);
+			return -ENOSYS;
+		}
+		q[i] = (struct req){ .op = IORING_OP_POLL_ADD, .fd = fd[i], .events = ev[i] };
+	}
+	if (submit_n(q, tok, n) < 0) {
+		for (int i = 0; i < n; i++)
+			slot_put(tok[i]);
+		return -ENOSYS;
+	}
+	r = park_wait(&done, deadline, intr, true);
+	for (int i = 0; i < n; i++)
+		if (!slot_put(tok[i]))
+			q[k++] = (struct req){ .op = IORING_OP_ASYNC_CANCEL, .target = tok[i] };
+	if (k) {
+		uint64_t zero[NETPOLL_MANY] = { 0 };
+
+		submit_n(q, zero, k);
+	}
+	/* One may have fired after the wait ended and before its slot was
+	 * freed: ready, as park() says too. */
+	return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
+}
+
+static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res = 0;
+	uint64_t tok;
+	int mode = netpoll_mode(), r;
+
+	if (mode == IO_SYSCALL || !getcurg())
+		return -ENOSYS;
+	tok = slot_get(&done, &res, false);
+	if (!tok)
+		return -ENOSYS;   /* out of memory: the plain call */
+	if (mode == IO_URING) {
+		struct req q = { .op = IORING_OP_POLL_ADD, .fd = fd, .events = events };
+
+		if (submit(&q, tok) < 0) {
+			slot_put(tok);
+			return -ENOSYS;
+		}
+		r = park(tok, &done, deadline, intr, true);
+		if (r == 0 && res < 0)
+			return res == -ECANCELED ? -EAGAIN : -ENOSYS;
+		if (r != 0) {
+			struct req c = { .op = IORING_OP_ASYNC_CANCEL, .target = tok };
+
+			submit(&c, 0);
+		}
+		return r;
+	} else {
+		struct epoll_event ev;
+		int dfd;
+
+		/* The dup is ours from its creation to its close (core/rtfd.c):
+		 * a program's close-everything loop skips it, and a dup2 onto
+		 * it moves it (netpoll_fd_moved) - hence kept in the slot. */
+		rtfd_begin(true);
+		dfd = dead() ? -ENOSYS : rtfd_dup_high(fd);
+		if (dfd < 0) {
+			rtfd_end();
+			slot_put(tok);
+			return dfd == -EBADF ? -EBADF : -ENOSYS;
+		}
+		ev.events = events | EPOLLONESHOT;
+		ev.data.u64 = tok;
+		r = (int)arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_ADD, dfd, (long)&ev, 0, 0);
+		if (r < 0) {
+			rtfd_close(dfd);
+			rtfd_end();
+			slot_put(tok);
+			if (r == -EBADF || r == -EINVAL)
+				lost(true);   /* EPERM: not pollable (a regular file) */
+			return -ENOSYS;
+		}
+		lock_acquire(&np.lock);
+		np.v[(uint32_t)tok].dfd = dfd;
+		np.v[(uint32_t)tok].ev = ev.events;
+		lock_release(&np.lock);
+		rtfd_end();
+		r = park_wait(&done, deadline, intr, true);
+		rtfd_begin(true);
+		lock_acquire(&np.lock);
+		dfd = np.v[(uint32_t)tok].dfd;
+		np.v[(uint32_t)tok].dfd = -1;
+		lock_release(&np.lock);
+		if (dfd >= 0 && !dead())
+			arch_syscall6(SYS_epoll_ctl, np.epfd, EPOLL_CTL_DEL, dfd, 0, 0, 0);
+		if (dfd >= 0 && !(dead() && np.raw))
+			rtfd_close(dfd);
+		else
+			rtfd_unmark(dfd);   /* may be the program's now: left alone */
+		rtfd_end();
+		slot_put(tok);
+		return atomic_load_explicit(&done, memory_order_acquire) ? 0 : r;
+	}
+}
+
+/* A file request: submit, park until it completes (not interruptible, as
+ * the native call is not), its result. */
+static ssize_t file_op(const struct req *q)
+{
+	_Atomic uint32_t done = 0;
+	int32_t res = 0;
+	uint64_t tok;
+
+	if (netpoll_mode() != IO_URING || !getcurg())
+		return -ENOSYS;
+	tok = slot_get(&done, &res, true);
+	if (!tok)
+		return -ENOSYS;
+	if (submit(q, tok) < 0) {
+		slot_put(tok);
+		return -ENOSYS;
+	}
+	g_sighold_begin(getcurg(), true);
+	park(tok, &done, -1, NULL, false);
+	g_sighold_end(getcurg(), true);
+	return res;
+}
+
+ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off)
+{
+	struct req q = { .op = write ? IORING_OP_WRITEV : IORING_OP_READV, .fd = fd,
+	                 .iov = iov, .cnt = cnt, .off = off };
+
+	return file_op(&q);
+}
+
+int netpoll_sync(int fd, bool datasync)
+{
+	struct req q = { .op = IORING_OP_FSYNC, .fd = fd,
+	                 .events = datasync ? IORING_FSYNC_DATASYNC : 0 };
+
+	return (int)file_op(&q);
+}
+
+int netpoll_sync_range(int fd, int64_t off, int64_t len, unsigned fl)
+{
+	struct req q = { .op = IORING_OP_SYNC_FILE_RANGE, .fd = fd, .off = off,
+	                 .len = len, .events = fl };
+
+	/* The request's length is 32 bits: longer ranges the plain way. */
+	if (len < 0 || len > UINT32_MAX)
+		return -ENOSYS;
+	return (int)file_op(&q);
+}
