@@ -35,28 +35,27 @@ build=${2:-}
 bad=0
 violation() { echo "$*"; bad=$((bad + 1)); }
 
-layer_of() { # layer_of <path relative to src>: arch, core, syscall_wrap, shim or ""
-    case $1 in
-    arch/*) echo arch ;;
-    core/*) echo core ;;
-    syscall_wrap/*) echo syscall_wrap ;;
-    shim/*) echo shim ;;
-    *) echo "" ;;
+layer_of() { # layer_of <path relative to src>: sets $layer: arch, core, syscall_wrap, shim or ""
+    layer=${1%%/*}
+    case $layer in
+    arch | core | syscall_wrap | shim) ;;
+    *) layer="" ;;
     esac
 }
 
-resolve() { # resolve <including file, relative> <name>: the included file, relative; "" if none
-    local dir cand d
-    dir=$(dirname "$1")
-    for cand in "$dir/$2" "$2" arch/*/"$2"; do
+resolve() { # resolve <including file, relative> <name>: sets $target, the included file relative to src ("" if none)
+    local cand
+    target=""
+    for cand in "${1%/*}/$2" "$2" arch/*/"$2"; do
         if [[ -f $src/$cand ]]; then
-            # normalise a/b/../c
-            d=$(realpath -m --relative-to="$src" "$src/$cand")
-            echo "$d"
+            # normalise a/b/../c (rare: no process for the usual case)
+            while [[ $cand =~ ^(.*/)?[^/]+/\.\./(.*)$ ]]; do
+                cand=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+            done
+            target=${cand#./}
             return
         fi
     done
-    echo ""
 }
 
 forbidden() { # forbidden <from layer> <to layer>: 0 if the rules forbid it
@@ -70,17 +69,18 @@ cd "$src"
 nfiles=0
 while IFS= read -r -d '' f; do
     f=${f#./}
-    from=$(layer_of "$f")
+    layer_of "$f"
+    from=$layer
     nfiles=$((nfiles + 1))
-    # lines "N:#include "x"" or <x>
+    # every #include line, "N:text"
     while IFS= read -r hit; do
         line=${hit%%:*}
         text=${hit#*:}
-        name=$(sed -E 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]+)[">].*/\1/' <<<"$text")
-        [[ -n $name && $name != "$text" ]] || continue
-        target=$(resolve "$f" "$name")
+        [[ $text =~ ^[[:space:]]*#[[:space:]]*include[[:space:]]*[\"\<]([^\"\>]+)[\"\>] ]] || continue
+        resolve "$f" "${BASH_REMATCH[1]}"
         [[ -n $target ]] || continue   # a system header
-        to=$(layer_of "$target")
+        layer_of "$target"
+        to=$layer
         if [[ -n $to ]] && forbidden "$from" "$to"; then
             violation "$f:$line: $from/ includes $target ($to/): ${text#"${text%%[![:space:]]*}"}"
         fi
@@ -90,6 +90,8 @@ echo "layering: $nfiles source files of arch/, core/, syscall_wrap/ checked"
 
 if [[ -n $build ]]; then
     objdir=$build/libgshim.so.p
+    tmp=$(mktemp "${TMPDIR:-/tmp}/gshim-layering.XXXXXX")
+    trap 'rm -f "$tmp"' EXIT
     shopt -s nullglob
     shim_objs=("$objdir"/shim_*.o)
     wrap_objs=("$objdir"/syscall_wrap_*.o)
@@ -97,19 +99,23 @@ if [[ -n $build ]]; then
     if ((${#shim_objs[@]} == 0 || ${#wrap_objs[@]} == 0)); then
         violation "$objdir: no shim_*.o or syscall_wrap_*.o objects (is $build a built gshim build dir?)"
     else
-        # symbols the syscall_wrap objects define: "symbol object"
-        defs=$(for o in "${wrap_objs[@]}"; do
-            nm --defined-only -g "$o" | awk -v o="$(basename "$o")" 'NF == 3 { print $3, o }'
-        done | sort -k1,1)
-        for o in "${shim_objs[@]}"; do
-            while read -r sym; do
-                [[ " $ALLOW " == *" $sym "* ]] && continue
-                where=$(awk -v s="$sym" '$1 == s { print $2 }' <<<"$defs" | tr '\n' ' ')
-                if [[ -n $where ]]; then
-                    violation "$(basename "$o"): calls $sym, defined by syscall_wrap/ (${where% }); shim/ must not use syscall_wrap/ (or add it to ALLOW in tests/layering.sh)"
-                fi
-            done < <(nm --undefined-only "$o" | awk '{ print $NF }' | sort -u)
-        done
+        # "symbol object" for what the syscall_wrap objects define, then
+        # for what each shim object leaves undefined; one awk joins them
+        {
+            for o in "${wrap_objs[@]}"; do
+                nm --defined-only -g "$o" | awk -v o="${o##*/}" 'NF == 3 { print "D", $3, o }'
+            done
+            for o in "${shim_objs[@]}"; do
+                nm --undefined-only "$o" | awk -v o="${o##*/}" '{ print "U", $NF, o }'
+            done
+        } | awk -v allow=" $ALLOW " '
+            $1 == "D" { def[$2] = def[$2] (def[$2] == "" ? "" : " ") $3; next }
+            $1 == "U" && ($2 in def) && index(allow, " " $2 " ") == 0 && !seen[$3 " " $2]++ {
+                printf "%s: calls %s, defined by syscall_wrap/ (%s); shim/ must not use syscall_wrap/ (or add it to ALLOW in tests/layering.sh)\n", $3, $2, def[$2]
+            }' >"$tmp"
+        while IFS= read -r v; do
+            violation "$v"
+        done <"$tmp"
         echo "layering: ${#shim_objs[@]} shim/ objects against ${#wrap_objs[@]} syscall_wrap/ objects checked"
     fi
 fi
