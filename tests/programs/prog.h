@@ -1,6 +1,6 @@
-/* Helpers shared by the whole-program tests of blocking calls, the poller
- * and preemption (io_prodcons, sleep_many, read_eintr, libc_block,
- * fairness, poll_timeouts).  Header-only: each test stays one .c file.
+/* Helpers shared by the whole-program tests (the .c and .cpp programs here):
+ * every program that counts failures, names error numbers or prints
+ * checks takes them from here.  Header-only: each test stays one file.
  *
  *   now_ms()          CLOCK_MONOTONIC in milliseconds
  *   sleep_ms(ms)      nanosleep, resumed after EINTR
