@@ -14,15 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include "prog.h"
 
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
-
-static const char *ename(int e)
-{
-    const char *s = e ? strerrorname_np(e) : "0";
-    return s ? s : "?";
-}
 
 struct req {
     size_t use_bytes;    /* bytes of stack to dirty */
@@ -112,7 +107,6 @@ static int run(const char *what, pthread_attr_t *a, struct req *q)
 
 int main(void)
 {
-    int failures = 0;
     pthread_attr_t a;
     size_t v;
 
@@ -187,6 +181,5 @@ int main(void)
     printf("setstack 1 KiB: %s\n", ename(pthread_attr_setstack(&a, tiny, sizeof tiny)));
     pthread_attr_destroy(&a);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -14,27 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "prog.h"
 
-static int failures;
-
-static const char *ename(int e)
+/* pthread_barrier_wait's results by name */
+static const char *bname(int r)
 {
-    switch (e) {
-    case 0: return "0";
-    case EINVAL: return "EINVAL";
-    case EBUSY: return "EBUSY";
-    case PTHREAD_BARRIER_SERIAL_THREAD: return "SERIAL_THREAD";
-    default: return "other";
-    }
+    return r == PTHREAD_BARRIER_SERIAL_THREAD ? "SERIAL_THREAD" : ename(r);
 }
 
-static void check(const char *what, int got, int want)
+static void check_b(const char *what, int got, int want)
 {
-    printf("%-52s %s%s\n", what, ename(got), got == want ? "" : "   <-- WRONG");
-    if (got != want) {
-        printf("    (got %d, want %s)\n", got, ename(want));
-        failures++;
-    }
+    check_named(what, got, want, bname);
 }
 
 /* ---- rounds ------------------------------------------------------------- */
@@ -99,15 +89,15 @@ int main(void)
     pthread_barrierattr_t a;
     int ps = -1;
 
-    check("init count 0", pthread_barrier_init(&x, NULL, 0), EINVAL);
-    check("barrierattr_init", pthread_barrierattr_init(&a), 0);
+    check_b("init count 0", pthread_barrier_init(&x, NULL, 0), EINVAL);
+    check_b("barrierattr_init", pthread_barrierattr_init(&a), 0);
     pthread_barrierattr_getpshared(&a, &ps);
-    check("barrierattr default pshared PRIVATE", ps == PTHREAD_PROCESS_PRIVATE ? 0 : EINVAL, 0);
-    check("barrierattr_setpshared(12345)", pthread_barrierattr_setpshared(&a, 12345), EINVAL);
-    check("init count 1 (with attr)", pthread_barrier_init(&x, &a, 1), 0);
-    check("count-1 barrier: wait", pthread_barrier_wait(&x), PTHREAD_BARRIER_SERIAL_THREAD);
-    check("count-1 barrier: wait again", pthread_barrier_wait(&x), PTHREAD_BARRIER_SERIAL_THREAD);
-    check("destroy", pthread_barrier_destroy(&x), 0);
+    check_b("barrierattr default pshared PRIVATE", ps == PTHREAD_PROCESS_PRIVATE ? 0 : EINVAL, 0);
+    check_b("barrierattr_setpshared(12345)", pthread_barrierattr_setpshared(&a, 12345), EINVAL);
+    check_b("init count 1 (with attr)", pthread_barrier_init(&x, &a, 1), 0);
+    check_b("count-1 barrier: wait", pthread_barrier_wait(&x), PTHREAD_BARRIER_SERIAL_THREAD);
+    check_b("count-1 barrier: wait again", pthread_barrier_wait(&x), PTHREAD_BARRIER_SERIAL_THREAD);
+    check_b("destroy", pthread_barrier_destroy(&x), 0);
     pthread_barrierattr_destroy(&a);
 
     /* 8 threads x 1000 rounds, re-using one barrier; then destroy and
@@ -115,7 +105,7 @@ int main(void)
     for (int pass = 0; pass < 2; pass++) {
         int n = pass == 0 ? NT : NT / 2;
         nthreads = n;
-        check(pass == 0 ? "init count 8" : "re-init count 4", pthread_barrier_init(&b, NULL, n), 0);
+        check_b(pass == 0 ? "init count 8" : "re-init count 4", pthread_barrier_init(&b, NULL, n), 0);
         memset(serial, 0, sizeof serial);
         memset(slot, 0, sizeof slot);
         atomic_store(&early, 0);
@@ -132,11 +122,11 @@ int main(void)
                " passed before all arrived %d\n",
                n, ROUNDS, one, atomic_load(&bad_rc), atomic_load(&early));
         failures += one != ROUNDS || atomic_load(&bad_rc) || atomic_load(&early);
-        check("destroy", pthread_barrier_destroy(&b), 0);
+        check_b("destroy", pthread_barrier_destroy(&b), 0);
     }
 
     /* 10,000 parties */
-    check("init count 10000", pthread_barrier_init(&bigb, NULL, BIG), 0);
+    check_b("init count 10000", pthread_barrier_init(&bigb, NULL, BIG), 0);
     pthread_attr_t ta;
     pthread_attr_init(&ta);
     pthread_attr_setstacksize(&ta, 64 * 1024);
@@ -159,10 +149,9 @@ int main(void)
            atomic_load(&big_early), atomic_load(&big_after));
     failures += atomic_load(&big_serial) != 1 || atomic_load(&big_zero) != BIG - 1 ||
                 atomic_load(&big_bad) || atomic_load(&big_early);
-    check("destroy", pthread_barrier_destroy(&bigb), 0);
+    check_b("destroy", pthread_barrier_destroy(&bigb), 0);
     free(bt);
     pthread_attr_destroy(&ta);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

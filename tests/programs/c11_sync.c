@@ -10,8 +10,7 @@
 #include <stdio.h>
 #include <threads.h>
 #include <time.h>
-
-static int failures;
+#include "prog.h"
 
 static const char *tname(int r)
 {
@@ -25,36 +24,9 @@ static const char *tname(int r)
     }
 }
 
-static void check(const char *what, int got, int want)
+static void check_thrd(const char *what, int got, int want)
 {
-    printf("%-52s %s%s\n", what, tname(got), got == want ? "" : "   <-- WRONG");
-    failures += got != want;
-}
-
-static void check_true(const char *what, int ok)
-{
-    printf("%-52s %s\n", what, ok ? "yes" : "NO   <-- WRONG");
-    failures += !ok;
-}
-
-static struct timespec in_ms(long ms)
-{
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    check_named(what, got, want, tname);
 }
 
 /* ---- a thread holding a mutex until told ------------------------------- */
@@ -93,61 +65,61 @@ static void test_mtx(void)
 {
     printf("== mtx\n");
     mtx_t m;
-    check("mtx_init(mtx_plain)", mtx_init(&m, mtx_plain), thrd_success);
-    check("lock", mtx_lock(&m), thrd_success);
-    check("trylock by the owner", mtx_trylock(&m), thrd_busy);
-    check("trylock by another thread", on_other(other_trylock, &m), thrd_busy);
-    check("unlock", mtx_unlock(&m), thrd_success);
-    check("trylock when free", mtx_trylock(&m), thrd_success);
-    check("unlock", mtx_unlock(&m), thrd_success);
-    check("another thread: trylock when free", on_other(other_trylock, &m), thrd_success);
+    check_thrd("mtx_init(mtx_plain)", mtx_init(&m, mtx_plain), thrd_success);
+    check_thrd("lock", mtx_lock(&m), thrd_success);
+    check_thrd("trylock by the owner", mtx_trylock(&m), thrd_busy);
+    check_thrd("trylock by another thread", on_other(other_trylock, &m), thrd_busy);
+    check_thrd("unlock", mtx_unlock(&m), thrd_success);
+    check_thrd("trylock when free", mtx_trylock(&m), thrd_success);
+    check_thrd("unlock", mtx_unlock(&m), thrd_success);
+    check_thrd("another thread: trylock when free", on_other(other_trylock, &m), thrd_success);
     mtx_destroy(&m);
 
-    check("mtx_init(mtx_timed)", mtx_init(&m, mtx_timed), thrd_success);
-    struct timespec ts = in_ms(1000);
-    check("timedlock when free", mtx_timedlock(&m, &ts), thrd_success);
-    check("unlock", mtx_unlock(&m), thrd_success);
+    check_thrd("mtx_init(mtx_timed)", mtx_init(&m, mtx_timed), thrd_success);
+    struct timespec ts = in_ms(CLOCK_REALTIME, 1000);
+    check_thrd("timedlock when free", mtx_timedlock(&m, &ts), thrd_success);
+    check_thrd("unlock", mtx_unlock(&m), thrd_success);
     thrd_t h;
     atomic_store(&hstate, 0);
     thrd_create(&h, holder, &m);
     while (atomic_load(&hstate) != 1)
         thrd_yield();
     int64_t t0 = mono_ms();
-    ts = in_ms(50);
-    check("timedlock held by another thread (50 ms)", mtx_timedlock(&m, &ts), thrd_timedout);
+    ts = in_ms(CLOCK_REALTIME, 50);
+    check_thrd("timedlock held by another thread (50 ms)", mtx_timedlock(&m, &ts), thrd_timedout);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
-    check("trylock held by another thread", mtx_trylock(&m), thrd_busy);
+    check_thrd("trylock held by another thread", mtx_trylock(&m), thrd_busy);
     atomic_store(&hstate, 2);
-    ts = in_ms(5000);
-    check("timedlock, released while waiting", mtx_timedlock(&m, &ts), thrd_success);
+    ts = in_ms(CLOCK_REALTIME, 5000);
+    check_thrd("timedlock, released while waiting", mtx_timedlock(&m, &ts), thrd_success);
     int res = -1;
     thrd_join(h, &res);
-    check("holder's lock", res, thrd_success);
-    check("unlock", mtx_unlock(&m), thrd_success);
+    check_thrd("holder's lock", res, thrd_success);
+    check_thrd("unlock", mtx_unlock(&m), thrd_success);
     mtx_destroy(&m);
 
-    check("mtx_init(mtx_plain | mtx_recursive)", mtx_init(&m, mtx_plain | mtx_recursive),
+    check_thrd("mtx_init(mtx_plain | mtx_recursive)", mtx_init(&m, mtx_plain | mtx_recursive),
           thrd_success);
-    check("lock 1", mtx_lock(&m), thrd_success);
-    check("lock 2", mtx_lock(&m), thrd_success);
-    check("lock 3", mtx_lock(&m), thrd_success);
-    check("trylock by the owner (depth 4)", mtx_trylock(&m), thrd_success);
-    check("trylock by another thread", on_other(other_trylock, &m), thrd_busy);
-    check("unlock x3", mtx_unlock(&m), thrd_success);
+    check_thrd("lock 1", mtx_lock(&m), thrd_success);
+    check_thrd("lock 2", mtx_lock(&m), thrd_success);
+    check_thrd("lock 3", mtx_lock(&m), thrd_success);
+    check_thrd("trylock by the owner (depth 4)", mtx_trylock(&m), thrd_success);
+    check_thrd("trylock by another thread", on_other(other_trylock, &m), thrd_busy);
+    check_thrd("unlock x3", mtx_unlock(&m), thrd_success);
     mtx_unlock(&m);
     mtx_unlock(&m);
-    check("still held: trylock by another thread", on_other(other_trylock, &m), thrd_busy);
-    check("unlock 1", mtx_unlock(&m), thrd_success);
-    check("free: trylock by another thread", on_other(other_trylock, &m), thrd_success);
+    check_thrd("still held: trylock by another thread", on_other(other_trylock, &m), thrd_busy);
+    check_thrd("unlock 1", mtx_unlock(&m), thrd_success);
+    check_thrd("free: trylock by another thread", on_other(other_trylock, &m), thrd_success);
     mtx_destroy(&m);
 
-    check("mtx_init(mtx_timed | mtx_recursive)", mtx_init(&m, mtx_timed | mtx_recursive),
+    check_thrd("mtx_init(mtx_timed | mtx_recursive)", mtx_init(&m, mtx_timed | mtx_recursive),
           thrd_success);
-    ts = in_ms(1000);
-    check("timedlock x2", mtx_timedlock(&m, &ts), thrd_success);
-    check("  second", mtx_timedlock(&m, &ts), thrd_success);
+    ts = in_ms(CLOCK_REALTIME, 1000);
+    check_thrd("timedlock x2", mtx_timedlock(&m, &ts), thrd_success);
+    check_thrd("  second", mtx_timedlock(&m, &ts), thrd_success);
     mtx_unlock(&m);
-    check("unlock", mtx_unlock(&m), thrd_success);
+    check_thrd("unlock", mtx_unlock(&m), thrd_success);
     mtx_destroy(&m);
     /* mtx_init with an invalid type is undefined: glibc 2.36 returns
      * thrd_success, gshim thrd_error; not checked. */
@@ -249,8 +221,8 @@ static void test_cnd(void)
 {
     printf("== cnd\n");
     thrd_t t[NW];
-    check("mtx_init", mtx_init(&cm, mtx_plain), thrd_success);
-    check("cnd_init", cnd_init(&cv), thrd_success);
+    check_thrd("mtx_init", mtx_init(&cm, mtx_plain), thrd_success);
+    check_thrd("cnd_init", cnd_init(&cv), thrd_success);
 
     waiting = tokens = woke = 0;
     for (int i = 0; i < NW; i++)
@@ -277,7 +249,7 @@ static void test_cnd(void)
     wait_waiting(NW);
     mtx_lock(&cm);
     go = 1;
-    check("cnd_broadcast", cnd_broadcast(&cv), thrd_success);
+    check_thrd("cnd_broadcast", cnd_broadcast(&cv), thrd_success);
     mtx_unlock(&cm);
     bad = 0;
     for (int i = 0; i < NW; i++) {
@@ -290,14 +262,14 @@ static void test_cnd(void)
 
     mtx_lock(&cm);
     int64_t t0 = mono_ms();
-    struct timespec ts = in_ms(50);
-    check("cnd_timedwait 50 ms", cnd_timedwait(&cv, &cm, &ts), thrd_timedout);
+    struct timespec ts = in_ms(CLOCK_REALTIME, 50);
+    check_thrd("cnd_timedwait 50 ms", cnd_timedwait(&cv, &cm, &ts), thrd_timedout);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
-    check("  ... mutex held again: trylock by another thread", on_other(other_trylock, &cm),
+    check_thrd("  ... mutex held again: trylock by another thread", on_other(other_trylock, &cm),
           thrd_busy);
     ts.tv_sec = 0;
     ts.tv_nsec = 0;
-    check("cnd_timedwait, deadline in the past", cnd_timedwait(&cv, &cm, &ts), thrd_timedout);
+    check_thrd("cnd_timedwait, deadline in the past", cnd_timedwait(&cv, &cm, &ts), thrd_timedout);
     mtx_unlock(&cm);
 
     /* producer / consumer: 3 producers, 3 consumers, signal + broadcast */
@@ -369,6 +341,5 @@ int main(void)
     test_mtx();
     test_cnd();
     test_call_once();
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -8,15 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <threads.h>
+#include "prog.h"
 
-static int failures;
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            printf("FAIL line %d: %s\n", __LINE__, #cond);                 \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static int square(void *arg)
 {
@@ -157,6 +150,5 @@ int main(void)
            atomic_load(&tss_dtor_calls), atomic_load(&tss_dtor_sum), tss_get(key) == &main_v);
     tss_delete(key);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -63,15 +63,6 @@ static void start(void)
 	}
 }
 
-static struct timespec in_secs(clockid_t c, int s)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	ts.tv_sec += s;
-	return ts;
-}
-
 static void *w_cond(void *a)
 {
 	int kind = (int)(intptr_t)a;
@@ -85,11 +76,11 @@ static void *w_cond(void *a)
 		pthread_cond_wait(&cv, &mtx);
 		break;
 	case 1:
-		ts = in_secs(CLOCK_REALTIME, 30);
+		ts = in_ms(CLOCK_REALTIME, 30 * 1000);
 		pthread_cond_timedwait(&cv, &mtx, &ts);
 		break;
 	default:
-		ts = in_secs(CLOCK_MONOTONIC, 30);
+		ts = in_ms(CLOCK_MONOTONIC, 30 * 1000);
 		pthread_cond_clockwait(&cv, &mtx, CLOCK_MONOTONIC, &ts);
 		break;
 	}
@@ -112,7 +103,7 @@ static void *w_cnd(void *a)
 
 static void *w_sem(void *a)
 {
-	struct timespec ts = in_secs(CLOCK_REALTIME, 30);
+	struct timespec ts = in_ms(CLOCK_REALTIME, 30 * 1000);
 
 	pthread_cleanup_push(cl, NULL);
 	start();

@@ -18,56 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int failures;
-
-static const char *ename(int e)
-{
-    switch (e) {
-    case 0: return "0";
-    case EBUSY: return "EBUSY";
-    case EPERM: return "EPERM";
-    case EDEADLK: return "EDEADLK";
-    case EINVAL: return "EINVAL";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    default: return "other";
-    }
-}
-
-static void check(const char *what, int got, int want)
-{
-    printf("%-60s %s%s\n", what, ename(got), got == want ? "" : "   <-- WRONG");
-    if (got != want) {
-        printf("    (got %d, want %s)\n", got, ename(want));
-        failures++;
-    }
-}
-
-static void check_true(const char *what, int ok)
-{
-    printf("%-60s %s\n", what, ok ? "yes" : "NO   <-- WRONG");
-    failures += !ok;
-}
-
-static struct timespec in_ms(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "prog.h"
 
 static void init_errorcheck(pthread_mutex_t *m)
 {
@@ -173,8 +124,8 @@ static void test_signal_broadcast(void)
     printf("broadcast: %d of %d waiters woke\n", woke, NW);
     failures += woke != NW;
 
-    check("signal with no waiters", pthread_cond_signal(&wc), 0);
-    check("broadcast with no waiters", pthread_cond_broadcast(&wc), 0);
+    check_eq("signal with no waiters", pthread_cond_signal(&wc), 0);
+    check_eq("broadcast with no waiters", pthread_cond_broadcast(&wc), 0);
 }
 
 /* ---- timed waits -------------------------------------------------------- */
@@ -191,62 +142,62 @@ static void test_timed(void)
     pthread_condattr_init(&ca);
     pthread_condattr_getclock(&ca, &clk);
     check_true("condattr default clock is CLOCK_REALTIME", clk == CLOCK_REALTIME);
-    check("condattr_setclock(CLOCK_PROCESS_CPUTIME_ID)",
+    check_eq("condattr_setclock(CLOCK_PROCESS_CPUTIME_ID)",
           pthread_condattr_setclock(&ca, CLOCK_PROCESS_CPUTIME_ID), EINVAL);
     pthread_cond_init(&c, &ca);   /* realtime */
 
     pthread_mutex_lock(&m);
     int64_t t0 = mono_ms();
     struct timespec ts = in_ms(CLOCK_REALTIME, 50);
-    check("timedwait (REALTIME cond) 50 ms", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
+    check_eq("timedwait (REALTIME cond) 50 ms", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
-    check("  ... mutex held again (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("  ... mutex held again (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
     ts.tv_sec = 0;
     ts.tv_nsec = 0;
-    check("timedwait, deadline in the past", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
+    check_eq("timedwait, deadline in the past", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
     ts = in_ms(CLOCK_REALTIME, 50);
     ts.tv_nsec = 1000000000L;
-    check("timedwait, tv_nsec = 1e9", pthread_cond_timedwait(&c, &m, &ts), EINVAL);
+    check_eq("timedwait, tv_nsec = 1e9", pthread_cond_timedwait(&c, &m, &ts), EINVAL);
     ts.tv_nsec = -1;
-    check("timedwait, tv_nsec = -1", pthread_cond_timedwait(&c, &m, &ts), EINVAL);
-    check("  ... mutex still held (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("timedwait, tv_nsec = -1", pthread_cond_timedwait(&c, &m, &ts), EINVAL);
+    check_eq("  ... mutex still held (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
 
     t0 = mono_ms();
     ts = in_ms(CLOCK_MONOTONIC, 50);
-    check("clockwait MONOTONIC 50 ms", pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts),
+    check_eq("clockwait MONOTONIC 50 ms", pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts),
           ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
     t0 = mono_ms();
     ts = in_ms(CLOCK_REALTIME, 50);
-    check("clockwait REALTIME 50 ms", pthread_cond_clockwait(&c, &m, CLOCK_REALTIME, &ts),
+    check_eq("clockwait REALTIME 50 ms", pthread_cond_clockwait(&c, &m, CLOCK_REALTIME, &ts),
           ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
     ts = in_ms(CLOCK_MONOTONIC, 50);
-    check("clockwait CLOCK_PROCESS_CPUTIME_ID",
+    check_eq("clockwait CLOCK_PROCESS_CPUTIME_ID",
           pthread_cond_clockwait(&c, &m, CLOCK_PROCESS_CPUTIME_ID, &ts), EINVAL);
-    check("clockwait clockid 12345", pthread_cond_clockwait(&c, &m, 12345, &ts), EINVAL);
+    check_eq("clockwait clockid 12345", pthread_cond_clockwait(&c, &m, 12345, &ts), EINVAL);
     ts.tv_nsec = 1000000000L;
-    check("clockwait MONOTONIC, tv_nsec = 1e9",
+    check_eq("clockwait MONOTONIC, tv_nsec = 1e9",
           pthread_cond_clockwait(&c, &m, CLOCK_MONOTONIC, &ts), EINVAL);
-    check("  ... mutex still held (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("  ... mutex still held (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
     pthread_mutex_unlock(&m);
-    check("wait with the (errorcheck) mutex not held", pthread_cond_wait(&c, &m), EPERM);
+    check_eq("wait with the (errorcheck) mutex not held", pthread_cond_wait(&c, &m), EPERM);
     pthread_cond_destroy(&c);
 
-    check("condattr_setclock(CLOCK_MONOTONIC)", pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+    check_eq("condattr_setclock(CLOCK_MONOTONIC)", pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
     pthread_condattr_getclock(&ca, &clk);
     check_true("condattr_getclock == CLOCK_MONOTONIC", clk == CLOCK_MONOTONIC);
     pthread_cond_init(&c, &ca);
     pthread_mutex_lock(&m);
     t0 = mono_ms();
     ts = in_ms(CLOCK_MONOTONIC, 50);
-    check("timedwait (MONOTONIC cond) 50 ms", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
+    check_eq("timedwait (MONOTONIC cond) 50 ms", pthread_cond_timedwait(&c, &m, &ts), ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
-    check("  ... mutex held again (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("  ... mutex held again (errorcheck relock)", pthread_mutex_lock(&m), EDEADLK);
     /* a MONOTONIC deadline is far in the past on the REALTIME scale and
      * the other way round: this one must time out at once */
     ts = in_ms(CLOCK_MONOTONIC, 0);
-    check("timedwait (MONOTONIC cond), deadline now", pthread_cond_timedwait(&c, &m, &ts),
+    check_eq("timedwait (MONOTONIC cond), deadline now", pthread_cond_timedwait(&c, &m, &ts),
           ETIMEDOUT);
     pthread_mutex_unlock(&m);
     pthread_cond_destroy(&c);
@@ -285,7 +236,7 @@ static void test_timed_signalled(void)
     pthread_cond_signal(&sc);
     pthread_mutex_unlock(&sm);
     pthread_join(t, &rv);
-    check("timedwait (10 s) signalled early", (int)(intptr_t)rv, 0);
+    check_eq("timedwait (10 s) signalled early", (int)(intptr_t)rv, 0);
 }
 
 /* ---- producer / consumer ------------------------------------------------ */
@@ -482,12 +433,12 @@ static void test_cancel(void)
             break;   /* it holds cm until it waits: it is waiting now */
         sched_yield();
     }
-    check("pthread_cancel", pthread_cancel(t), 0);
-    check("join", pthread_join(t, &rv), 0);
+    check_eq("pthread_cancel", pthread_cancel(t), 0);
+    check_eq("join", pthread_join(t, &rv), 0);
     check_true("join result is PTHREAD_CANCELED", rv == PTHREAD_CANCELED);
     check_true("cleanup handler ran", atomic_load(&handler_ran));
-    check("handler's unlock (mutex re-acquired before it ran)", atomic_load(&handler_unlock_rc), 0);
-    check("mutex free afterwards: trylock", pthread_mutex_trylock(&cm), 0);
+    check_eq("handler's unlock (mutex re-acquired before it ran)", atomic_load(&handler_unlock_rc), 0);
+    check_eq("mutex free afterwards: trylock", pthread_mutex_trylock(&cm), 0);
     pthread_mutex_unlock(&cm);
 }
 
@@ -500,6 +451,5 @@ int main(void)
     test_prodcons();
     test_destroy_after_broadcast();
     test_cancel();
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

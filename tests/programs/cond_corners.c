@@ -20,15 +20,6 @@ static pthread_mutex_t mx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv_rt = PTHREAD_COND_INITIALIZER, cv_mono;
 static int go, woken, ready;
 
-static struct timespec in_s(clockid_t clk, long s)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	ts.tv_sec += s;
-	return ts;
-}
-
 enum { W_PLAIN, W_TIMED, W_CLOCK_MONO, W_CLOCK_RT, W_MONO_CV, W_KINDS };
 
 static void *waiter(void *arg)
@@ -44,19 +35,19 @@ static void *waiter(void *arg)
 			r = pthread_cond_wait(&cv_rt, &mx);
 			break;
 		case W_TIMED:
-			ts = in_s(CLOCK_REALTIME, 60);
+			ts = in_ms(CLOCK_REALTIME, 60 * 1000);
 			r = pthread_cond_timedwait(&cv_rt, &mx, &ts);
 			break;
 		case W_CLOCK_MONO:
-			ts = in_s(CLOCK_MONOTONIC, 60);
+			ts = in_ms(CLOCK_MONOTONIC, 60 * 1000);
 			r = pthread_cond_clockwait(&cv_rt, &mx, CLOCK_MONOTONIC, &ts);
 			break;
 		case W_CLOCK_RT:
-			ts = in_s(CLOCK_REALTIME, 60);
+			ts = in_ms(CLOCK_REALTIME, 60 * 1000);
 			r = pthread_cond_clockwait(&cv_rt, &mx, CLOCK_REALTIME, &ts);
 			break;
 		case W_MONO_CV:
-			ts = in_s(CLOCK_MONOTONIC, 60);
+			ts = in_ms(CLOCK_MONOTONIC, 60 * 1000);
 			r = pthread_cond_timedwait(&cv_mono, &mx, &ts);
 			break;
 		}
@@ -250,7 +241,7 @@ static void on_usr1(int sig)
 
 static void *sig_waiter(void *arg)
 {
-	struct timespec far = in_s(CLOCK_REALTIME, 1000);
+	struct timespec far = in_ms(CLOCK_REALTIME, 1000 * 1000);
 	int timed = (int)(intptr_t)arg, r = 0;
 	sigset_t ss;
 

@@ -16,22 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "prog.h"
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            printf("FAIL line %d: %s\n", __LINE__, #cond);                 \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
-
-static const char *ename(int e)
-{
-    const char *s = e ? strerrorname_np(e) : "0";
-    return s ? s : "?";
-}
 
 static void wait_flag(atomic_int *f)
 {
@@ -225,6 +211,5 @@ int main(void)
 
     /* Let the released detached threads run to the end. */
     yield_n(100);
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <atomic>
 #include <semaphore.h>
+#include "prog.h"
 static std::atomic<int> dtors{0}, cleanups{0};
 struct R { ~R() { dtors++; } };
 static void cl(void *) { cleanups++; }
@@ -18,6 +19,10 @@ int main() {
   pthread_t t; void *r; sem_init(&s, 0, 0);
   pthread_create(&t, 0, t1, 0); pthread_join(t, &r);
   printf("exit value %ld, destructors %d\n", (long)r, dtors.load());
+  CHECK(r == (void *)42);
   pthread_create(&t, 0, t2, 0); struct timespec ts = {0, 20000000}; nanosleep(&ts, 0); pthread_cancel(t); pthread_join(t, &r);
   printf("canceled %d, cleanups %d, destructors %d\n", r == PTHREAD_CANCELED, cleanups.load(), dtors.load());
+  CHECK(r == PTHREAD_CANCELED);
+  CHECK(cleanups.load() == 1);
+  return report_failures();
 }

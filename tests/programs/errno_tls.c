@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "prog.h"
 
 #define NTHREADS 8
 #define YIELDS 2000
@@ -103,7 +104,6 @@ int main(void)
 #ifdef CHECK_TLS
     main_tls = tls_var;
 #endif
-    int failures = 0;
     for (int i = 0; i < NTHREADS; i++) {
         intptr_t b = (intptr_t)rv[i];
         printf("thread %d: fresh __thread %s, errno %s, __thread %s\n", i,

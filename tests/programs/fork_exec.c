@@ -18,12 +18,11 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "prog.h"
 
 #define SLEEPERS 4
 
 static sem_t wake;
-static int failures;
-
 static void *sleeper(void *arg)
 {
 	sem_wait(&wake);
@@ -79,7 +78,7 @@ static void *exec_echo_thread(void *arg)
 	_exit(126);
 }
 
-static void check(const char *what, pid_t pid, int want_code)
+static void check_child(const char *what, pid_t pid, int want_code)
 {
 	int st = 0;
 	pid_t r = waitpid(pid, &st, 0);
@@ -105,7 +104,7 @@ static void *worker(void *arg)
 		execv("/bin/echo", argv);
 		_exit(127);
 	}
-	check("parent: child 1 (echo) exited 0", pid, 0);
+	check_child("parent: child 1 (echo) exited 0", pid, 0);
 
 	/* 2. exec /bin/sh -c 'exit 3' */
 	pid = fork();
@@ -114,7 +113,7 @@ static void *worker(void *arg)
 		execv("/bin/sh", argv);
 		_exit(127);
 	}
-	check("parent: child 2 (sh -c 'exit 3') exited 3", pid, 3);
+	check_child("parent: child 2 (sh -c 'exit 3') exited 3", pid, 3);
 
 	/* 3. threads in the child, no exec */
 	pid = fork();
@@ -133,7 +132,7 @@ static void *worker(void *arg)
 			_exit(12);
 		_exit(0);
 	}
-	check("parent: child 3 (2 threads, _exit(0)) exited 0", pid, 0);
+	check_child("parent: child 3 (2 threads, _exit(0)) exited 0", pid, 0);
 
 	/* 4. a thread of the child execs */
 	pid = fork();
@@ -143,7 +142,7 @@ static void *worker(void *arg)
 		pthread_join(t, NULL); /* never returns: the exec replaces us */
 		_exit(13);
 	}
-	check("parent: child 4 (exec from a thread) exited 0", pid, 0);
+	check_child("parent: child 4 (exec from a thread) exited 0", pid, 0);
 	return NULL;
 }
 

@@ -13,6 +13,7 @@
 #include <semaphore.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "prog.h"
 
 #define ROUNDS 200
 
@@ -69,7 +70,6 @@ static void *thread_b(void *arg)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int failures = 0;
     sem_init(&s, 0, 0);
     pthread_barrier_init(&bar, NULL, 2);
     for (int variant = 0; variant < 2; variant++) {
@@ -113,6 +113,5 @@ int main(void)
     }
     pthread_barrier_destroy(&bar);
     sem_destroy(&s);
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -11,15 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "prog.h"
 
-static int failures;
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            printf("FAIL line %d: %s\n", __LINE__, #cond);                 \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 static pthread_key_t k_basic, k_again, k_twice, k_deleted, k_old, k_new;
 static atomic_int basic_calls, basic_sum, again_calls, twice_calls, deleted_calls;
@@ -99,7 +92,7 @@ static void *again_thread(void *arg)
     return NULL;
 }
 
-static atomic_int stage;
+static atomic_int key_stage;
 
 static void *delete_thread(void *arg)
 {
@@ -107,12 +100,12 @@ static void *delete_thread(void *arg)
     static int v;
     pthread_setspecific(k_deleted, &v);
     pthread_setspecific(k_old, &v);
-    atomic_store(&stage, 1);
-    while (atomic_load(&stage) != 2)
+    atomic_store(&key_stage, 1);
+    while (atomic_load(&key_stage) != 2)
         sched_yield();
     /* main deleted k_deleted and k_old, and created k_new */
     void *r = pthread_getspecific(k_new);
-    atomic_store(&stage, 3);
+    atomic_store(&key_stage, 3);
     return r == NULL ? NULL : (void *)1;
 }
 
@@ -159,13 +152,13 @@ int main(void)
     pthread_t t;
     void *rv;
     CHECK(pthread_create(&t, NULL, delete_thread, NULL) == 0);
-    while (atomic_load(&stage) != 1)
+    while (atomic_load(&key_stage) != 1)
         sched_yield();
     CHECK(pthread_key_delete(k_deleted) == 0);
     CHECK(pthread_key_delete(k_old) == 0);
     CHECK(pthread_key_create(&k_new, NULL) == 0);
     printf("main sees NULL in recreated key: %d\n", pthread_getspecific(k_new) == NULL);
-    atomic_store(&stage, 2);
+    atomic_store(&key_stage, 2);
     CHECK(pthread_join(t, &rv) == 0);
     printf("thread sees NULL in recreated key: %d\n", rv == NULL);
     printf("destructor calls for deleted key: %d\n", atomic_load(&deleted_calls));
@@ -200,6 +193,5 @@ int main(void)
     printf("concurrent threads with wrong values: %d\n", bad);
     printf("main value still intact: %d\n", pthread_getspecific(k_basic) == &main_val);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

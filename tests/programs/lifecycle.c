@@ -17,12 +17,6 @@
 #include <stdint.h>
 #include "prog.h"
 
-static const char *ename(int e)
-{
-	const char *s = e ? strerrorname_np(e) : "0";
-	return s ? s : "?";
-}
-
 struct attrs {
 	size_t stacksize, guard;
 	int detach, inherit, aff_same, on_stack;

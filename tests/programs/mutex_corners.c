@@ -20,34 +20,6 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-static const char *en(int e)
-{
-	switch (e) {
-	case 0: return "0";
-	case EBUSY: return "EBUSY";
-	case EINVAL: return "EINVAL";
-	case EPERM: return "EPERM";
-	case EDEADLK: return "EDEADLK";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case EOWNERDEAD: return "EOWNERDEAD";
-	case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
-	case ENOTSUP: return "ENOTSUP";
-	case EAGAIN: return "EAGAIN";
-	default: return "other";
-	}
-}
-
-static struct timespec in_ms(clockid_t clk, long ms)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	ts.tv_sec += ms / 1000 + ts.tv_nsec / 1000000000;
-	ts.tv_nsec %= 1000000000;
-	return ts;
-}
-
 /* ---- every attribute combination ---------------------------------------- */
 
 static void *try_other(void *arg)
@@ -58,7 +30,7 @@ static void *try_other(void *arg)
 
 	int t = pthread_mutex_trylock(m);
 	int l = pthread_mutex_timedlock(m, &ts);
-	snprintf(buf, sizeof buf, "trylock %s timedlock %s", en(t), en(l));
+	snprintf(buf, sizeof buf, "trylock %s timedlock %s", ename(t), ename(l));
 	return buf;
 }
 
@@ -88,7 +60,7 @@ static void combos(void)
 		memset(&m, 0, sizeof m);
 		r = pthread_mutex_init(&m, &a);
 		printf("init %s robust=%d proto=%s pshared=%d: %s", tn[type], robust,
-		       pn[proto], psh, en(r));
+		       pn[proto], psh, ename(r));
 		pthread_mutexattr_destroy(&a);
 		if (r) {
 			putchar('\n');
@@ -98,26 +70,26 @@ static void combos(void)
 		 * ceiling: natively that needs privileges; gshim has no kernel
 		 * priorities to raise.  Init results only. */
 		if (proto == PTHREAD_PRIO_PROTECT) {
-			printf(", destroy %s\n", en(pthread_mutex_destroy(&m)));
+			printf(", destroy %s\n", ename(pthread_mutex_destroy(&m)));
 			continue;
 		}
 		r = pthread_mutex_lock(&m);
-		printf(", lock %s", en(r));
+		printf(", lock %s", ename(r));
 		pthread_create(&th, NULL, try_other, &m);
 		pthread_join(th, &res);
 		printf(", other: %s", (char *)res);
 		r = pthread_mutex_trylock(&m);
-		printf(", own trylock %s", en(r));
+		printf(", own trylock %s", ename(r));
 		if (r == 0)
 			pthread_mutex_unlock(&m);
 		r = pthread_mutex_unlock(&m);
-		printf(", unlock %s", en(r));
+		printf(", unlock %s", ename(r));
 		/* A normal mutex does not check (undefined, glibc's destroy
 		 * then says EBUSY). */
 		if (type == 1 || type == 2 || robust)
-			printf(", unlock again %s", en(pthread_mutex_unlock(&m)));
+			printf(", unlock again %s", ename(pthread_mutex_unlock(&m)));
 		r = pthread_mutex_destroy(&m);
-		printf(", destroy %s\n", en(r));
+		printf(", destroy %s\n", ename(r));
 	}
 }
 
@@ -132,14 +104,14 @@ static void attrs(void)
 
 	stage("attributes");
 	pthread_mutexattr_init(&a);
-	printf("settype 99: %s\n", en(pthread_mutexattr_settype(&a, 99)));
-	printf("settype -1: %s\n", en(pthread_mutexattr_settype(&a, -1)));
-	printf("setprotocol 99: %s\n", en(pthread_mutexattr_setprotocol(&a, 99)));
-	printf("setrobust 99: %s\n", en(pthread_mutexattr_setrobust(&a, 99)));
-	printf("setpshared 99: %s\n", en(pthread_mutexattr_setpshared(&a, 99)));
-	printf("setprioceiling min-1: %s\n", en(pthread_mutexattr_setprioceiling(&a, lo - 1)));
-	printf("setprioceiling max+1: %s\n", en(pthread_mutexattr_setprioceiling(&a, hi + 1)));
-	printf("setprioceiling max: %s\n", en(pthread_mutexattr_setprioceiling(&a, hi)));
+	printf("settype 99: %s\n", ename(pthread_mutexattr_settype(&a, 99)));
+	printf("settype -1: %s\n", ename(pthread_mutexattr_settype(&a, -1)));
+	printf("setprotocol 99: %s\n", ename(pthread_mutexattr_setprotocol(&a, 99)));
+	printf("setrobust 99: %s\n", ename(pthread_mutexattr_setrobust(&a, 99)));
+	printf("setpshared 99: %s\n", ename(pthread_mutexattr_setpshared(&a, 99)));
+	printf("setprioceiling min-1: %s\n", ename(pthread_mutexattr_setprioceiling(&a, lo - 1)));
+	printf("setprioceiling max+1: %s\n", ename(pthread_mutexattr_setprioceiling(&a, hi + 1)));
+	printf("setprioceiling max: %s\n", ename(pthread_mutexattr_setprioceiling(&a, hi)));
 	pthread_mutexattr_getprioceiling(&a, &v);
 	printf("getprioceiling: %d\n", v == hi);
 	pthread_mutexattr_gettype(&a, &v);
@@ -150,19 +122,19 @@ static void attrs(void)
 	printf("getrobust: %d\n", v);
 	pthread_mutexattr_destroy(&a);
 
-	printf("getprioceiling non-PP: %s\n", en(pthread_mutex_getprioceiling(&m, &v)));
-	printf("setprioceiling non-PP: %s\n", en(pthread_mutex_setprioceiling(&m, lo, &old)));
-	printf("consistent non-robust: %s\n", en(pthread_mutex_consistent(&m)));
+	printf("getprioceiling non-PP: %s\n", ename(pthread_mutex_getprioceiling(&m, &v)));
+	printf("setprioceiling non-PP: %s\n", ename(pthread_mutex_setprioceiling(&m, lo, &old)));
+	printf("consistent non-robust: %s\n", ename(pthread_mutex_consistent(&m)));
 
 	pthread_mutexattr_init(&a);
 	pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_PROTECT);
 	pthread_mutexattr_setprioceiling(&a, lo + 2);
-	printf("init PP: %s\n", en(pthread_mutex_init(&m, &a)));
-	printf("getprioceiling PP: %s", en(pthread_mutex_getprioceiling(&m, &v)));
+	printf("init PP: %s\n", ename(pthread_mutex_init(&m, &a)));
+	printf("getprioceiling PP: %s", ename(pthread_mutex_getprioceiling(&m, &v)));
 	printf(" %d\n", v - lo);
-	printf("setprioceiling PP max+1: %s\n", en(pthread_mutex_setprioceiling(&m, hi + 1, &old)));
-	printf("setprioceiling PP min-1: %s\n", en(pthread_mutex_setprioceiling(&m, lo - 1, &old)));
-	printf("setprioceiling PP: %s", en(pthread_mutex_setprioceiling(&m, lo + 3, &old)));
+	printf("setprioceiling PP max+1: %s\n", ename(pthread_mutex_setprioceiling(&m, hi + 1, &old)));
+	printf("setprioceiling PP min-1: %s\n", ename(pthread_mutex_setprioceiling(&m, lo - 1, &old)));
+	printf("setprioceiling PP: %s", ename(pthread_mutex_setprioceiling(&m, lo + 3, &old)));
 	printf(" old %d\n", old - lo);
 	pthread_mutex_getprioceiling(&m, &v);
 	printf("getprioceiling PP after: %d\n", v - lo);
@@ -252,16 +224,16 @@ static void robust(int pshared, int type)
 	pthread_join(th, NULL);
 	r = pthread_mutex_lock(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: owner returned", pshared, type);
-	check(r == EOWNERDEAD, what, "lock gave %s", en(r));
+	check(r == EOWNERDEAD, what, "lock gave %s", ename(r));
 	r = pthread_mutex_unlock(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: unlock without consistent", pshared, type);
-	check(r == 0, what, "%s", en(r));
+	check(r == 0, what, "%s", ename(r));
 	r = pthread_mutex_lock(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: not recoverable", pshared, type);
-	check(r == ENOTRECOVERABLE, what, "%s", en(r));
+	check(r == ENOTRECOVERABLE, what, "%s", ename(r));
 	r = pthread_mutex_trylock(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: trylock not recoverable", pshared, type);
-	check(r == ENOTRECOVERABLE, what, "%s", en(r));
+	check(r == ENOTRECOVERABLE, what, "%s", ename(r));
 	pthread_mutex_destroy(m);
 
 	/* 2: a detached owner calls pthread_exit */
@@ -280,18 +252,18 @@ static void robust(int pshared, int type)
 		sleep_ms(1);
 	}
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: detached owner exited", pshared, type);
-	check(r == EOWNERDEAD, what, "trylock gave %s", en(r));
+	check(r == EOWNERDEAD, what, "trylock gave %s", ename(r));
 	pthread_barrier_destroy(&rbar);
 	r = pthread_mutex_consistent(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: consistent", pshared, type);
-	check(r == 0, what, "%s", en(r));
+	check(r == 0, what, "%s", ename(r));
 	r = pthread_mutex_consistent(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: consistent again", pshared, type);
-	check(r == EINVAL, what, "%s", en(r));
+	check(r == EINVAL, what, "%s", ename(r));
 	pthread_mutex_unlock(m);
 	r = pthread_mutex_lock(m);
 	snprintf(what, sizeof what, "robust pshared=%d type=%d: lock after consistent", pshared, type);
-	check(r == 0, what, "%s", en(r));
+	check(r == 0, what, "%s", ename(r));
 	pthread_mutex_unlock(m);
 	pthread_mutex_destroy(m);
 
@@ -352,7 +324,7 @@ static void forks(void)
 	}
 	waitpid(pid, &st, 0);
 	r = pthread_mutex_lock(&m[0]);
-	check(r == EOWNERDEAD, "fork: child exited holding robust pshared", "%s", en(r));
+	check(r == EOWNERDEAD, "fork: child exited holding robust pshared", "%s", ename(r));
 	pthread_mutex_consistent(&m[0]);
 	pthread_mutex_unlock(&m[0]);
 
@@ -369,7 +341,7 @@ static void forks(void)
 	while (!*held)
 		sleep_ms(1);
 	r = pthread_mutex_lock(&m[0]);
-	check(r == EOWNERDEAD, "fork: parent queued when the child died", "%s", en(r));
+	check(r == EOWNERDEAD, "fork: parent queued when the child died", "%s", ename(r));
 	pthread_mutex_consistent(&m[0]);
 	pthread_mutex_unlock(&m[0]);
 	waitpid(pid, &st, 0);
@@ -404,18 +376,18 @@ static void forks(void)
 		int l4 = pthread_mutex_lock(&mine);
 		printf("child: recursive trylock %s unlock %s, errorcheck trylock %s unlock %s, "
 		       "robust trylock %s timedlock %s, fresh errorcheck lock %s\n",
-		       en(t1), en(u1), en(t2), en(u2), en(t3), en(l3), en(l4));
+		       ename(t1), ename(u1), ename(t2), ename(u2), ename(t3), ename(l3), ename(l4));
 		fflush(stdout);
 		_exit(0);
 	}
 	waitpid(pid, &st, 0);
 	check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork: child of a holder", "status %#x", st);
 	r = pthread_mutex_unlock(&m[1]);
-	check(r == 0, "fork: parent unlocks recursive", "%s", en(r));
+	check(r == 0, "fork: parent unlocks recursive", "%s", ename(r));
 	r = pthread_mutex_unlock(&m[2]);
-	check(r == 0, "fork: parent unlocks errorcheck", "%s", en(r));
+	check(r == 0, "fork: parent unlocks errorcheck", "%s", ename(r));
 	r = pthread_mutex_unlock(&m[3]);
-	check(r == 0, "fork: parent unlocks robust", "%s", en(r));
+	check(r == 0, "fork: parent unlocks robust", "%s", ename(r));
 	munmap(m, 4096);
 }
 

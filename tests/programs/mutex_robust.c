@@ -15,32 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-
-static const char *ename(int e)
-{
-    switch (e) {
-    case 0: return "0";
-    case EBUSY: return "EBUSY";
-    case EDEADLK: return "EDEADLK";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EOWNERDEAD: return "EOWNERDEAD";
-    case ENOTRECOVERABLE: return "ENOTRECOVERABLE";
-    default: return "other";
-    }
-}
-
-static void check(const char *what, int got, int want)
-{
-    printf("%-56s %s%s\n", what, ename(got), got == want ? "" : "   <-- WRONG");
-    if (got != want) {
-        printf("    (got %d, want %s)\n", got, ename(want));
-        failures++;
-    }
-}
+#include "prog.h"
 
 /* Both calls, in order (the operands of | are unordered in C): 0 when
  * both returned 0, else the first error. */
@@ -116,60 +91,60 @@ int main(void)
     int v = -1;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_getrobust(&a, &v);
-    check("mutexattr default robustness is STALLED", v == PTHREAD_MUTEX_STALLED ? 0 : EINVAL, 0);
-    check("setrobust(ROBUST)", pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST), 0);
+    check_eq("mutexattr default robustness is STALLED", v == PTHREAD_MUTEX_STALLED ? 0 : EINVAL, 0);
+    check_eq("setrobust(ROBUST)", pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST), 0);
     pthread_mutexattr_getrobust(&a, &v);
-    check("getrobust == ROBUST", v == PTHREAD_MUTEX_ROBUST ? 0 : EINVAL, 0);
-    check("setrobust(12345)", pthread_mutexattr_setrobust(&a, 12345), EINVAL);
+    check_eq("getrobust == ROBUST", v == PTHREAD_MUTEX_ROBUST ? 0 : EINVAL, 0);
+    check_eq("setrobust(12345)", pthread_mutexattr_setrobust(&a, 12345), EINVAL);
     pthread_mutexattr_destroy(&a);
 
     printf("== scenario 1: owner dies, consistent, reuse\n");
     pthread_mutex_t m;
     init_robust(&m, PTHREAD_MUTEX_NORMAL);
-    check("lock + unlock while healthy", SEQ2(pthread_mutex_lock(&m), pthread_mutex_unlock(&m)), 0);
-    check("consistent on a consistent robust mutex", pthread_mutex_consistent(&m), EINVAL);
+    check_eq("lock + unlock while healthy", SEQ2(pthread_mutex_lock(&m), pthread_mutex_unlock(&m)), 0);
+    check_eq("consistent on a consistent robust mutex", pthread_mutex_consistent(&m), EINVAL);
     die_holding(&m, NULL);
     {
         /* timed, so that a missed owner death shows as ETIMEDOUT */
         struct timespec dl;
         clock_gettime(CLOCK_REALTIME, &dl);
         dl.tv_sec += 3;
-        check("timedlock (3 s) after the owner ended", pthread_mutex_timedlock(&m, &dl),
+        check_eq("timedlock (3 s) after the owner ended", pthread_mutex_timedlock(&m, &dl),
               EOWNERDEAD);
     }
-    check("consistent", pthread_mutex_consistent(&m), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("lock again", pthread_mutex_lock(&m), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("another thread: trylock", (int)(long)({
+    check_eq("consistent", pthread_mutex_consistent(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("lock again", pthread_mutex_lock(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("another thread: trylock", (int)(long)({
               pthread_t t; void *r; pthread_create(&t, NULL, do_trylock, &m);
               pthread_join(t, &r); r; }), 0);
     /* do_trylock left it locked by a thread that ended: dead again */
-    check("trylock after that thread ended", pthread_mutex_trylock(&m), EOWNERDEAD);
-    check("consistent", pthread_mutex_consistent(&m), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("trylock after that thread ended", pthread_mutex_trylock(&m), EOWNERDEAD);
+    check_eq("consistent", pthread_mutex_consistent(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     printf("== scenario 2: EOWNERDEAD, unlock without consistent\n");
     init_robust(&m, PTHREAD_MUTEX_NORMAL);
     die_holding(&m, NULL);
-    check("lock after the owner ended", pthread_mutex_lock(&m), EOWNERDEAD);
-    check("unlock without consistent", pthread_mutex_unlock(&m), 0);
-    check("lock", pthread_mutex_lock(&m), ENOTRECOVERABLE);
+    check_eq("lock after the owner ended", pthread_mutex_lock(&m), EOWNERDEAD);
+    check_eq("unlock without consistent", pthread_mutex_unlock(&m), 0);
+    check_eq("lock", pthread_mutex_lock(&m), ENOTRECOVERABLE);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 1;
-    check("timedlock", pthread_mutex_timedlock(&m, &ts), ENOTRECOVERABLE);
-    check("another thread: lock", (int)(long)({
+    check_eq("timedlock", pthread_mutex_timedlock(&m, &ts), ENOTRECOVERABLE);
+    check_eq("another thread: lock", (int)(long)({
               pthread_t t; void *r; pthread_create(&t, NULL, do_lock, &m);
               pthread_join(t, &r); r; }), ENOTRECOVERABLE);
     /* Last: glibc 2.36's trylock returns ENOTRECOVERABLE but leaves the
      * lock word taken (its "oldval == id" test after a successful CAS),
      * so nothing after it may depend on the word. */
-    check("trylock", pthread_mutex_trylock(&m), ENOTRECOVERABLE);
-    check("destroy", pthread_mutex_destroy(&m), 0);
-    check("re-init, lock", (init_robust(&m, PTHREAD_MUTEX_NORMAL), pthread_mutex_lock(&m)), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("trylock", pthread_mutex_trylock(&m), ENOTRECOVERABLE);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("re-init, lock", (init_robust(&m, PTHREAD_MUTEX_NORMAL), pthread_mutex_lock(&m)), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
     pthread_mutex_destroy(&m);
 
     printf("== scenario 3: a waiter blocked in lock when the owner dies\n");
@@ -189,11 +164,11 @@ int main(void)
         atomic_store(&dier_go, 1);
         pthread_join(d, NULL);
         pthread_join(w, NULL);
-        check("waiter's lock", wr.rc, EOWNERDEAD);
-        check("waiter's consistent", wr.consistent_rc, 0);
-        check("waiter's unlock", wr.unlock_rc, 0);
-        check("lock afterwards", pthread_mutex_lock(&m), 0);
-        check("unlock", pthread_mutex_unlock(&m), 0);
+        check_eq("waiter's lock", wr.rc, EOWNERDEAD);
+        check_eq("waiter's consistent", wr.consistent_rc, 0);
+        check_eq("waiter's unlock", wr.unlock_rc, 0);
+        check_eq("lock afterwards", pthread_mutex_lock(&m), 0);
+        check_eq("unlock", pthread_mutex_unlock(&m), 0);
     }
     pthread_mutex_destroy(&m);
 
@@ -202,47 +177,46 @@ int main(void)
     init_robust(&m1, PTHREAD_MUTEX_NORMAL);
     init_robust(&m2, PTHREAD_MUTEX_NORMAL);
     die_holding(&m1, &m2);
-    check("first: lock", pthread_mutex_lock(&m1), EOWNERDEAD);
-    check("second: lock", pthread_mutex_lock(&m2), EOWNERDEAD);
-    check("second: consistent", pthread_mutex_consistent(&m2), 0);
-    check("first: consistent", pthread_mutex_consistent(&m1), 0);
-    check("first: unlock", pthread_mutex_unlock(&m1), 0);
-    check("second: unlock", pthread_mutex_unlock(&m2), 0);
-    check("both: lock + unlock",
+    check_eq("first: lock", pthread_mutex_lock(&m1), EOWNERDEAD);
+    check_eq("second: lock", pthread_mutex_lock(&m2), EOWNERDEAD);
+    check_eq("second: consistent", pthread_mutex_consistent(&m2), 0);
+    check_eq("first: consistent", pthread_mutex_consistent(&m1), 0);
+    check_eq("first: unlock", pthread_mutex_unlock(&m1), 0);
+    check_eq("second: unlock", pthread_mutex_unlock(&m2), 0);
+    check_eq("both: lock + unlock",
           SEQ4(pthread_mutex_lock(&m1), pthread_mutex_lock(&m2), pthread_mutex_unlock(&m2),
                pthread_mutex_unlock(&m1)), 0);
 
     printf("== robust RECURSIVE and ERRORCHECK\n");
     pthread_mutex_t r, e;
     init_robust(&r, PTHREAD_MUTEX_RECURSIVE);
-    check("recursive: lock x2", SEQ2(pthread_mutex_lock(&r), pthread_mutex_lock(&r)), 0);
-    check("recursive: unlock x2", SEQ2(pthread_mutex_unlock(&r), pthread_mutex_unlock(&r)), 0);
-    check("recursive: unlock when free", pthread_mutex_unlock(&r), EPERM);
+    check_eq("recursive: lock x2", SEQ2(pthread_mutex_lock(&r), pthread_mutex_lock(&r)), 0);
+    check_eq("recursive: unlock x2", SEQ2(pthread_mutex_unlock(&r), pthread_mutex_unlock(&r)), 0);
+    check_eq("recursive: unlock when free", pthread_mutex_unlock(&r), EPERM);
     die_holding(&r, NULL);
-    check("recursive: lock after owner ended", pthread_mutex_lock(&r), EOWNERDEAD);
-    check("recursive: consistent", pthread_mutex_consistent(&r), 0);
-    check("recursive: lock again (depth 2)", pthread_mutex_lock(&r), 0);
-    check("recursive: unlock x2", SEQ2(pthread_mutex_unlock(&r), pthread_mutex_unlock(&r)), 0);
-    check("recursive: unlock when free", pthread_mutex_unlock(&r), EPERM);
+    check_eq("recursive: lock after owner ended", pthread_mutex_lock(&r), EOWNERDEAD);
+    check_eq("recursive: consistent", pthread_mutex_consistent(&r), 0);
+    check_eq("recursive: lock again (depth 2)", pthread_mutex_lock(&r), 0);
+    check_eq("recursive: unlock x2", SEQ2(pthread_mutex_unlock(&r), pthread_mutex_unlock(&r)), 0);
+    check_eq("recursive: unlock when free", pthread_mutex_unlock(&r), EPERM);
     init_robust(&e, PTHREAD_MUTEX_ERRORCHECK);
-    check("errorcheck: lock", pthread_mutex_lock(&e), 0);
-    check("errorcheck: relock", pthread_mutex_lock(&e), EDEADLK);
-    check("errorcheck: trylock by the owner", pthread_mutex_trylock(&e), EDEADLK);
-    check("errorcheck: unlock", pthread_mutex_unlock(&e), 0);
-    check("errorcheck: unlock again", pthread_mutex_unlock(&e), EPERM);
+    check_eq("errorcheck: lock", pthread_mutex_lock(&e), 0);
+    check_eq("errorcheck: relock", pthread_mutex_lock(&e), EDEADLK);
+    check_eq("errorcheck: trylock by the owner", pthread_mutex_trylock(&e), EDEADLK);
+    check_eq("errorcheck: unlock", pthread_mutex_unlock(&e), 0);
+    check_eq("errorcheck: unlock again", pthread_mutex_unlock(&e), EPERM);
     die_holding(&e, NULL);
-    check("errorcheck: lock after owner ended", pthread_mutex_lock(&e), EOWNERDEAD);
-    check("errorcheck: relock while inconsistent", pthread_mutex_lock(&e), EDEADLK);
-    check("errorcheck: consistent", pthread_mutex_consistent(&e), 0);
-    check("errorcheck: unlock", pthread_mutex_unlock(&e), 0);
+    check_eq("errorcheck: lock after owner ended", pthread_mutex_lock(&e), EOWNERDEAD);
+    check_eq("errorcheck: relock while inconsistent", pthread_mutex_lock(&e), EDEADLK);
+    check_eq("errorcheck: consistent", pthread_mutex_consistent(&e), 0);
+    check_eq("errorcheck: unlock", pthread_mutex_unlock(&e), 0);
 
     printf("== non-robust\n");
     pthread_mutex_t plain = PTHREAD_MUTEX_INITIALIZER;
-    check("consistent on a non-robust mutex (free)", pthread_mutex_consistent(&plain), EINVAL);
+    check_eq("consistent on a non-robust mutex (free)", pthread_mutex_consistent(&plain), EINVAL);
     pthread_mutex_lock(&plain);
-    check("consistent on a non-robust mutex (held)", pthread_mutex_consistent(&plain), EINVAL);
+    check_eq("consistent on a non-robust mutex (held)", pthread_mutex_consistent(&plain), EINVAL);
     pthread_mutex_unlock(&plain);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "prog.h"
 
 #define NT 16
 #define ITERS 100000
@@ -111,7 +112,6 @@ static int run(void *(*fn)(void *), int n)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int failures = 0;
 
     int bad = run(hammer, NT);
     printf("default mutex: %d threads x %d: counter %ld (want %ld), thread errors %d\n", NT,
@@ -129,6 +129,5 @@ int main(void)
            MT, MITERS, counter, (long)MT * MITERS, bad);
     failures += bad || counter != (long)MT * MITERS;
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

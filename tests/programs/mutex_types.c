@@ -16,53 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-static int failures;
-
-static const char *ename(int e)
-{
-    switch (e) {
-    case 0: return "0";
-    case EBUSY: return "EBUSY";
-    case EDEADLK: return "EDEADLK";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EAGAIN: return "EAGAIN";
-    case ENOTSUP: return "ENOTSUP";
-    default: return "other";
-    }
-}
-
-/* check("what", got, want): one output line, counts a failure. */
-static void check(const char *what, int got, int want)
-{
-    printf("%-52s %s%s\n", what, ename(got), got == want ? "" : "   <-- WRONG");
-    if (got != want) {
-        printf("    (got %d, want %s)\n", got, ename(want));
-        failures++;
-    }
-}
-
-static struct timespec in_ms(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "prog.h"
 
 /* ---- a helper thread that holds a mutex until told to let go ---------- */
 
@@ -175,7 +129,7 @@ static void contend(const char *what, pthread_mutex_t *m)
     char buf[80];
     snprintf(buf, sizeof buf, "%s: %d threads x %d, counter exact", what, CONT_THREADS,
              CONT_ITERS);
-    check(buf, bad || cont_counter != (long)CONT_THREADS * CONT_ITERS ? EINVAL : 0, 0);
+    check_eq(buf, bad || cont_counter != (long)CONT_THREADS * CONT_ITERS ? EINVAL : 0, 0);
 }
 
 static void init_type(pthread_mutex_t *m, int type)
@@ -193,31 +147,31 @@ static void test_normal(void)
 {
     printf("== NORMAL / DEFAULT\n");
     pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    check("static init: lock", pthread_mutex_lock(&m), 0);
-    check("trylock by the owner (normal)", pthread_mutex_trylock(&m), EBUSY);
-    check("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("trylock when free", pthread_mutex_trylock(&m), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("another thread: lock + unlock", on_other_thread(lock_unlock, &m), 0);
+    check_eq("static init: lock", pthread_mutex_lock(&m), 0);
+    check_eq("trylock by the owner (normal)", pthread_mutex_trylock(&m), EBUSY);
+    check_eq("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("trylock when free", pthread_mutex_trylock(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("another thread: lock + unlock", on_other_thread(lock_unlock, &m), 0);
     contend("default mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     pthread_mutexattr_t a;
     int type = -1;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_gettype(&a, &type);
-    check("mutexattr default type is DEFAULT", type == PTHREAD_MUTEX_DEFAULT ? 0 : EINVAL, 0);
-    check("mutexattr_settype(NORMAL)", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL), 0);
+    check_eq("mutexattr default type is DEFAULT", type == PTHREAD_MUTEX_DEFAULT ? 0 : EINVAL, 0);
+    check_eq("mutexattr_settype(NORMAL)", pthread_mutexattr_settype(&a, PTHREAD_MUTEX_NORMAL), 0);
     pthread_mutexattr_gettype(&a, &type);
-    check("gettype == NORMAL", type == PTHREAD_MUTEX_NORMAL ? 0 : EINVAL, 0);
-    check("mutexattr_settype(12345)", pthread_mutexattr_settype(&a, 12345), EINVAL);
-    check("init with NORMAL attr", pthread_mutex_init(&m, &a), 0);
-    check("lock", pthread_mutex_lock(&m), 0);
-    check("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("gettype == NORMAL", type == PTHREAD_MUTEX_NORMAL ? 0 : EINVAL, 0);
+    check_eq("mutexattr_settype(12345)", pthread_mutexattr_settype(&a, 12345), EINVAL);
+    check_eq("init with NORMAL attr", pthread_mutex_init(&m, &a), 0);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
+    check_eq("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
     contend("normal mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
     pthread_mutexattr_destroy(&a);
 }
 
@@ -226,39 +180,39 @@ static void test_recursive(void)
     printf("== RECURSIVE\n");
     pthread_mutex_t m;
     init_type(&m, PTHREAD_MUTEX_RECURSIVE);
-    check("lock 1", pthread_mutex_lock(&m), 0);
-    check("lock 2", pthread_mutex_lock(&m), 0);
-    check("lock 3", pthread_mutex_lock(&m), 0);
-    check("trylock by the owner (depth 4)", pthread_mutex_trylock(&m), 0);
-    check("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("unlock by another thread", on_other_thread(pthread_mutex_unlock, &m), EPERM);
-    check("unlock 4", pthread_mutex_unlock(&m), 0);
-    check("unlock 3", pthread_mutex_unlock(&m), 0);
-    check("unlock 2", pthread_mutex_unlock(&m), 0);
-    check("still held: trylock by another thread",
+    check_eq("lock 1", pthread_mutex_lock(&m), 0);
+    check_eq("lock 2", pthread_mutex_lock(&m), 0);
+    check_eq("lock 3", pthread_mutex_lock(&m), 0);
+    check_eq("trylock by the owner (depth 4)", pthread_mutex_trylock(&m), 0);
+    check_eq("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
+    check_eq("unlock by another thread", on_other_thread(pthread_mutex_unlock, &m), EPERM);
+    check_eq("unlock 4", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock 3", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock 2", pthread_mutex_unlock(&m), 0);
+    check_eq("still held: trylock by another thread",
           on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("unlock 1", pthread_mutex_unlock(&m), 0);
-    check("unlock when not held", pthread_mutex_unlock(&m), EPERM);
-    check("free: another thread lock + unlock", on_other_thread(lock_unlock, &m), 0);
+    check_eq("unlock 1", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock when not held", pthread_mutex_unlock(&m), EPERM);
+    check_eq("free: another thread lock + unlock", on_other_thread(lock_unlock, &m), 0);
 
     struct holder h;
     hold(&h, &m);
-    check("held by another thread: trylock", pthread_mutex_trylock(&m), EBUSY);
-    check("held by another thread: unlock", pthread_mutex_unlock(&m), EPERM);
+    check_eq("held by another thread: trylock", pthread_mutex_trylock(&m), EBUSY);
+    check_eq("held by another thread: unlock", pthread_mutex_unlock(&m), EPERM);
     struct timespec ts = in_ms(CLOCK_REALTIME, 30);
-    check("held by another thread: timedlock", pthread_mutex_timedlock(&m, &ts), ETIMEDOUT);
+    check_eq("held by another thread: timedlock", pthread_mutex_timedlock(&m, &ts), ETIMEDOUT);
     release(&h);
     contend("recursive mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     pthread_mutex_t s = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: lock again", pthread_mutex_lock(&s), 0);
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: other trylock",
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: lock again", pthread_mutex_lock(&s), 0);
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: other trylock",
           on_other_thread(pthread_mutex_trylock, &s), EBUSY);
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
-    check("RECURSIVE_MUTEX_INITIALIZER_NP: unlock again", pthread_mutex_unlock(&s), EPERM);
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
+    check_eq("RECURSIVE_MUTEX_INITIALIZER_NP: unlock again", pthread_mutex_unlock(&s), EPERM);
 }
 
 static void test_errorcheck(void)
@@ -266,29 +220,29 @@ static void test_errorcheck(void)
     printf("== ERRORCHECK\n");
     pthread_mutex_t m;
     init_type(&m, PTHREAD_MUTEX_ERRORCHECK);
-    check("unlock when unlocked", pthread_mutex_unlock(&m), EPERM);
-    check("lock", pthread_mutex_lock(&m), 0);
-    check("relock by the owner", pthread_mutex_lock(&m), EDEADLK);
-    check("trylock by the owner", pthread_mutex_trylock(&m), EBUSY);
+    check_eq("unlock when unlocked", pthread_mutex_unlock(&m), EPERM);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
+    check_eq("relock by the owner", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("trylock by the owner", pthread_mutex_trylock(&m), EBUSY);
     struct timespec ts = in_ms(CLOCK_REALTIME, 1000);
-    check("timedlock by the owner", pthread_mutex_timedlock(&m, &ts), EDEADLK);
-    check("unlock by another thread", on_other_thread(pthread_mutex_unlock, &m), EPERM);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("unlock again", pthread_mutex_unlock(&m), EPERM);
+    check_eq("timedlock by the owner", pthread_mutex_timedlock(&m, &ts), EDEADLK);
+    check_eq("unlock by another thread", on_other_thread(pthread_mutex_unlock, &m), EPERM);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock again", pthread_mutex_unlock(&m), EPERM);
 
     struct holder h;
     hold(&h, &m);
-    check("held by another thread: unlock", pthread_mutex_unlock(&m), EPERM);
-    check("held by another thread: trylock", pthread_mutex_trylock(&m), EBUSY);
+    check_eq("held by another thread: unlock", pthread_mutex_unlock(&m), EPERM);
+    check_eq("held by another thread: trylock", pthread_mutex_trylock(&m), EBUSY);
     release(&h);
     contend("errorcheck mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     pthread_mutex_t s = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
-    check("ERRORCHECK_MUTEX_INITIALIZER_NP: unlock free", pthread_mutex_unlock(&s), EPERM);
-    check("ERRORCHECK_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
-    check("ERRORCHECK_MUTEX_INITIALIZER_NP: relock", pthread_mutex_lock(&s), EDEADLK);
-    check("ERRORCHECK_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
+    check_eq("ERRORCHECK_MUTEX_INITIALIZER_NP: unlock free", pthread_mutex_unlock(&s), EPERM);
+    check_eq("ERRORCHECK_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
+    check_eq("ERRORCHECK_MUTEX_INITIALIZER_NP: relock", pthread_mutex_lock(&s), EDEADLK);
+    check_eq("ERRORCHECK_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
 }
 
 static void test_adaptive(void)
@@ -296,17 +250,17 @@ static void test_adaptive(void)
     printf("== ADAPTIVE_NP\n");
     pthread_mutex_t m;
     init_type(&m, PTHREAD_MUTEX_ADAPTIVE_NP);
-    check("lock", pthread_mutex_lock(&m), 0);
-    check("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
+    check_eq("trylock by another thread", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
     contend("adaptive mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     pthread_mutex_t s = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
-    check("ADAPTIVE_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
-    check("ADAPTIVE_MUTEX_INITIALIZER_NP: other trylock",
+    check_eq("ADAPTIVE_MUTEX_INITIALIZER_NP: lock", pthread_mutex_lock(&s), 0);
+    check_eq("ADAPTIVE_MUTEX_INITIALIZER_NP: other trylock",
           on_other_thread(pthread_mutex_trylock, &s), EBUSY);
-    check("ADAPTIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
+    check_eq("ADAPTIVE_MUTEX_INITIALIZER_NP: unlock", pthread_mutex_unlock(&s), 0);
     contend("ADAPTIVE_MUTEX_INITIALIZER_NP", &s);
 }
 
@@ -315,41 +269,41 @@ static void test_timed(void)
     printf("== timedlock / clocklock\n");
     pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
     struct timespec ts = in_ms(CLOCK_REALTIME, 1000);
-    check("timedlock when free", pthread_mutex_timedlock(&m, &ts), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("lock", pthread_mutex_lock(&m), 0);
+    check_eq("timedlock when free", pthread_mutex_timedlock(&m, &ts), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
     ts = in_ms(CLOCK_REALTIME, 30);
-    check("timedlock by the owner (normal: no check, times out)",
+    check_eq("timedlock by the owner (normal: no check, times out)",
           pthread_mutex_timedlock(&m, &ts), ETIMEDOUT);
-    check("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
 
     struct holder h;
     hold(&h, &m);
     int64_t t0 = mono_ms();
     ts = in_ms(CLOCK_REALTIME, 50);
-    check("timedlock held by another thread (50 ms)", pthread_mutex_timedlock(&m, &ts),
+    check_eq("timedlock held by another thread (50 ms)", pthread_mutex_timedlock(&m, &ts),
           ETIMEDOUT);
-    check("  ... waited at least ~50 ms", mono_ms() - t0 >= 45 ? 0 : EINVAL, 0);
+    check_eq("  ... waited at least ~50 ms", mono_ms() - t0 >= 45 ? 0 : EINVAL, 0);
     ts.tv_sec = 0;
     ts.tv_nsec = 0;
-    check("timedlock, deadline in the past", pthread_mutex_timedlock(&m, &ts), ETIMEDOUT);
+    check_eq("timedlock, deadline in the past", pthread_mutex_timedlock(&m, &ts), ETIMEDOUT);
     ts = in_ms(CLOCK_REALTIME, 50);
     ts.tv_nsec = -1;
-    check("timedlock, tv_nsec = -1, must wait", pthread_mutex_timedlock(&m, &ts), EINVAL);
+    check_eq("timedlock, tv_nsec = -1, must wait", pthread_mutex_timedlock(&m, &ts), EINVAL);
     ts.tv_nsec = 1000000000L;
-    check("timedlock, tv_nsec = 1e9, must wait", pthread_mutex_timedlock(&m, &ts), EINVAL);
+    check_eq("timedlock, tv_nsec = 1e9, must wait", pthread_mutex_timedlock(&m, &ts), EINVAL);
     t0 = mono_ms();
     ts = in_ms(CLOCK_MONOTONIC, 50);
-    check("clocklock MONOTONIC held by another thread",
+    check_eq("clocklock MONOTONIC held by another thread",
           pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &ts), ETIMEDOUT);
-    check("  ... waited at least ~50 ms", mono_ms() - t0 >= 45 ? 0 : EINVAL, 0);
+    check_eq("  ... waited at least ~50 ms", mono_ms() - t0 >= 45 ? 0 : EINVAL, 0);
     ts = in_ms(CLOCK_REALTIME, 30);
-    check("clocklock REALTIME held by another thread",
+    check_eq("clocklock REALTIME held by another thread",
           pthread_mutex_clocklock(&m, CLOCK_REALTIME, &ts), ETIMEDOUT);
     ts = in_ms(CLOCK_MONOTONIC, 30);
-    check("clocklock bad clockid (12345), must wait", pthread_mutex_clocklock(&m, 12345, &ts),
+    check_eq("clocklock bad clockid (12345), must wait", pthread_mutex_clocklock(&m, 12345, &ts),
           EINVAL);
-    check("clocklock CLOCK_PROCESS_CPUTIME_ID, must wait",
+    check_eq("clocklock CLOCK_PROCESS_CPUTIME_ID, must wait",
           pthread_mutex_clocklock(&m, CLOCK_PROCESS_CPUTIME_ID, &ts), EINVAL);
     release(&h);
 
@@ -357,34 +311,34 @@ static void test_timed(void)
     hold(&h, &m);
     atomic_store(&h.state, 2);   /* the holder releases soon */
     ts = in_ms(CLOCK_MONOTONIC, 5000);
-    check("clocklock MONOTONIC, released while waiting",
+    check_eq("clocklock MONOTONIC, released while waiting",
           pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &ts), 0);
     pthread_join(h.t, NULL);
-    check("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
     ts = in_ms(CLOCK_MONOTONIC, 1000);
-    check("clocklock MONOTONIC when free", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &ts), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("clocklock bad clockid (12345), free", pthread_mutex_clocklock(&m, 12345, &ts), EINVAL);
+    check_eq("clocklock MONOTONIC when free", pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &ts), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("clocklock bad clockid (12345), free", pthread_mutex_clocklock(&m, 12345, &ts), EINVAL);
 }
 
 static void test_lifecycle(void)
 {
     printf("== destroy / re-init / memcpy / zeroed\n");
     pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
-    check("lock", pthread_mutex_lock(&m), 0);
-    check("destroy while locked", pthread_mutex_destroy(&m), EBUSY);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
+    check_eq("destroy while locked", pthread_mutex_destroy(&m), EBUSY);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
     init_type(&m, PTHREAD_MUTEX_ERRORCHECK);
-    check("re-init as ERRORCHECK: lock", pthread_mutex_lock(&m), 0);
-    check("re-init as ERRORCHECK: relock", pthread_mutex_lock(&m), EDEADLK);
-    check("re-init as ERRORCHECK: unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("re-init as ERRORCHECK: lock", pthread_mutex_lock(&m), 0);
+    check_eq("re-init as ERRORCHECK: relock", pthread_mutex_lock(&m), EDEADLK);
+    check_eq("re-init as ERRORCHECK: unlock", pthread_mutex_unlock(&m), 0);
     contend("re-initialised mutex", &m);
-    check("destroy", pthread_mutex_destroy(&m), 0);
-    check("init with NULL attr", pthread_mutex_init(&m, NULL), 0);
-    check("lock", pthread_mutex_lock(&m), 0);
-    check("unlock", pthread_mutex_unlock(&m), 0);
-    check("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("init with NULL attr", pthread_mutex_init(&m, NULL), 0);
+    check_eq("lock", pthread_mutex_lock(&m), 0);
+    check_eq("unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("destroy", pthread_mutex_destroy(&m), 0);
 
     /* Repeated destroy + init of one object under contention between
      * rounds. */
@@ -396,21 +350,21 @@ static void test_lifecycle(void)
         bad |= pthread_mutex_unlock(&m);
         bad |= pthread_mutex_destroy(&m);
     }
-    check("50 x init/use/destroy of one object", bad, 0);
+    check_eq("50 x init/use/destroy of one object", bad, 0);
 
     static const pthread_mutex_t templ_rec = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
     static const pthread_mutex_t templ_err = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
     static const pthread_mutex_t templ_def = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_t c;
     memcpy(&c, &templ_rec, sizeof c);
-    check("memcpy'd RECURSIVE initializer: lock", pthread_mutex_lock(&c), 0);
-    check("memcpy'd RECURSIVE initializer: lock again", pthread_mutex_lock(&c), 0);
-    check("memcpy'd RECURSIVE initializer: unlock x2",
+    check_eq("memcpy'd RECURSIVE initializer: lock", pthread_mutex_lock(&c), 0);
+    check_eq("memcpy'd RECURSIVE initializer: lock again", pthread_mutex_lock(&c), 0);
+    check_eq("memcpy'd RECURSIVE initializer: unlock x2",
           pthread_mutex_unlock(&c) | pthread_mutex_unlock(&c), 0);
     memcpy(&c, &templ_err, sizeof c);
-    check("memcpy'd ERRORCHECK initializer: lock", pthread_mutex_lock(&c), 0);
-    check("memcpy'd ERRORCHECK initializer: relock", pthread_mutex_lock(&c), EDEADLK);
-    check("memcpy'd ERRORCHECK initializer: unlock", pthread_mutex_unlock(&c), 0);
+    check_eq("memcpy'd ERRORCHECK initializer: lock", pthread_mutex_lock(&c), 0);
+    check_eq("memcpy'd ERRORCHECK initializer: relock", pthread_mutex_lock(&c), EDEADLK);
+    check_eq("memcpy'd ERRORCHECK initializer: unlock", pthread_mutex_unlock(&c), 0);
     memcpy(&c, &templ_def, sizeof c);
     contend("memcpy'd default initializer", &c);
 
@@ -421,11 +375,11 @@ static void test_lifecycle(void)
     } z;
     memset(z.bytes, 0x5a, sizeof z.bytes);
     memset(&z.m, 0, sizeof z.m);
-    check("zeroed mutex: lock", pthread_mutex_lock(&z.m), 0);
-    check("zeroed mutex: other trylock", on_other_thread(pthread_mutex_trylock, &z.m), EBUSY);
-    check("zeroed mutex: unlock", pthread_mutex_unlock(&z.m), 0);
+    check_eq("zeroed mutex: lock", pthread_mutex_lock(&z.m), 0);
+    check_eq("zeroed mutex: other trylock", on_other_thread(pthread_mutex_trylock, &z.m), EBUSY);
+    check_eq("zeroed mutex: unlock", pthread_mutex_unlock(&z.m), 0);
     contend("zeroed mutex", &z.m);
-    check("zeroed mutex: destroy", pthread_mutex_destroy(&z.m), 0);
+    check_eq("zeroed mutex: destroy", pthread_mutex_destroy(&z.m), 0);
 }
 
 static void test_prio(void)
@@ -436,42 +390,42 @@ static void test_prio(void)
     int v = -1;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_getprotocol(&a, &v);
-    check("default protocol is PRIO_NONE", v == PTHREAD_PRIO_NONE ? 0 : EINVAL, 0);
-    check("setprotocol(PRIO_INHERIT)", pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT), 0);
+    check_eq("default protocol is PRIO_NONE", v == PTHREAD_PRIO_NONE ? 0 : EINVAL, 0);
+    check_eq("setprotocol(PRIO_INHERIT)", pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT), 0);
     pthread_mutexattr_getprotocol(&a, &v);
-    check("getprotocol == PRIO_INHERIT", v == PTHREAD_PRIO_INHERIT ? 0 : EINVAL, 0);
-    check("setprotocol(12345)", pthread_mutexattr_setprotocol(&a, 12345), EINVAL);
-    check("PRIO_INHERIT mutex: init", pthread_mutex_init(&m, &a), 0);
-    check("PRIO_INHERIT mutex: lock", pthread_mutex_lock(&m), 0);
-    check("PRIO_INHERIT mutex: other trylock", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
-    check("PRIO_INHERIT mutex: unlock", pthread_mutex_unlock(&m), 0);
+    check_eq("getprotocol == PRIO_INHERIT", v == PTHREAD_PRIO_INHERIT ? 0 : EINVAL, 0);
+    check_eq("setprotocol(12345)", pthread_mutexattr_setprotocol(&a, 12345), EINVAL);
+    check_eq("PRIO_INHERIT mutex: init", pthread_mutex_init(&m, &a), 0);
+    check_eq("PRIO_INHERIT mutex: lock", pthread_mutex_lock(&m), 0);
+    check_eq("PRIO_INHERIT mutex: other trylock", on_other_thread(pthread_mutex_trylock, &m), EBUSY);
+    check_eq("PRIO_INHERIT mutex: unlock", pthread_mutex_unlock(&m), 0);
     contend("PRIO_INHERIT mutex", &m);
-    check("PRIO_INHERIT mutex: getprioceiling", pthread_mutex_getprioceiling(&m, &v), EINVAL);
-    check("PRIO_INHERIT mutex: destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("PRIO_INHERIT mutex: getprioceiling", pthread_mutex_getprioceiling(&m, &v), EINVAL);
+    check_eq("PRIO_INHERIT mutex: destroy", pthread_mutex_destroy(&m), 0);
 
-    check("setprotocol(PRIO_PROTECT)", pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_PROTECT), 0);
-    check("attr setprioceiling(10)", pthread_mutexattr_setprioceiling(&a, 10), 0);
+    check_eq("setprotocol(PRIO_PROTECT)", pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_PROTECT), 0);
+    check_eq("attr setprioceiling(10)", pthread_mutexattr_setprioceiling(&a, 10), 0);
     v = -1;
     pthread_mutexattr_getprioceiling(&a, &v);
-    check("attr getprioceiling == 10", v == 10 ? 0 : EINVAL, 0);
-    check("PRIO_PROTECT mutex: init", pthread_mutex_init(&m, &a), 0);
+    check_eq("attr getprioceiling == 10", v == 10 ? 0 : EINVAL, 0);
+    check_eq("PRIO_PROTECT mutex: init", pthread_mutex_init(&m, &a), 0);
     v = -1;
-    check("PRIO_PROTECT mutex: getprioceiling", pthread_mutex_getprioceiling(&m, &v), 0);
-    check("  ... ceiling == 10", v == 10 ? 0 : EINVAL, 0);
+    check_eq("PRIO_PROTECT mutex: getprioceiling", pthread_mutex_getprioceiling(&m, &v), 0);
+    check_eq("  ... ceiling == 10", v == 10 ? 0 : EINVAL, 0);
     int old = -1;
-    check("PRIO_PROTECT mutex: setprioceiling(20)", pthread_mutex_setprioceiling(&m, 20, &old), 0);
-    check("  ... old ceiling == 10", old == 10 ? 0 : EINVAL, 0);
+    check_eq("PRIO_PROTECT mutex: setprioceiling(20)", pthread_mutex_setprioceiling(&m, 20, &old), 0);
+    check_eq("  ... old ceiling == 10", old == 10 ? 0 : EINVAL, 0);
     v = -1;
     pthread_mutex_getprioceiling(&m, &v);
-    check("  ... ceiling now 20", v == 20 ? 0 : EINVAL, 0);
-    check("PRIO_PROTECT mutex: setprioceiling(100000)",
+    check_eq("  ... ceiling now 20", v == 20 ? 0 : EINVAL, 0);
+    check_eq("PRIO_PROTECT mutex: setprioceiling(100000)",
           pthread_mutex_setprioceiling(&m, 100000, &old), EINVAL);
-    check("PRIO_PROTECT mutex: destroy", pthread_mutex_destroy(&m), 0);
+    check_eq("PRIO_PROTECT mutex: destroy", pthread_mutex_destroy(&m), 0);
 
     pthread_mutex_t plain = PTHREAD_MUTEX_INITIALIZER;
-    check("non-PRIO_PROTECT mutex: getprioceiling", pthread_mutex_getprioceiling(&plain, &v),
+    check_eq("non-PRIO_PROTECT mutex: getprioceiling", pthread_mutex_getprioceiling(&plain, &v),
           EINVAL);
-    check("non-PRIO_PROTECT mutex: setprioceiling", pthread_mutex_setprioceiling(&plain, 10, &old),
+    check_eq("non-PRIO_PROTECT mutex: setprioceiling", pthread_mutex_setprioceiling(&plain, 10, &old),
           EINVAL);
     pthread_mutexattr_destroy(&a);
 }
@@ -486,6 +440,5 @@ int main(void)
     test_timed();
     test_lifecycle();
     test_prio();
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -8,26 +8,21 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include "prog.h"
 
-static const char *ename(int e)
-{
-    const char *s = e ? strerrorname_np(e) : "0";
-    return s ? s : "?";
-}
-
-static atomic_int stage;
+static atomic_int name_stage;
 static char seen_by_thread[32];
 
 static void *named_thread(void *arg)
 {
     (void)arg;
     pthread_setname_np(pthread_self(), "worker-1");
-    atomic_store(&stage, 1);
-    while (atomic_load(&stage) != 2) /* main reads and renames us */
+    atomic_store(&name_stage, 1);
+    while (atomic_load(&name_stage) != 2) /* main reads and renames us */
         sched_yield();
     pthread_getname_np(pthread_self(), seen_by_thread, sizeof seen_by_thread);
-    atomic_store(&stage, 3);
-    while (atomic_load(&stage) != 4)
+    atomic_store(&name_stage, 3);
+    while (atomic_load(&name_stage) != 4)
         sched_yield();
     return NULL;
 }
@@ -58,7 +53,7 @@ int main(void)
     pthread_t t;
     if (pthread_create(&t, NULL, named_thread, NULL) != 0)
         return 2;
-    while (atomic_load(&stage) != 1)
+    while (atomic_load(&name_stage) != 1)
         sched_yield();
     memset(buf, 0, sizeof buf);
     r = pthread_getname_np(t, buf, sizeof buf);
@@ -67,8 +62,8 @@ int main(void)
     printf("set other thread's name: %s\n", ename(r));
     r = pthread_setname_np(t, "another-name-too-long");
     printf("set other thread too long: %s\n", ename(r));
-    atomic_store(&stage, 2);
-    while (atomic_load(&stage) != 3)
+    atomic_store(&name_stage, 2);
+    while (atomic_load(&name_stage) != 3)
         sched_yield();
     printf("thread sees its name: \"%s\"\n", seen_by_thread);
     memset(buf, 0, sizeof buf);
@@ -76,7 +71,7 @@ int main(void)
     printf("main sees thread's name: \"%s\"\n", buf);
     r = pthread_getname_np(t, small, sizeof small);
     printf("get other into 8-byte buffer: %s\n", ename(r));
-    atomic_store(&stage, 4);
+    atomic_store(&name_stage, 4);
     pthread_join(t, NULL);
 
     pthread_getname_np(pthread_self(), buf, sizeof buf);

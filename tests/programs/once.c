@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "prog.h"
 
 #define NTHREADS 32
 #define ROUNDS 8
@@ -46,7 +47,6 @@ static void *caller(void *arg)
 
 int main(void)
 {
-    int failures = 0;
     for (int r = 0; r < ROUNDS; r++) {
         pthread_once_t fresh = PTHREAD_ONCE_INIT;
         once[r] = fresh;
@@ -65,6 +65,5 @@ int main(void)
         if (atomic_load(&init_calls[r]) != 1 || atomic_load(&saw_value[r]) != NTHREADS)
             failures++;
     }
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

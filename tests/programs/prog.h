@@ -1,6 +1,6 @@
-/* Helpers shared by the whole-program tests of blocking calls, the poller
- * and preemption (io_prodcons, sleep_many, read_eintr, libc_block,
- * fairness, poll_timeouts).  Header-only: each test stays one .c file.
+/* Helpers shared by the whole-program tests (the .c and .cpp programs here):
+ * every program that counts failures, names error numbers or prints
+ * checks takes them from here.  Header-only: each test stays one file.
  *
  *   now_ms()          CLOCK_MONOTONIC in milliseconds
  *   sleep_ms(ms)      nanosleep, resumed after EINTR
@@ -22,6 +22,29 @@
  *   parks_without_thread(nfds), kernel_threads()
  *                     whether gshim parks a wait on nfds descriptors
  *                     here, and the process's kernel thread count
+ *
+ * Checks of results, for the programs whose whole stdout is compared
+ * with the native run's (each prints one line and counts a failure in
+ * `failures` when it does not hold):
+ *   ename(e)          an error number's name: "0", "EINVAL", ...
+ *   check_eq(what, got, want)
+ *                     a call that returns 0 or an error number (pthread_*):
+ *                     "what   EBUSY", with "<-- WRONG" and what was wanted
+ *                     when got != want
+ *   check_named(what, got, want, name)
+ *                     the same, the values named by name() (C11 thrd_*)
+ *   check_call(what, r, want_errno)
+ *                     a call that returns 0 or -1 and sets errno (sem_*):
+ *                     errno is read in a function of its own, right after
+ *   check_true(what, ok)
+ *                     "what   yes", or "NO   <-- WRONG"
+ *   CHECK(cond)       prints "FAIL line N: cond" when cond is false
+ *   report_failures() prints "failures: N"; the exit status (0 or 1)
+ *   mono_ms()         CLOCK_MONOTONIC in whole milliseconds (int64_t)
+ *   in_ms(clk, ms)    a deadline ms from now on clock clk, for timed waits
+ *   yield_for_ms(ms)  sched_yield for about ms (a sleep may hold the only P)
+ *
+ * Valid C and C++ (tls_cxx.cpp, cxx_exit_unwind.cpp include it too).
  */
 #ifndef GSHIM_TEST_PROG_H
 #define GSHIM_TEST_PROG_H
@@ -30,6 +53,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,7 +79,7 @@ static inline void sleep_ms(double ms)
 		;
 }
 
-static int failures;
+static int failures __attribute__((unused));
 
 __attribute__((format(printf, 3, 4)))
 static inline void check(int ok, const char *what, const char *fmt, ...)
@@ -203,6 +227,102 @@ static inline int kernel_threads(void)
 			break;
 	fclose(f);
 	return n;
+}
+
+/* ---- checks of results ---------------------------------------------------- */
+static inline const char *ename(int e)
+{
+	const char *s;
+
+	if (e == 0)
+		return "0";
+	s = strerrorname_np(e);
+	return s ? s : "other";
+}
+
+static inline void check_named(const char *what, int got, int want, const char *(*name)(int))
+{
+	printf("%-56s %s%s\n", what, name(got), got == want ? "" : "   <-- WRONG");
+	if (got != want) {
+		printf("    (got %d, want %s)\n", got, name(want));
+		failures++;
+	}
+}
+
+static inline void check_eq(const char *what, int got, int want)
+{
+	check_named(what, got, want, ename);
+}
+
+/* errno read through a call the compiler cannot fold or cache: see
+ * docs/compat.md on &errno caching across a thread's migration. */
+__attribute__((noipa, unused)) static int prog_errno(void)
+{
+	return errno;
+}
+
+/* r: the call's return value; 0 -> "0", -1 -> errno's name */
+static inline void check_call(const char *what, int r, int want_errno)
+{
+	int e = r == 0 ? 0 : r == -1 ? prog_errno() : 9999;
+
+	printf("%-56s %s%s\n", what, r == 0 ? "0" : ename(e), e == want_errno ? "" : "   <-- WRONG");
+	if (e != want_errno) {
+		printf("    (returned %d, errno %d, want %s)\n", r, e, ename(want_errno));
+		failures++;
+	}
+}
+
+static inline void check_true(const char *what, int ok)
+{
+	printf("%-56s %s\n", what, ok ? "yes" : "NO   <-- WRONG");
+	failures += !ok;
+}
+
+#define CHECK(cond)                                                  \
+	do {                                                         \
+		if (!(cond)) {                                       \
+			printf("FAIL line %d: %s\n", __LINE__, #cond); \
+			failures++;                                  \
+		}                                                    \
+	} while (0)
+
+/* main's last words: "failures: N", and the exit status */
+static inline int report_failures(void)
+{
+	printf("failures: %d\n", failures);
+	return failures ? 1 : 0;
+}
+
+/* ---- time in whole milliseconds, deadlines -------------------------------- */
+static inline int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline struct timespec in_ms(clockid_t clk, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+static inline void yield_for_ms(int ms)
+{
+	int64_t end = mono_ms() + ms;
+
+	while (mono_ms() < end)
+		sched_yield();
 }
 
 #endif

@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "prog.h"
 
 #define TURNS 1000
 #define BROUNDS 200
@@ -302,10 +303,9 @@ int main(void)
     int unl = sem_unlink(name);
     printf("sem_close + sem_unlink: %s\n", sem_close(named) == 0 && unl == 0 ? "ok" : "FAILED");
 
-    int failures = bad + (child_bad != 0) + (sh->value != 4 * TURNS) + (serial_ok != BROUNDS) +
+    failures = bad + (child_bad != 0) + (sh->value != 4 * TURNS) + (serial_ok != BROUNDS) +
                    (sh->rw_a != 4 * (RWITERS / 4)) + (sh->rw_b != sh->rw_a) +
                    (sh->sem_value != 2 * PINGS - 1) + !atomic_load(&sh->rec_results[0]) +
                    !atomic_load(&sh->rec_results[1]) + (got != NAMED) + (v != 0) + (unl != 0);
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

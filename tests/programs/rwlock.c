@@ -15,65 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
-
-static int failures;
-
-static const char *ename(int e)
-{
-    switch (e) {
-    case 0: return "0";
-    case EBUSY: return "EBUSY";
-    case EDEADLK: return "EDEADLK";
-    case EPERM: return "EPERM";
-    case EINVAL: return "EINVAL";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EAGAIN: return "EAGAIN";
-    default: return "other";
-    }
-}
-
-static void check(const char *what, int got, int want)
-{
-    printf("%-60s %s%s\n", what, ename(got), got == want ? "" : "   <-- WRONG");
-    if (got != want) {
-        printf("    (got %d, want %s)\n", got, ename(want));
-        failures++;
-    }
-}
-
-static void check_true(const char *what, int ok)
-{
-    printf("%-60s %s\n", what, ok ? "yes" : "NO   <-- WRONG");
-    failures += !ok;
-}
-
-static struct timespec in_ms(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Yield (not sleep: a sleep may hold the only P) for about ms. */
-static void yield_for_ms(int ms)
-{
-    int64_t end = mono_ms() + ms;
-    while (mono_ms() < end)
-        sched_yield();
-}
+#include "prog.h"
 
 /* ---- a helper thread holding the lock for read or write ---------------- */
 
@@ -157,87 +99,87 @@ static void test_readers_writer(void)
     failures += atomic_load(&cmax) < 2;
 
     pthread_rwlock_t rw;
-    check("init", pthread_rwlock_init(&rw, NULL), 0);
-    check("rdlock", pthread_rwlock_rdlock(&rw), 0);
-    check("rdlock again (same thread, recursive read)", pthread_rwlock_rdlock(&rw), 0);
-    check("tryrdlock (same thread)", pthread_rwlock_tryrdlock(&rw), 0);
-    check("trywrlock while read-held", pthread_rwlock_trywrlock(&rw), EBUSY);
+    check_eq("init", pthread_rwlock_init(&rw, NULL), 0);
+    check_eq("rdlock", pthread_rwlock_rdlock(&rw), 0);
+    check_eq("rdlock again (same thread, recursive read)", pthread_rwlock_rdlock(&rw), 0);
+    check_eq("tryrdlock (same thread)", pthread_rwlock_tryrdlock(&rw), 0);
+    check_eq("trywrlock while read-held", pthread_rwlock_trywrlock(&rw), EBUSY);
     struct timespec ts = in_ms(CLOCK_REALTIME, 30);
-    check("timedwrlock while read-held (by me)", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
-    check("unlock x3", pthread_rwlock_unlock(&rw) ?: pthread_rwlock_unlock(&rw)
+    check_eq("timedwrlock while read-held (by me)", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
+    check_eq("unlock x3", pthread_rwlock_unlock(&rw) ?: pthread_rwlock_unlock(&rw)
                             ?: pthread_rwlock_unlock(&rw), 0);
-    check("wrlock", pthread_rwlock_wrlock(&rw), 0);
-    check("wrlock again", pthread_rwlock_wrlock(&rw), EDEADLK);
-    check("rdlock while holding the write lock", pthread_rwlock_rdlock(&rw), EDEADLK);
-    check("tryrdlock while holding the write lock", pthread_rwlock_tryrdlock(&rw), EBUSY);
-    check("trywrlock while holding the write lock", pthread_rwlock_trywrlock(&rw), EBUSY);
+    check_eq("wrlock", pthread_rwlock_wrlock(&rw), 0);
+    check_eq("wrlock again", pthread_rwlock_wrlock(&rw), EDEADLK);
+    check_eq("rdlock while holding the write lock", pthread_rwlock_rdlock(&rw), EDEADLK);
+    check_eq("tryrdlock while holding the write lock", pthread_rwlock_tryrdlock(&rw), EBUSY);
+    check_eq("trywrlock while holding the write lock", pthread_rwlock_trywrlock(&rw), EBUSY);
     ts = in_ms(CLOCK_REALTIME, 30);
-    check("timedwrlock while holding the write lock", pthread_rwlock_timedwrlock(&rw, &ts),
+    check_eq("timedwrlock while holding the write lock", pthread_rwlock_timedwrlock(&rw, &ts),
           EDEADLK);
-    check("timedrdlock while holding the write lock", pthread_rwlock_timedrdlock(&rw, &ts),
+    check_eq("timedrdlock while holding the write lock", pthread_rwlock_timedrdlock(&rw, &ts),
           EDEADLK);
-    check("unlock", pthread_rwlock_unlock(&rw), 0);
-    check("trywrlock when free", pthread_rwlock_trywrlock(&rw), 0);
-    check("unlock", pthread_rwlock_unlock(&rw), 0);
+    check_eq("unlock", pthread_rwlock_unlock(&rw), 0);
+    check_eq("trywrlock when free", pthread_rwlock_trywrlock(&rw), 0);
+    check_eq("unlock", pthread_rwlock_unlock(&rw), 0);
 
     struct holder h;
     hold(&h, &rw, 1);
     printf("-- another thread holds the write lock\n");
-    check("tryrdlock", pthread_rwlock_tryrdlock(&rw), EBUSY);
-    check("trywrlock", pthread_rwlock_trywrlock(&rw), EBUSY);
+    check_eq("tryrdlock", pthread_rwlock_tryrdlock(&rw), EBUSY);
+    check_eq("trywrlock", pthread_rwlock_trywrlock(&rw), EBUSY);
     int64_t t0 = mono_ms();
     ts = in_ms(CLOCK_REALTIME, 50);
-    check("timedrdlock 50 ms", pthread_rwlock_timedrdlock(&rw, &ts), ETIMEDOUT);
+    check_eq("timedrdlock 50 ms", pthread_rwlock_timedrdlock(&rw, &ts), ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
     t0 = mono_ms();
     ts = in_ms(CLOCK_REALTIME, 50);
-    check("timedwrlock 50 ms", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
+    check_eq("timedwrlock 50 ms", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
     ts = in_ms(CLOCK_MONOTONIC, 30);
-    check("clockrdlock MONOTONIC 30 ms", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &ts),
+    check_eq("clockrdlock MONOTONIC 30 ms", pthread_rwlock_clockrdlock(&rw, CLOCK_MONOTONIC, &ts),
           ETIMEDOUT);
-    check("clockwrlock MONOTONIC 30 ms", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &ts),
+    check_eq("clockwrlock MONOTONIC 30 ms", pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &ts),
           ETIMEDOUT);
     ts = in_ms(CLOCK_REALTIME, 30);
-    check("clockwrlock REALTIME 30 ms", pthread_rwlock_clockwrlock(&rw, CLOCK_REALTIME, &ts),
+    check_eq("clockwrlock REALTIME 30 ms", pthread_rwlock_clockwrlock(&rw, CLOCK_REALTIME, &ts),
           ETIMEDOUT);
     ts = in_ms(CLOCK_MONOTONIC, 30);
-    check("clockrdlock bad clockid 12345", pthread_rwlock_clockrdlock(&rw, 12345, &ts), EINVAL);
-    check("clockwrlock CLOCK_PROCESS_CPUTIME_ID",
+    check_eq("clockrdlock bad clockid 12345", pthread_rwlock_clockrdlock(&rw, 12345, &ts), EINVAL);
+    check_eq("clockwrlock CLOCK_PROCESS_CPUTIME_ID",
           pthread_rwlock_clockwrlock(&rw, CLOCK_PROCESS_CPUTIME_ID, &ts), EINVAL);
     ts.tv_nsec = 1000000000L;
-    check("timedrdlock tv_nsec = 1e9", pthread_rwlock_timedrdlock(&rw, &ts), EINVAL);
+    check_eq("timedrdlock tv_nsec = 1e9", pthread_rwlock_timedrdlock(&rw, &ts), EINVAL);
     ts.tv_nsec = -1;
-    check("timedwrlock tv_nsec = -1", pthread_rwlock_timedwrlock(&rw, &ts), EINVAL);
+    check_eq("timedwrlock tv_nsec = -1", pthread_rwlock_timedwrlock(&rw, &ts), EINVAL);
     release(&h);
 
     hold(&h, &rw, 0);
     printf("-- another thread holds a read lock\n");
-    check("tryrdlock", pthread_rwlock_tryrdlock(&rw), 0);
-    check("unlock", pthread_rwlock_unlock(&rw), 0);
-    check("trywrlock", pthread_rwlock_trywrlock(&rw), EBUSY);
+    check_eq("tryrdlock", pthread_rwlock_tryrdlock(&rw), 0);
+    check_eq("unlock", pthread_rwlock_unlock(&rw), 0);
+    check_eq("trywrlock", pthread_rwlock_trywrlock(&rw), EBUSY);
     t0 = mono_ms();
     ts = in_ms(CLOCK_REALTIME, 50);
-    check("timedwrlock 50 ms", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
+    check_eq("timedwrlock 50 ms", pthread_rwlock_timedwrlock(&rw, &ts), ETIMEDOUT);
     check_true("  ... waited >= ~50 ms", mono_ms() - t0 >= 45);
     ts = in_ms(CLOCK_REALTIME, 1000);
-    check("timedrdlock", pthread_rwlock_timedrdlock(&rw, &ts), 0);
-    check("unlock", pthread_rwlock_unlock(&rw), 0);
+    check_eq("timedrdlock", pthread_rwlock_timedrdlock(&rw, &ts), 0);
+    check_eq("unlock", pthread_rwlock_unlock(&rw), 0);
     release(&h);
 
     /* a blocked writer gets the lock when the readers leave */
     hold(&h, &rw, 0);
     atomic_store(&h.state, 2);   /* the reader leaves soon */
     ts = in_ms(CLOCK_MONOTONIC, 5000);
-    check("clockwrlock, reader leaves while waiting",
+    check_eq("clockwrlock, reader leaves while waiting",
           pthread_rwlock_clockwrlock(&rw, CLOCK_MONOTONIC, &ts), 0);
     pthread_join(h.t, NULL);
-    check("unlock", pthread_rwlock_unlock(&rw), 0);
-    check("destroy", pthread_rwlock_destroy(&rw), 0);
-    check("re-init", pthread_rwlock_init(&rw, NULL), 0);
-    check("wrlock + unlock after re-init",
+    check_eq("unlock", pthread_rwlock_unlock(&rw), 0);
+    check_eq("destroy", pthread_rwlock_destroy(&rw), 0);
+    check_eq("re-init", pthread_rwlock_init(&rw, NULL), 0);
+    check_eq("wrlock + unlock after re-init",
           pthread_rwlock_wrlock(&rw) ?: pthread_rwlock_unlock(&rw), 0);
-    check("destroy", pthread_rwlock_destroy(&rw), 0);
+    check_eq("destroy", pthread_rwlock_destroy(&rw), 0);
 }
 
 /* ---- writer preference -------------------------------------------------- */
@@ -283,18 +225,18 @@ static void preference(const char *name, pthread_rwlock_t *rw, int writer_pref)
     }
     char buf[120];
     snprintf(buf, sizeof buf, "%s: tryrdlock while a writer waits", name);
-    check(buf, r, writer_pref ? EBUSY : 0);
+    check_eq(buf, r, writer_pref ? EBUSY : 0);
     if (writer_pref) {
         struct timespec ts = in_ms(CLOCK_REALTIME, 30);
         snprintf(buf, sizeof buf, "%s: timedrdlock while a writer waits", name);
-        check(buf, pthread_rwlock_timedrdlock(rw, &ts), ETIMEDOUT);
+        check_eq(buf, pthread_rwlock_timedrdlock(rw, &ts), ETIMEDOUT);
     }
     snprintf(buf, sizeof buf, "%s: writer still waiting", name);
     check_true(buf, atomic_load(&wp_writer_state) == 1);
     release(&h);
     pthread_join(w, &rv);
     snprintf(buf, sizeof buf, "%s: writer's wrlock after the reader left", name);
-    check(buf, (int)(intptr_t)rv, 0);
+    check_eq(buf, (int)(intptr_t)rv, 0);
 }
 
 static void test_writer_preference(void)
@@ -308,8 +250,8 @@ static void test_writer_preference(void)
                kind == PTHREAD_RWLOCK_PREFER_READER_NP);
     pthread_rwlockattr_getpshared(&a, &ps);
     check_true("rwlockattr default pshared is PRIVATE", ps == PTHREAD_PROCESS_PRIVATE);
-    check("setkind_np(12345)", pthread_rwlockattr_setkind_np(&a, 12345), EINVAL);
-    check("setkind_np(PREFER_WRITER_NONRECURSIVE)",
+    check_eq("setkind_np(12345)", pthread_rwlockattr_setkind_np(&a, 12345), EINVAL);
+    check_eq("setkind_np(PREFER_WRITER_NONRECURSIVE)",
           pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP), 0);
     pthread_rwlockattr_getkind_np(&a, &kind);
     check_true("getkind_np == PREFER_WRITER_NONRECURSIVE",
@@ -418,6 +360,5 @@ int main(void)
     test_readers_writer();
     test_writer_preference();
     test_stress();
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

@@ -15,12 +15,6 @@
 #include <sys/wait.h>
 #include "prog.h"
 
-static const char *ename(int e)
-{
-	const char *s = e ? strerrorname_np(e) : "0";
-	return s ? s : "?";
-}
-
 static int privileged;   /* may set SCHED_FIFO here (root or RLIMIT_RTPRIO) */
 
 struct seen {

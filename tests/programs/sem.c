@@ -20,42 +20,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-static int failures;
-
-/* errno read through a call the compiler cannot fold or cache: see
- * docs/compat.md on &errno caching across a thread's migration. */
-__attribute__((noipa)) static int err_no(void) { return errno; }
-
-static const char *ename(int e)
-{
-    switch (e) {
-    case 0: return "0";
-    case EAGAIN: return "EAGAIN";
-    case EINVAL: return "EINVAL";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EOVERFLOW: return "EOVERFLOW";
-    case EINTR: return "EINTR";
-    default: return "other";
-    }
-}
-
-/* r: the call's return value; 0 -> "0", -1 -> errno name */
-static void check_call(const char *what, int r, int want_errno)
-{
-    int e = r == 0 ? 0 : r == -1 ? err_no() : 9999;
-    printf("%-56s %s%s\n", what, r == 0 ? "0" : ename(e), e == want_errno ? "" : "   <-- WRONG");
-    if (e != want_errno) {
-        printf("    (returned %d, errno %d, want %s)\n", r, e, ename(want_errno));
-        failures++;
-    }
-}
-
-static void check_true(const char *what, int ok)
-{
-    printf("%-56s %s\n", what, ok ? "yes" : "NO   <-- WRONG");
-    failures += !ok;
-}
+#include "prog.h"
 
 static int value(sem_t *s)
 {
@@ -64,38 +29,11 @@ static int value(sem_t *s)
     return v;
 }
 
-static struct timespec in_ms(clockid_t clk, long ms)
-{
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void yield_for_ms(int ms)
-{
-    int64_t end = mono_ms() + ms;
-    while (mono_ms() < end)
-        sched_yield();
-}
-
 /* sem_wait, restarted after EINTR (a signal handler may interrupt it) */
 static int wait_restart(sem_t *s)
 {
     int r;
-    while ((r = sem_wait(s)) == -1 && err_no() == EINTR)
+    while ((r = sem_wait(s)) == -1 && prog_errno() == EINTR)
         ;
     return r;
 }
@@ -192,7 +130,7 @@ static void *consumer(void *arg)
     for (long i = 0; i < PER; i++) {   /* NC == NP: each takes PER items */
         int r;
         if ((i & 3) == 0) {
-            while ((r = sem_trywait(&full_slots)) == -1 && err_no() == EAGAIN)
+            while ((r = sem_trywait(&full_slots)) == -1 && prog_errno() == EAGAIN)
                 sched_yield();
         } else if ((i & 3) == 1) {
             struct timespec ts = in_ms(CLOCK_REALTIME, 10000);
@@ -378,6 +316,5 @@ int main(void)
     test_prodcons();
     test_signal_post();
     test_cancel();
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

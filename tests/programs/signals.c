@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "prog.h"
 
 static _Atomic int usr1_count;
 static _Atomic(pthread_t) usr1_self;
@@ -58,14 +59,6 @@ static void block_sig(int how, int sig)
 	sigemptyset(&s);
 	sigaddset(&s, sig);
 	pthread_sigmask(how, &s, NULL);
-}
-
-static int failures;
-
-static void report(const char *what, int ok)
-{
-	printf("%-68s %s\n", what, ok ? "ok" : "FAILED");
-	failures += !ok;
 }
 
 /* ping-pong with a partner thread: each call blocks and is woken by the
@@ -140,7 +133,7 @@ static void test_running(void)
 		sched_yield();
 	pthread_kill(t, SIGUSR1);
 	pthread_join(t, &ok);
-	report("1. pthread_kill to a running thread: handler on that thread", ok != NULL);
+	check_true("1. pthread_kill to a running thread: handler on that thread", ok != NULL);
 }
 
 /* ---- 2. a thread blocked in pthread_cond_wait -------------------------- */
@@ -186,7 +179,7 @@ static void test_cond_waiter(void)
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 	pthread_join(t, &ok);
-	report("2. pthread_kill to a thread in pthread_cond_wait: handler on it", ok != NULL);
+	check_true("2. pthread_kill to a thread in pthread_cond_wait: handler on it", ok != NULL);
 }
 
 /* ---- 3. per-thread masks ------------------------------------------------ */
@@ -270,11 +263,11 @@ static void test_masks(void)
 	 * checked is that the blocked thread b never got it and it was
 	 * handled exactly once. */
 	(void)ok_a;
-	report("3a. kill(getpid()) handled once, not by the thread blocking it",
+	check_true("3a. kill(getpid()) handled once, not by the thread blocking it",
 	       atomic_load(&usr1_count) == 1 && !pthread_equal(atomic_load(&usr1_self), b));
 	sem_post(&done3);
 	pthread_join(b, &ok_b);
-	report("3b. blocked: pending for the thread, handled when it unblocks", ok_b != NULL);
+	check_true("3b. blocked: pending for the thread, handled when it unblocks", ok_b != NULL);
 	block_sig(SIG_UNBLOCK, SIGUSR1);
 }
 
@@ -320,7 +313,7 @@ static void test_sigwait(void)
 	pthread_create(&s, NULL, sender, NULL);
 	pthread_join(s, NULL);
 	pthread_join(w, &ok);
-	report("4. sigwait thread counted 3 process-directed SIGUSR2",
+	check_true("4. sigwait thread counted 3 process-directed SIGUSR2",
 	       ok != NULL && atomic_load(&sigwait_count) == 3);
 }
 
@@ -350,7 +343,7 @@ static void test_raise(void)
 		pthread_join(t[i], &ok);
 		all &= ok != NULL;
 	}
-	report("5. raise() in a thread: handler on that thread, before it returns", all);
+	check_true("5. raise() in a thread: handler on that thread, before it returns", all);
 }
 
 /* ---- 6. sigtimedwait --------------------------------------------------- */
@@ -383,7 +376,7 @@ static void test_sigtimedwait(void)
 
 	pthread_create(&t, NULL, timed_waiter, NULL);
 	pthread_join(t, &ok);
-	report("6. sigtimedwait: EAGAIN after the timeout, a pending one at once", ok != NULL);
+	check_true("6. sigtimedwait: EAGAIN after the timeout, a pending one at once", ok != NULL);
 }
 
 int main(void)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
+#include "prog.h"
 
 #define NT 4
 #define ITERS 100000
@@ -23,13 +24,6 @@ static pthread_spinlock_t sl;
 static long counter;
 static volatile int inside;
 static atomic_long violations;
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void *plain(void *arg)
 {
@@ -100,7 +94,6 @@ static int run(void *(*fn)(void *), int n)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int failures = 0;
 
     int r = pthread_spin_init(&sl, PTHREAD_PROCESS_PRIVATE);
     printf("spin_init: %d\n", r);
@@ -141,6 +134,5 @@ int main(void)
     failures += r != 0;
     pthread_spin_destroy(&sl);
 
-    printf("failures: %d\n", failures);
-    return failures ? 1 : 0;
+    return report_failures();
 }

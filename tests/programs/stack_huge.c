@@ -30,17 +30,6 @@ static void *body(void *arg)
 	return (void *)(uintptr_t)(size + buf[0] - 1);
 }
 
-static const char *name(int e)
-{
-	switch (e) {
-	case 0: return "created";
-	case EAGAIN: return "EAGAIN";
-	case EINVAL: return "EINVAL";
-	case ENOMEM: return "ENOMEM";
-	default: return strerror(e);
-	}
-}
-
 /* Create (and join) a thread with the given stack size; print what
  * happened: "<what>: setstacksize <r>, create <r>[, ran with <size>]". */
 static void try_size(const char *what, size_t size)
@@ -54,9 +43,9 @@ static void try_size(const char *what, size_t size)
 	s = pthread_attr_setstacksize(&a, size);
 	c = s ? -1 : pthread_create(&t, &a, body, NULL);
 	pthread_attr_destroy(&a);
-	printf("%s: setstacksize %s", what, s ? name(s) : "ok");
+	printf("%s: setstacksize %s", what, s ? ename(s) : "ok");
 	if (c >= 0)
-		printf(", create %s", name(c));
+		printf(", create %s", c ? ename(c) : "created");
 	if (c == 0) {
 		pthread_join(t, &ret);
 		printf(", ran with %s", (uintptr_t)ret == (size & ~(size_t)63) ? "that size"

@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <unistd.h>
+#include "prog.h"
 
 namespace {
 
@@ -335,7 +336,6 @@ int main()
 			ts.emplace_back(worker, i);
 		for (auto &t : ts)
 			t.join();
-		int failures = 0;
 		for (int i = 0; i < NT; i++) {
 			const Result &r = results[i];
 			int want_life = i % 2 == 0 ? 1 : 0;

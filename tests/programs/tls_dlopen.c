@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "prog.h"
 
 #define NA 6
 #define NB 6
@@ -45,7 +46,7 @@ static void *ie_handle;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static int stage; /* 1: GD lib loaded (A0 loads the IE lib), 2: both loaded */
+static int tls_stage; /* 1: GD lib loaded (A0 loads the IE lib), 2: both loaded */
 
 static sem_t ring[NT];
 static pthread_barrier_t all_alive;
@@ -62,7 +63,7 @@ static struct result res[NT];
 static void wait_stage(int want)
 {
 	pthread_mutex_lock(&mu);
-	while (stage < want)
+	while (tls_stage < want)
 		pthread_cond_wait(&cv, &mu);
 	pthread_mutex_unlock(&mu);
 }
@@ -70,7 +71,7 @@ static void wait_stage(int want)
 static void set_stage(int s)
 {
 	pthread_mutex_lock(&mu);
-	stage = s;
+	tls_stage = s;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&mu);
 }
@@ -200,21 +201,20 @@ static int distinct(int i, int from, int to)
 
 static int report(const char *group, int from, int to, int all_from, int all_to)
 {
-	int failures = 0;
+	int bad = 0;
 	for (int i = from; i < to; i++) {
 		int distinct_ok = distinct(i, all_from, all_to);
 		printf("group %s thread %2d: initial %d/%d %s, own copies %s, addresses %s\n",
 		       group, i, res[i].first_gd, res[i].first_ie, res[i].initial_ok ? "ok" : "WRONG",
 		       res[i].bad ? "CORRUPTED" : "ok", distinct_ok ? "distinct" : "SHARED");
-		failures += !res[i].initial_ok || res[i].bad || !distinct_ok;
+		bad += !res[i].initial_ok || res[i].bad || !distinct_ok;
 	}
-	return failures;
+	return bad;
 }
 
 int main(int argc, char **argv)
 {
 	pthread_t t[NT];
-	int failures = 0;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s <libtls_mod.so> <libtls_mod_ie.so> [live]\n", argv[0]);
