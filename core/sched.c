@@ -167,7 +167,7 @@ static void reset_spinning(m_t *m)
 
 /* Non-blocking search of the M's own P and the global queue.  Safe on a
  * G's stack: it only takes short locks.  Owner of p. */
-static g_t *pick_local(p_t *p)
+static g_t *pick_local(p_t *p, bool yielding)
 {
 	g_t *g;
 
@@ -176,8 +176,12 @@ static g_t *pick_local(p_t *p)
 	 * the urgent G's at its head first (below), so that a flood of I/O
 	 * events cannot starve preempted or yielded G's either.  61 is Go's
 	 * choice: prime, so it does not fall into step with periodic program
-	 * behaviour. */
-	if (p->schedtick % 61 == 0) {
+	 * behaviour.  A yield (sched_yield, preemption) does the same every
+	 * time: the yielder goes behind everything that waits, as under
+	 * Go's Gosched, not just behind this P's ring - two G's yielding to
+	 * each other while new G's wait in the global queue otherwise took
+	 * 61 turns for each one started (threads_100k's wait loops). */
+	if (p->schedtick % 61 == 0 || yielding) {
 		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
 			lock_acquire(&sched.lock);
 			g = globrunq_get_plain();
@@ -245,13 +249,13 @@ static g_t *find_runnable(m_t *m)
 
 top:
 	p = m->p;
-	g = pick_local(p);
+	g = pick_local(p, false);
 	if (g)
 		return g;
-	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p)) != NULL)
+	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p, false)) != NULL)
 		return g;
 	/* I/O events that arrived while we were busy: their G's on our P. */
-	if (netpoll_poll(false) > 0 && (g = pick_local(p)) != NULL)
+	if (netpoll_poll(false) > 0 && (g = pick_local(p, false)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
@@ -416,7 +420,8 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
 	    (req->kind == SW_YIELD || req->kind == SW_PREEMPT || m->p->schedtick % 61 == 0))
 		m->handoff = true;
-	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
+	next = m->p && !m->handoff ?
+	       pick_local(m->p, req->kind == SW_YIELD || req->kind == SW_PREEMPT) : NULL;
 	cur->m = NULL;
 	if (next) {
 		/* From cur's kernel mask straight to next's: what next blocks
