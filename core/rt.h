@@ -26,6 +26,7 @@
 #ifndef GSHIM_CORE_RT_H
 #define GSHIM_CORE_RT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -40,6 +41,10 @@
 typedef struct g g_t;
 typedef struct m m_t;
 typedef struct p p_t;
+
+/* A symbol of libgshim's interface: the interposed names (shim/ and
+ * syscall_wrap/ define them; everything else is hidden). */
+#define RT_EXPORT __attribute__((visibility("default")))
 
 /* ---- fatal.c ---------------------------------------------------------- */
 
@@ -206,6 +211,14 @@ struct g {
 
 	/* Interruptible waits (cancellation): the address the G waits on. */
 	_Atomic(uint32_t *) waitaddr;
+	/* Cancellation (core/cancel.c's essay): the request (a gfutex
+	 * address), the owner's state and type (PTHREAD_CANCEL_*), acting on
+	 * it already, and whether the G is in a cancellable plain system call
+	 * (1; 2: interruptible only, for a sigwait kick or an eviction). */
+	_Atomic uint32_t cancel_req;
+	_Atomic uint32_t in_cp;
+	int cancelstate, canceltype;
+	bool canceling;
 	/* A preemption request found this G at an unsafe point (in libc or
 	 * gshim): it yields at the next synchronisation call that is a safe
 	 * place to (g_coop_yield).  Owner G and its handler only. */
@@ -227,7 +240,7 @@ struct g {
 static inline void *g_ext(g_t *g) { return (char *)g + sizeof(g_t); }
 
 /* Before a wait that a signal may cut short: forget what earlier handlers
- * did (shim_sig_outcome reads what ran during this wait). */
+ * did (g_sig_outcome reads what ran during this wait). */
 static inline void g_sig_outcome_reset(g_t *g)
 {
 	atomic_store_explicit(&g->sigdelivered, 0, memory_order_relaxed);
@@ -358,6 +371,10 @@ struct rt_cfg {
 	int preempt;                  /* GSHIM_PREEMPT: async preemption on */
 	int io_mode;                  /* GSHIM_IO: IO_URING, IO_EPOLL, IO_SYSCALL */
 	int maxm;                     /* GSHIM_MAXM: most M's (0: no limit) */
+	/* Act on a cancellation of the calling G (core/cancel.c decided it
+	 * is one, its flags say so): the shim runs the cleanup handlers and
+	 * ends the thread.  Does not return. */
+	void (*cancel_exit)(g_t *g) __attribute__((noreturn));
 	/* Called when the last live G has exited (pthread_exit from main and
 	 * then every other thread): glibc's rule is exit(0). */
 	void (*on_last_exit)(void);
@@ -444,6 +461,14 @@ void g_park(bool (*unlockf)(g_t *, void *), void *arg, enum waitreason why);
 
 /* Yield the P to other runnable G's, if any (sched_yield). */
 void g_yield(void);
+/* sched_yield for any caller: g_yield on a G, the system call elsewhere. */
+static inline void rt_sched_yield(void)
+{
+	if (getcurg())
+		g_yield();
+	else
+		os_sched_yield();
+}
 
 /* Make g (fresh from g_alloc: stack set, status G_IDLE) run fn(arg):
  * onto the current P's runnext, or the global queue from a non-G thread.
@@ -836,6 +861,78 @@ static inline int g_main_fake_tid(void)
 {
 	return (int)(0x20000000u | 1u);
 }
+
+/* ---- cancel.c: cancellation requests, signal interruption of waits ------ */
+
+/* Cancellation enabled and not being acted on already. */
+static inline bool cancel_enabled(const g_t *g)
+{
+	return __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE &&
+	       !g->canceling;
+}
+/* A request is pending and may be acted on now. */
+static inline bool cancel_pending(g_t *g)
+{
+	return __builtin_expect(atomic_load_explicit(&g->cancel_req, memory_order_acquire), 0) &&
+	       cancel_enabled(g);
+}
+/* Asynchronous cancellation type and enabled (any instruction may be a
+ * cancellation point). */
+static inline bool cancel_async_enabled(const g_t *g)
+{
+	return __atomic_load_n(&g->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
+	       __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
+/* The word a wait interruptible by cancellation watches (gfutex_wait_intr,
+ * netpoll_wait, g_join): the request while enabled, else NULL. */
+static inline _Atomic uint32_t *cancel_intr(g_t *g)
+{
+	return cancel_enabled(g) ? &g->cancel_req : NULL;
+}
+
+/* Start-up: the SIGCANCEL handler, libc's cancellation points. */
+void cancel_init(void);
+/* glibc's pthread_cancel installed its handler over ours: put ours back. */
+void cancel_reclaim(void);
+/* glibc's cancelhandling word in a TCB (NULL: tcb NULL or not known). */
+_Atomic uint32_t *cancel_glibc_word(void *tcb);
+/* Act on a pending request at a cancellation point (no-op if none, or
+ * disabled); does not return if it acts. */
+void cancel_point(g_t *g);
+/* The calling G starts acting on a cancellation (canceling, disabled). */
+void cancel_begin(g_t *g);
+/* pthread_cancel of g, in three steps: post the request, interrupt its
+ * wait or blocking call, act at once if g is asynchronous (core/cancel.c
+ * essay; the shim keeps glibc's view between the first two). */
+void cancel_request(g_t *g);
+void cancel_interrupt(g_t *g);
+void cancel_async(g_t *g);
+/* Wait on a gfutex as a cancellation point: what gfutex_wait returns, or
+ * -ECANCELED if a request arrived while enabled: the caller restores its
+ * invariants (a condvar waiter re-takes the mutex) and then calls
+ * cancel_point(g), which does not return. */
+int cancel_gfutex_wait(g_t *g, _Atomic uint32_t *addr, uint32_t val, int64_t deadline);
+/* A plain blocking system call pthread_cancel can interrupt: the raw
+ * result (-errno, or ARCH_CP_CANCELED); then cancel_syscall_after(g, r) -
+ * after leaving the syscall bracket - acts on the request if that is what
+ * cut it short.  g NULL: the plain call. */
+long cancel_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
+/* The same for a call that is no cancellation point while it blocks
+ * (cancel false): only an eviction (core/sched.c, "Running out of M's")
+ * or a sigwait kick cut it short. */
+long cancel_syscall2(g_t *g, bool cancel, long nr, long a, long b, long c, long d, long e,
+                     long f);
+void cancel_syscall_after(g_t *g, long r);
+/* Park g until deadline (CLOCK_MONOTONIC ns), a cancellation point.  A
+ * signal handler that runs meanwhile ends the sleep: the time left (ns),
+ * 0 when the sleep is done.  Never restarted, as the kernel's sleeps. */
+int64_t cancel_sleep_until(g_t *g, int64_t deadline);
+/* A wait of g was cut short so that a signal could be delivered to it
+ * (core's g_signal interrupts parked G's): what would the kernel have
+ * done to the call?  Handlers with SA_RESTART restart restartable calls;
+ * other handlers make it fail with EINTR; ignored signals do nothing. */
+enum { SIG_NONE = 0, SIG_RESTART, SIG_EINTR };
+int g_sig_outcome(g_t *g, bool restartable);
 
 /* ---- trace.c ---------------------------------------------------------- */
 void trace_start(void);           /* schedtrace thread if configured */

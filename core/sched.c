@@ -1193,7 +1193,7 @@ static void deliver_pending(g_t *g)
 
 	/* The action as the kernel will take it, kept for the wait this
 	 * interrupts: the handler may change it (SIG_DFL) before that wait
-	 * decides between EINTR and a restart (shim_sig_outcome). */
+	 * decides between EINTR and a restart (g_sig_outcome). */
 	for (sig = 1, s = set; s; sig++, s >>= 1) {
 		struct os_ksigaction ka;
 		uint64_t bit = 1ull << (sig - 1);

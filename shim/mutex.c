@@ -174,7 +174,7 @@ static int acquire_word(pthread_mutex_t *m, int64_t deadline, bool try_only,
 		if (g && thread_of(g)->lock_cancellable) {
 			/* Asynchronous cancellation (pthread_mutex_lock below):
 			 * the wait is where glibc's signal would stop it. */
-			r = shim_wait_cancellable(g, w, 2, deadline);
+			r = cancel_gfutex_wait(g, w, 2, deadline);
 			if (r == -ECANCELED) {
 				thread_of(g)->lock_cancellable = false;
 				cancel_point(g);
@@ -487,15 +487,13 @@ static int pshared_wait_sibling(g_t *g, pthread_mutex_t *m, int kind,
 {
 	while (pshared_owner(m, kind) == g->m->tid &&
 	       pheld_find(thread_of(g), m) < 0) {
-		struct timespec ts = { 0, 50000 };
-
 		if (try_only)
 			return EBUSY;
 		if (deadline >= 0 && os_nanotime() >= deadline)
 			return ETIMEDOUT;
 		g_yield();
 		if (pshared_owner(m, kind) == g->m->tid)
-			nanosleep(&ts, NULL);
+			cancel_sleep_until(g, os_nanotime() + 50000);
 	}
 	return 0;
 }
@@ -524,11 +522,11 @@ static int pshared_lock(pthread_mutex_t *m, bool try_only, clockid_t clk,
 		}
 	}
 	if (try_only) {
-		r = PSHARED(real_pthread_mutex_trylock(m));
+		r = PSHARED(REAL(pthread_mutex_trylock)(m));
 	} else {
 		g_block_enter();
-		r = abst ? PSHARED(real_pthread_mutex_clocklock(m, clk, abst))
-		         : PSHARED(real_pthread_mutex_lock(m));
+		r = abst ? PSHARED(REAL(pthread_mutex_clocklock)(m, clk, abst))
+		         : PSHARED(REAL(pthread_mutex_lock)(m));
 		g_block_exit();
 	}
 	if (g && !held && pshared_tracked(kind) && (r == 0 || r == EOWNERDEAD)) {
@@ -545,7 +543,7 @@ static int pshared_unlock(pthread_mutex_t *m)
 	int kind = kind_of(m), r, i;
 
 	if (!g || !pshared_tracked(kind))
-		return PSHARED(real_pthread_mutex_unlock(m));
+		return PSHARED(REAL(pthread_mutex_unlock)(m));
 	i = pheld_find(thread_of(g), m);
 	if (i < 0)
 		return EPERM;
@@ -553,10 +551,10 @@ static int pshared_unlock(pthread_mutex_t *m)
 	if (kind & MX_ROBUST) {
 		/* glibc unlinks the node from the process list. */
 		plist_acquire();
-		r = PSHARED(real_pthread_mutex_unlock(m));
+		r = PSHARED(REAL(pthread_mutex_unlock)(m));
 		plist_release();
 	} else {
-		r = PSHARED(real_pthread_mutex_unlock(m));
+		r = PSHARED(REAL(pthread_mutex_unlock)(m));
 	}
 	if (r == 0 && pshared_owner(m, kind) != g->m->tid)
 		thread_of(g)->pheld[i] = NULL;   /* released for good */
@@ -600,7 +598,7 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	g_t *g = getcurg();
 	int r;
 
-	if (!g || !shim_cancel_async(g))
+	if (!g || !cancel_async_enabled(g))
 		return mutex_relock(m);
 	thread_of(g)->lock_cancellable = true;
 	r = mutex_relock(m);
@@ -718,7 +716,7 @@ SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t
 	 * protocol and pshared in __kind exactly as programs expect. */
 	int pshared = PTHREAD_PROCESS_PRIVATE;
 
-	err = PSHARED(real_pthread_mutex_init(m, attr));
+	err = PSHARED(REAL(pthread_mutex_init)(m, attr));
 	if (err)
 		return err;
 	if (attr)
@@ -747,7 +745,7 @@ SHIM_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_destroy(m));
+		return PSHARED(REAL(pthread_mutex_destroy)(m));
 	if (!kind_valid(kind))
 		return EINVAL;
 	/* Held, or in use by a condvar wait (glibc: __nusers) */
@@ -765,7 +763,7 @@ SHIM_EXPORT int pthread_mutex_consistent(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_consistent(m));
+		return PSHARED(REAL(pthread_mutex_consistent)(m));
 	if (!(kind & MX_ROBUST) ||
 	    !(__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT) ||
 	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != shim_owner_id(getcurg()))
@@ -788,7 +786,7 @@ SHIM_EXPORT int pthread_mutex_getprioceiling(const pthread_mutex_t *m, int *ceil
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_getprioceiling(m, ceiling));
+		return PSHARED(REAL(pthread_mutex_getprioceiling)(m, ceiling));
 	if (!(kind & MX_PRIO_PROTECT))
 		return EINVAL;
 	*ceiling = m->__data.__spins;
@@ -800,7 +798,7 @@ SHIM_EXPORT int pthread_mutex_setprioceiling(pthread_mutex_t *m, int ceiling, in
 	int kind = kind_of(m), err;
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_setprioceiling(m, ceiling, old));
+		return PSHARED(REAL(pthread_mutex_setprioceiling)(m, ceiling, old));
 	if (!(kind & MX_PRIO_PROTECT) ||
 	    ceiling < sched_get_priority_min(SCHED_FIFO) ||
 	    ceiling > sched_get_priority_max(SCHED_FIFO))

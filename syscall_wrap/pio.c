@@ -157,9 +157,7 @@ static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadl
 static int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t deadline,
                     bool restartable)
 {
-	struct thread *t = thread_of(g);
-	_Atomic uint32_t *intr = t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
-	                         &t->cancel_req : NULL;
+	_Atomic uint32_t *intr = cancel_intr(g);
 	int r;
 
 	g_sig_outcome_reset(g);
@@ -173,7 +171,7 @@ static int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t de
 		if (r == -ETIMEDOUT)
 			return -EAGAIN;
 		if (r == -EAGAIN) {   /* woken for a signal */
-			switch (shim_sig_outcome(g, restartable)) {
+			switch (g_sig_outcome(g, restartable)) {
 			case SIG_NONE: continue;
 			case SIG_EINTR: return -EINTR;
 			default: return 0;   /* restart: try the call again */
@@ -435,24 +433,24 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	}
 }
 
-SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+WRAP_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	struct iovec v = { buf, n };
 	return do_read(fd, &v, 1, -1, 0);
 }
 
-SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+WRAP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	return do_read(fd, iov, cnt, -1, 0);
 }
 
-SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+WRAP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct iovec v = { (void *)buf, n };
 	return do_write(fd, &v, 1, -1, 0);
 }
 
-SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+WRAP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	return do_write(fd, iov, cnt, -1, 0);
 }
@@ -461,53 +459,53 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
  * natively (preadv2 would take -1 as "the file position"). */
 #define POS_CHECK(off) do { if ((off) < 0) { errno = EINVAL; return -1; } } while (0)
 
-SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+WRAP_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
 	struct iovec v = { buf, n };
 	POS_CHECK(off);
 	return do_read(fd, &v, 1, off, 0);
 }
 
-SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+WRAP_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+WRAP_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
 	struct iovec v = { (void *)buf, n };
 	POS_CHECK(off);
 	return do_write(fd, &v, 1, off, 0);
 }
 
-SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+WRAP_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	return pwrite64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+WRAP_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	POS_CHECK(off);
 	return do_read(fd, iov, cnt, off, 0);
 }
 
-SHIM_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+WRAP_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	return preadv64(fd, iov, cnt, off);
 }
 
-SHIM_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+WRAP_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	POS_CHECK(off);
 	return do_write(fd, iov, cnt, off, 0);
 }
 
-SHIM_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+WRAP_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	return pwritev64(fd, iov, cnt, off);
 }
 
-SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+WRAP_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
 	if (off < -1) {
 		errno = EINVAL;
@@ -516,12 +514,12 @@ SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off,
 	return do_read(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+WRAP_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
 	return preadv2(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+WRAP_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
 	if (off < -1) {
 		errno = EINVAL;
@@ -530,7 +528,7 @@ SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off
 	return do_write(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+WRAP_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
 	return pwritev2(fd, iov, cnt, off, fl);
 }
@@ -560,17 +558,17 @@ static int do_sync(enum sync_kind k, int fd, off64_t off, off64_t n, unsigned fl
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int fsync(int fd)
+WRAP_EXPORT int fsync(int fd)
 {
 	return do_sync(SYNC_FULL, fd, 0, 0, 0);
 }
 
-SHIM_EXPORT int fdatasync(int fd)
+WRAP_EXPORT int fdatasync(int fd)
 {
 	return do_sync(SYNC_DATA, fd, 0, 0, 0);
 }
 
-SHIM_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
+WRAP_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
 {
 	return do_sync(SYNC_RANGE, fd, off, n, fl);
 }
@@ -711,12 +709,12 @@ static ssize_t do_sendmsg(int fd, const struct msghdr *m0, int fl)
 	}
 }
 
-SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
+WRAP_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
 {
 	return do_recvmsg(fd, msg, fl);
 }
 
-SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
+WRAP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
 {
 	struct iovec v = { buf, n };
 	struct msghdr m = { .msg_name = a, .msg_namelen = a && al ? *al : 0,
@@ -728,17 +726,17 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockadd
 	return r;
 }
 
-SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
+WRAP_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
 {
 	return recvfrom(fd, buf, n, fl, NULL, NULL);
 }
 
-SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
+WRAP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
 {
 	return do_sendmsg(fd, msg, fl);
 }
 
-SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
+WRAP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
                            const struct sockaddr *a, socklen_t al)
 {
 	struct iovec v = { (void *)buf, n };
@@ -748,7 +746,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
 	return do_sendmsg(fd, &m, fl);
 }
 
-SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
+WRAP_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 {
 	return sendto(fd, buf, n, fl, NULL, 0);
 }
@@ -764,7 +762,7 @@ static int plain_accept(int fd, struct sockaddr *a, socklen_t *al, int fl)
 
 /* accept has no per-call "don't wait": ask poll first (a listening socket
  * is rarely hot enough for the extra call to matter). */
-SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
+WRAP_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 {
 	g_t *g = getcurg();
 
@@ -788,7 +786,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 	}
 }
 
-SHIM_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
+WRAP_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
 {
 	return accept4(fd, a, al, 0);
 }
@@ -825,7 +823,7 @@ static long epoll_parked(g_t *g, int ep, struct epoll_event *ev, int n, int64_t 
 	}
 }
 
-SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *mask)
+WRAP_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *mask)
 {
 	g_t *g = getcurg();
 	int64_t deadline;
@@ -841,7 +839,7 @@ SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const 
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
+WRAP_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
 {
 	return epoll_pwait(ep, ev, n, t, NULL);
 }
@@ -980,14 +978,14 @@ static int do_poll(struct pollfd *f, nfds_t n, const struct timespec *ts)
 	}
 }
 
-SHIM_EXPORT int poll(struct pollfd *f, nfds_t n, int t)
+WRAP_EXPORT int poll(struct pollfd *f, nfds_t n, int t)
 {
 	struct timespec ts = { t / 1000, (long)(t % 1000) * 1000000 };
 
 	return do_poll(f, n, t < 0 ? NULL : &ts);
 }
 
-SHIM_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
+WRAP_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
 {
 	if (m)
 		return plain_ppoll(f, n, ts, m);
@@ -1064,7 +1062,7 @@ static bool select_args_ok(int nfds, g_t *g)
 	return !poller_off(g) && nfds >= 0 && nfds <= FD_SETSIZE;
 }
 
-SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+WRAP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	struct timespec ts, left;
 	int64_t deadline;
@@ -1099,7 +1097,7 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+WRAP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
                         const sigset_t *m)
 {
 	int64_t deadline;
@@ -1119,7 +1117,7 @@ SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const stru
 
 /* epoll_pwait2: a timespec timeout (glibc 2.35).  Parked as epoll_pwait;
  * with a mask or a zero timeout, the plain call. */
-SHIM_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
+WRAP_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
                              const sigset_t *mask)
 {
 	g_t *g = getcurg();
@@ -1150,35 +1148,35 @@ SHIM_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct
  * wrapper.  Same checks, then the wrappers. */
 extern void __chk_fail(void) __attribute__((noreturn));
 
-SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+WRAP_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return read(fd, buf, n);
 }
 
-SHIM_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+WRAP_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+WRAP_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
+WRAP_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
 {
 	if (n > buflen)
 		__chk_fail();
 	return recv(fd, buf, n, fl);
 }
 
-SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl,
+WRAP_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl,
                                    struct sockaddr *a, socklen_t *al)
 {
 	if (n > buflen)
@@ -1186,14 +1184,14 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
 	return recvfrom(fd, buf, n, fl, a, al);
 }
 
-SHIM_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int t, size_t flen)
+WRAP_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int t, size_t flen)
 {
 	if (flen / sizeof *f < n)
 		__chk_fail();
 	return poll(f, n, t);
 }
 
-SHIM_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts,
+WRAP_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts,
                             const sigset_t *m, size_t flen)
 {
 	if (flen / sizeof *f < n)
@@ -1229,12 +1227,12 @@ long pio_close(int fd, bool cp)
 	g = sc_enter(cp);
 	how = rtfd_close_begin(fd);
 	if (how)
-		r = shim_cp_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
+		r = cancel_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
 	/* Before sc_exit, which may wait for a P that a transition's holder
 	 * has (core/rtfd.c), and before a cancellation unwinds. */
 	rtfd_close_end(how);
 	sc_exit(g);
-	shim_cp_after(cur, r);
+	cancel_syscall_after(cur, r);
 	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 
@@ -1267,12 +1265,12 @@ long pio_dup3(int old, int new, int fl, bool dup2)
 	return r;
 }
 
-SHIM_EXPORT int close(int fd)
+WRAP_EXPORT int close(int fd)
 {
 	return (int)set_err(pio_close(fd, true));
 }
 
-SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
+WRAP_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 {
 	return (int)set_err(pio_close_range(lo, hi, (unsigned)fl));
 }
@@ -1280,7 +1278,7 @@ SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 /* glibc's: close_range(lo, ~0U, 0), else every open number from
  * /proc/self/fd, else abort.  The second here is the numbers up to the
  * descriptor limit, one by one (through rtfd as well). */
-SHIM_EXPORT void closefrom(int lo)
+WRAP_EXPORT void closefrom(int lo)
 {
 	struct rlimit rl;
 	unsigned from = lo < 0 ? 0 : (unsigned)lo;
@@ -1294,12 +1292,12 @@ SHIM_EXPORT void closefrom(int lo)
 			pio_close((int)fd, false);
 }
 
-SHIM_EXPORT int dup2(int old, int new)
+WRAP_EXPORT int dup2(int old, int new)
 {
 	return (int)set_err(pio_dup3(old, new, 0, true));
 }
 
-SHIM_EXPORT int dup3(int old, int new, int fl)
+WRAP_EXPORT int dup3(int old, int new, int fl)
 {
 	return (int)set_err(pio_dup3(old, new, fl, false));
 }

@@ -1,0 +1,2 @@
+/* core/internal.h - placeholder */
+#include "rt.h"
