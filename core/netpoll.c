@@ -111,7 +111,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 
 struct slot {
 	uint32_t gen;

@@ -70,7 +70,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
-#include "rt.h"
+#include "internal.h"
 
 /* m->preempt */
 enum { PREEMPT_DECIDING = 1, PREEMPT_SENT = 2 };

@@ -53,7 +53,7 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "rt.h"
+#include "internal.h"
 #include "arch/real.h"
 
 __thread void *gshim_tls_g __attribute__((tls_model("initial-exec")));
@@ -437,7 +437,7 @@ static void dl_count_g(g_t *g, void *arg)
 static void dl_print_g(g_t *g, void *arg)
 {
 	static const char *const reasons[WAIT_MAX] = {
-		"", "join", "sync", "once", "sleep", "yield",
+		[WAIT_NONE] = "", [WAIT_GFUTEX] = "sync",
 	};
 	char buf[160];
 	size_t len = 0;
@@ -1527,8 +1527,6 @@ _Noreturn void g_exit(void *retval)
 	/* glibc's rule: the last thread to exit ends the process with
 	 * exit(0), running atexit handlers. */
 	if (atomic_fetch_sub_explicit(&sched.ngs, 1, memory_order_acq_rel) == 1) {
-		if (rt_cfg.on_last_exit)
-			rt_cfg.on_last_exit();
 		exit(0);
 	}
 	/* Joiners hear of the exit only once we are off this CPU (the exit
@@ -1894,8 +1892,6 @@ static void install_overflow_handler(void)
 }
 
 /* ---- initialisation ---------------------------------------------------- */
-
-g_t *g_alloc_main(void);
 
 /* Start-up memory the runtime cannot run without: P's, M0's g0 stack and
  * TCB, the main G.  Taken before anything else changes, so that when one

@@ -111,7 +111,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 #include "arch/os.h"
 
 static void (*glibc_setxid)(int, siginfo_t *, void *);

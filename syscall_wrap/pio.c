@@ -61,7 +61,7 @@ static _Atomic uint8_t fd_hint[HINT_FDS];
 static inline bool poller_off(g_t *g)
 {
 	return !g || rt_cfg.io_mode == IO_SYSCALL ||
-	       atomic_load_explicit(&sched.ngs, memory_order_relaxed) <= 1;
+	       g_live_count() <= 1;
 }
 
 static inline uint8_t hint_get(int fd)
