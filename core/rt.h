@@ -40,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "arch.h"
 #include "arch/os.h"
@@ -64,6 +65,32 @@ _Noreturn void rt_fatal_num(const char *msg, unsigned long long n);
 void rt_warn(const char *msg);
 
 #define rt_assert(cond, msg) do { if (__builtin_expect(!(cond), 0)) rt_fatal(msg); } while (0)
+
+/* ---- timespecs: the one check and the conversions ----------------------- */
+
+#define RT_NS_PER_S 1000000000LL
+
+/* A timespec the POSIX calls accept (not NULL, tv_nsec in [0, 1e9));
+ * EINVAL otherwise.  tv_sec's sign is each caller's business. */
+static inline bool rt_ts_ok(const struct timespec *ts)
+{
+	return ts && ts->tv_nsec >= 0 && ts->tv_nsec < RT_NS_PER_S;
+}
+
+/* An accepted timespec with tv_sec >= 0 as ns; INT64_MAX / 2 ("never",
+ * still safe to add to a clock reading) when it would overflow. */
+static inline int64_t rt_ts_ns(const struct timespec *ts)
+{
+	if (ts->tv_sec > INT64_MAX / RT_NS_PER_S - 1)
+		return INT64_MAX / 2;
+	return (int64_t)ts->tv_sec * RT_NS_PER_S + ts->tv_nsec;
+}
+
+/* ns >= 0 as a timespec. */
+static inline struct timespec rt_ns_ts(int64_t ns)
+{
+	return (struct timespec){ .tv_sec = ns / RT_NS_PER_S, .tv_nsec = ns % RT_NS_PER_S };
+}
 
 /* One-shot sleep/wakeup for M's (Go's note; core/note.c): the type is
  * here because an M holds one. */
