@@ -354,7 +354,7 @@ void cancel_request(g_t *g)
 	atomic_store_explicit(&g->cancel_req, 1, memory_order_seq_cst);
 	/* In sigwait & co., the word its call checks (Dekker with the
 	 * waiter: it publishes sigwait_set, then checks the request). */
-	if (g->cancelstate == PTHREAD_CANCEL_ENABLE &&
+	if (cancel_state_enabled(g) &&
 	    atomic_load_explicit(&g->sigwait_set, memory_order_seq_cst))
 		atomic_store_explicit(&g->sigwake, 1, memory_order_seq_cst);
 }
@@ -370,7 +370,7 @@ void cancel_interrupt(g_t *g)
 	     /* glibc >= 2.40: maybe in libc's bridge; the handler looks */
 	     (libc_bridge_lo && g != getcurg() &&
 	      atomic_load_explicit(&g->status, memory_order_seq_cst) == G_RUNNING)) &&
-	    g->cancelstate == PTHREAD_CANCEL_ENABLE) {
+	    cancel_state_enabled(g)) {
 		m_t *m = __atomic_load_n(&g->m, __ATOMIC_ACQUIRE);
 
 		if (m && m->tid)

@@ -521,11 +521,16 @@ static inline int g_main_fake_tid(void)
 
 /* ---- cancel.c: cancellation requests, signal interruption of waits ------ */
 
+/* The program's cancelability state says ENABLE (the one place that
+ * compares it; the owner writes it, others read it racily). */
+static inline bool cancel_state_enabled(const g_t *g)
+{
+	return __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+}
 /* Cancellation enabled and not being acted on already. */
 static inline bool cancel_enabled(const g_t *g)
 {
-	return __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE &&
-	       !g->canceling;
+	return cancel_state_enabled(g) && !g->canceling;
 }
 /* A request is pending and may be acted on now. */
 static inline bool cancel_pending(g_t *g)
@@ -538,7 +543,7 @@ static inline bool cancel_pending(g_t *g)
 static inline bool cancel_async_enabled(const g_t *g)
 {
 	return __atomic_load_n(&g->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
-	       __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+	       cancel_state_enabled(g);
 }
 /* The word a wait interruptible by cancellation watches (gfutex_wait_intr,
  * netpoll_wait, g_join): the request while enabled, else NULL. */

@@ -208,7 +208,7 @@ static void glibc_state(g_t *g)
 		glibc_sync(g);
 	if (!glibc_mirror(g))
 		return;
-	if (g->cancelstate == PTHREAD_CANCEL_ENABLE)
+	if (cancel_state_enabled(g))
 		atomic_fetch_and_explicit(tcb_ch(g), ~GLIBC_CANCELSTATE_BIT, memory_order_seq_cst);
 	else
 		atomic_fetch_or_explicit(tcb_ch(g), GLIBC_CANCELSTATE_BIT, memory_order_seq_cst);

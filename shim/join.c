@@ -7,8 +7,7 @@
  * joining us, but it will not be for long. */
 static bool target_ending(g_t *g)
 {
-	return atomic_load_explicit(&g->cancel_req, memory_order_acquire) &&
-	       __atomic_load_n(&g->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+	return atomic_load_explicit(&g->cancel_req, memory_order_acquire) && cancel_state_enabled(g);
 }
 
 /* pthread_join and the timed variants are cancellation points: at entry
