@@ -148,10 +148,10 @@ struct g {
 	                                 (owner; read by g_signal, signal.c) */
 	_Atomic uint32_t sigwake;     /* its kernel sigwait must end: a signal
 	                                 was made pending for it, or a cancel
-	                                 (shim/signal.c, cancel.c) */
+	                                 (shim/signal.c, core/cancel.c) */
 	_Atomic uint32_t sigwait_seq; /* which wait a kick is for (owner bumps) */
 	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
-	                                 its call: not a handler (cancel.c) */
+	                                 its call: not a handler (core/cancel.c) */
 
 	/* The call that holds this G's M (sched.c, "Running out of M's"):
 	 * written by the owner before the call, read racily by sysmon for
@@ -378,7 +378,7 @@ static inline void g_coop_yield(g_t *g)
 
 /* glibc's internal cancellation signal, unused by glibc since
  * pthread_cancel is ours: gshim interrupts plain blocking calls with it
- * (shim/cancel.c), and keeps it unblocked in M's. */
+ * (core/cancel.c), and keeps it unblocked in M's. */
 #define SIGCANCEL 32
 
 /* preempt.c: signals kept unblocked in M's; asynchronous signals of a G

@@ -511,7 +511,7 @@ static void deadlock_check(void)
  *     queue, an idle P, no idle or spinning M, M's short.  It retries the
  *     clone when the backoff allows; failing that it evicts one M per
  *     round from a call with a twin that has lasted EVICT_AFTER_NS: sets
- *     g->evict and sends SIGCANCEL, whose handler (shim/cancel.c) moves
+ *     g->evict and sends SIGCANCEL, whose handler (core/cancel.c) moves
  *     the PC out of the call as for a cancellation; the wrapper sees the
  *     eviction and goes on with the twin, and the M, back in the
  *     scheduler, runs the starved G's.
@@ -675,7 +675,7 @@ static bool m_evict(int64_t now)
 		atomic_store_explicit(&g->evict, 1, memory_order_seq_cst);
 		/* Named for g: if g left its call meanwhile, the call the
 		 * signal interrupts is another G's, which takes it as stray
-		 * and makes its call again (shim/cancel.c, sigstray) instead
+		 * and makes its call again (core/cancel.c, sigstray) instead
 		 * of returning EINTR from a poll or select. */
 		siginfo_t si;
 
@@ -1270,7 +1270,7 @@ void g_signal(g_t *g, int sig)
 			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL) {
 				/* Named for g and its wait: if g left that
 				 * wait meanwhile, the call the kick interrupts
-				 * knows it was not meant for it (shim/cancel.c:
+				 * knows it was not meant for it (core/cancel.c:
 				 * sigstray). */
 				siginfo_t si;
 

@@ -79,7 +79,7 @@ WRAP_EXPORT int flock(int fd, int op)
 	return (int)set_err(sc_call_twin(&c));
 }
 
-/* Calls that are cancellation points while they block (shim/cancel.c):
+/* Calls that are cancellation points while they block (core/cancel.c):
  * made as raw system calls through sc_call_cp, with libc's mapping. */
 WRAP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
 {

@@ -16,7 +16,7 @@
  * sc_call_twin makes the plain call while M's are plentiful - exact, and
  * free - but marks the G evictable: if sysmon finds runnable G's starving
  * for an M, it signals this M out of the call (as pthread_cancel does,
- * shim/cancel.c), and the call goes on here with the twin.  While M's are
+ * core/cancel.c), and the call goes on here with the twin.  While M's are
  * short (sched_mshort) calls start with the twin.  Between tries the G
  * parks on a timer, 100 us doubling to 10 ms, so it holds no M and costs
  * a try per park.

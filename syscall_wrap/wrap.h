@@ -43,7 +43,7 @@ static inline long set_err(long r)
 }
 
 /* The plain blocking system call between sc_enter and sc_exit, as a
- * cancellation point also while it blocks (shim/cancel.c): -errno or
+ * cancellation point also while it blocks (core/cancel.c): -errno or
  * the result.  Does not return if pthread_cancel cut it short. */
 static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, long f)
 {
