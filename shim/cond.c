@@ -35,12 +35,6 @@
 #include <string.h>
 #include "shim.h"
 
-int mutex_relock(pthread_mutex_t *m);
-int mutex_unlock(pthread_mutex_t *m);
-void mutex_cv_use(pthread_mutex_t *m, int delta);
-void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
-void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
-
 enum { CV_SHARED = 1, CV_MONOTONIC = 2 };
 
 struct cv {

@@ -175,6 +175,14 @@ void mutex_robust_exit(struct thread *t);
  * (robust ones are marked as the kernel would); a forked child's. */
 void mutex_pshared_exit(struct thread *t);
 void mutex_fork_child(void);
+/* mutex.c, for cond.c: re-take m after a wait; unlock it; a condvar wait
+ * starts (delta 1) or ends (-1) using m; around glibc's condvar wait on a
+ * process-shared robust or owner-checked m (the held list). */
+int mutex_relock(pthread_mutex_t *m);
+int mutex_unlock(pthread_mutex_t *m);
+void mutex_cv_use(pthread_mutex_t *m, int delta);
+void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
+void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
 
 /* once.c: reset (to "never called", waiters woken) the onces whose
  * initialiser the thread is leaving by unwinding: all of them
