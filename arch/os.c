@@ -115,13 +115,12 @@ int os_thread_start(void *(*fn)(void *), void *arg, size_t stack_size)
 	pthread_t t;
 	int err;
 
-	real_init();
-	if (!real_pthread_create)
+	if (!REAL(pthread_create))
 		return ENOSYS;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, stack_size ? stack_size : 256 * 1024);
-	err = real_pthread_create(&t, &attr, fn, arg);
+	err = REAL(pthread_create)(&t, &attr, fn, arg);
 	pthread_attr_destroy(&attr);
 	return err;
 }

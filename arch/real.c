@@ -6,11 +6,11 @@
 REAL_SYMBOLS(REAL_DEF)
 #undef REAL_DEF
 
-void real_init(void)
-{
-	static int done;
+int real_done;
 
-	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+void real_resolve(void)
+{
+	if (__atomic_load_n(&real_done, __ATOMIC_ACQUIRE))
 		return;
 	/* RTLD_NEXT from libgshim finds libc's default version of each
 	 * symbol.  dlsym allocates only for dlerror state on failure. */
@@ -18,5 +18,5 @@ void real_init(void)
 	real_##name = (ret (*) args)dlsym(RTLD_NEXT, #name);
 	REAL_SYMBOLS(REAL_GET)
 #undef REAL_GET
-	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&real_done, 1, __ATOMIC_RELEASE);
 }

@@ -1,13 +1,25 @@
 /* arch/real.h - the one place the runtime reaches libc's own versions of
- * the symbols gshim interposes.  Resolved once by real_init() with
- * dlsym(RTLD_NEXT), before anything else runs; a NULL entry is fatal at
- * the point of use only if that function is actually needed. */
+ * the symbols gshim interposes: REAL(name) is libc's name, from a table
+ * resolved as a whole with dlsym(RTLD_NEXT) on first use (real_init:
+ * a library constructor that runs before ours may already call into
+ * gshim, which must then reach libc), one load and a branch after that.
+ * A NULL entry (libc lacks the symbol) is fatal at the point of use only
+ * if that function is actually needed.  A new interposed name that needs
+ * its original goes into REAL_SYMBOLS; nothing resolves libc's names any
+ * other way. */
 #ifndef GSHIM_ARCH_REAL_H
 #define GSHIM_ARCH_REAL_H
 
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+struct mmsghdr;
+struct sembuf;
 
 #define REAL_SYMBOLS(X) \
 	X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
@@ -83,12 +95,56 @@
 	X(int, sem_clockwait, (sem_t *, clockid_t, const struct timespec *)) \
 	X(int, sem_post, (sem_t *)) \
 	X(int, sem_getvalue, (sem_t *, int *)) \
-	X(int, sched_yield, (void))
+	X(int, sched_yield, (void)) \
+	/* syscall_wrap/ */ \
+	X(int, recvmmsg, (int, struct mmsghdr *, unsigned int, int, struct timespec *)) \
+	X(int, sendmmsg, (int, struct mmsghdr *, unsigned int, int)) \
+	X(int, semop, (int, struct sembuf *, size_t)) \
+	X(int, semtimedop, (int, struct sembuf *, size_t, const struct timespec *)) \
+	X(ssize_t, splice, (int, __off64_t *, int, __off64_t *, size_t, unsigned int)) \
+	X(ssize_t, tee, (int, int, size_t, unsigned int)) \
+	X(ssize_t, sendfile, (int, int, __off_t *, size_t)) \
+	X(ssize_t, sendfile64, (int, int, __off64_t *, size_t)) \
+	X(ssize_t, copy_file_range, (int, __off64_t *, int, __off64_t *, size_t, unsigned int)) \
+	X(int, sigsuspend, (const sigset_t *)) \
+	X(int, fcntl, (int, int, ...)) \
+	X(int, fcntl64, (int, int, ...)) \
+	X(long, syscall, (long, ...)) \
+	X(int, nanosleep, (const struct timespec *, struct timespec *)) \
+	X(int, clock_nanosleep, (clockid_t, int, const struct timespec *, struct timespec *)) \
+	X(int, usleep, (__useconds_t)) \
+	X(unsigned int, sleep, (unsigned int)) \
+	X(int, system, (const char *)) \
+	/* shim/xid.c */ \
+	X(int, setuid, (uid_t)) \
+	X(int, setgid, (gid_t)) \
+	X(int, seteuid, (uid_t)) \
+	X(int, setegid, (gid_t)) \
+	X(int, setreuid, (uid_t, uid_t)) \
+	X(int, setregid, (gid_t, gid_t)) \
+	X(int, setresuid, (uid_t, uid_t, uid_t)) \
+	X(int, setresgid, (gid_t, gid_t, gid_t)) \
+	X(int, setgroups, (size_t, const gid_t *)) \
+	X(int, initgroups, (const char *, gid_t)) \
+	/* shim/dl.c */ \
+	X(void *, dlopen, (const char *, int)) \
+	X(int, dlclose, (void *))
 
 #define REAL_DECL(ret, name, args) extern ret (*real_##name) args;
 REAL_SYMBOLS(REAL_DECL)
 #undef REAL_DECL
 
-void real_init(void);
+/* Resolve the table (once; any thread, any time, idempotent). */
+void real_resolve(void);
+extern int real_done;
+
+static inline void real_init(void)
+{
+	if (__builtin_expect(!__atomic_load_n(&real_done, __ATOMIC_ACQUIRE), 0))
+		real_resolve();
+}
+
+/* libc's original of an interposed name, e.g. REAL(pthread_join)(t, r). */
+#define REAL(name) (real_init(), real_##name)
 
 #endif

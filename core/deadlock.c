@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "rt.h"
+#include "internal.h"
 #include "sched_int.h"
 
 /* GSHIM_DEBUG=deadlock=1: called by an M about to sleep.  If every P is
@@ -50,7 +50,7 @@ static void dl_count_g(g_t *g, void *arg)
 static void dl_print_g(g_t *g, void *arg)
 {
 	static const char *const reasons[WAIT_MAX] = {
-		"", "join", "sync", "once", "sleep", "yield",
+		[WAIT_NONE] = "", [WAIT_GFUTEX] = "sync",
 	};
 	char buf[160];
 	size_t len = 0;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 
 static void write_line(const char *prefix, const char *msg, bool num,
                        unsigned long long n)

@@ -24,7 +24,7 @@
  * parent's G's as if they could be run (their M's and kernel state are
  * gone).
  */
-#include "rt.h"
+#include "internal.h"
 #include "sched_int.h"
 
 /* Per-g TLS and glibc's own view of threads.  glibc knows the kernel

@@ -38,7 +38,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
-#include "rt.h"
+#include "internal.h"
 
 enum { GJ_JOINING = 3 };
 
@@ -370,6 +370,11 @@ void g_unref(g_t *g)
 uint64_t g_count_all(void)
 {
 	return atomic_load_explicit(&reg.allocated, memory_order_relaxed);
+}
+
+long g_live_count(void)
+{
+	return atomic_load_explicit(&sched.ngs, memory_order_relaxed);
 }
 
 void g_exited_publish(g_t *g)

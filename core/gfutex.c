@@ -33,7 +33,7 @@
  * would serialise on it).
  */
 #include <errno.h>
-#include "rt.h"
+#include "internal.h"
 
 #define NBUCKETS 512   /* power of two; Go uses 251 semaRoots */
 

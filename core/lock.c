@@ -18,7 +18,7 @@
  * Debug builds (-Ddebug_locks=true) keep a per-M stack of held ranks and
  * abort on an out-of-order acquisition.
  */
-#include "rt.h"
+#include "internal.h"
 
 #define SPIN_TRIES 100
 

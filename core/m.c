@@ -35,7 +35,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 #include "arch/real.h"
 #include "sched_int.h"
 
@@ -324,8 +324,6 @@ again:
 }
 
 /* ---- initialisation ---------------------------------------------------- */
-
-g_t *g_alloc_main(void);
 
 /* Start-up memory the runtime cannot run without: P's, M0's g0 stack and
  * TCB, the main G.  Taken before anything else changes, so that when one

@@ -11,7 +11,7 @@
 
 #include <liburing.h>
 #include <sys/epoll.h>
-#include "rt.h"
+#include "internal.h"
 
 struct slot {
 	uint32_t gen;

@@ -37,7 +37,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 #include "netpoll_int.h"
 
 

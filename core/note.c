@@ -6,7 +6,7 @@
  * returns without entering the kernel.  Only the owner M sleeps and clears.
  */
 #include <errno.h>
-#include "rt.h"
+#include "internal.h"
 
 void note_clear(note_t *n)
 {

@@ -70,7 +70,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
-#include "rt.h"
+#include "internal.h"
 
 /* m->preempt */
 enum { PREEMPT_DECIDING = 1, PREEMPT_SENT = 2 };
@@ -265,7 +265,7 @@ void preempt_drain(m_t *m)
  * Asynchronous cancellation must stop a G that computes in its own code
  * and calls nothing: the same problem as preemption, with the same
  * answer.  The canceller signals the M running the G; the handler
- * (shim/cancel.c) acts only at a safe point (preempt_pc_safe, rtdepth 0),
+ * (core/cancel.c) acts only at a safe point (preempt_pc_safe, rtdepth 0),
  * which the G may not be at: it may run gshim or libc code, or not run at
  * all (preempted, queued).  So the request stays on the G (asyncsig) and
  * sysmon signals its M again at every round in which the G runs, until

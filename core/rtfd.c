@@ -98,7 +98,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 
 #ifndef CLOSE_RANGE_UNSHARE
 #define CLOSE_RANGE_UNSHARE (1U << 1)

@@ -26,7 +26,7 @@
  * Rejected: a mutex-protected deque per P.  Owner operations are the hot
  * path of every switch; they must be a load and a store.
  */
-#include "rt.h"
+#include "internal.h"
 
 static bool runq_put_slow(p_t *p, g_t *g, uint32_t h, uint32_t t);
 

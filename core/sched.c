@@ -61,7 +61,7 @@
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "rt.h"
+#include "internal.h"
 #include "sched_int.h"
 
 __thread void *gshim_tls_g __attribute__((tls_model("initial-exec")));
@@ -611,8 +611,6 @@ _Noreturn void g_exit(void *retval)
 	/* glibc's rule: the last thread to exit ends the process with
 	 * exit(0), running atexit handlers. */
 	if (atomic_fetch_sub_explicit(&sched.ngs, 1, memory_order_acq_rel) == 1) {
-		if (rt_cfg.on_last_exit)
-			rt_cfg.on_last_exit();
 		exit(0);
 	}
 	/* Joiners hear of the exit only once we are off this CPU (the exit

@@ -20,7 +20,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 
 /* errno is reached through a pointer the compiler cannot treat as const:
  * after a switch the same code may be on another M (another TCB). */

@@ -28,7 +28,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include "rt.h"
+#include "internal.h"
 #include "sched_int.h"
 
 /* ---- stack overflow reports -------------------------------------------- */

@@ -111,7 +111,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 #include "arch/os.h"
 #include "sched_int.h"
 
@@ -438,7 +438,7 @@ void deliver_pending(g_t *g)
 
 	/* The action as the kernel will take it, kept for the wait this
 	 * interrupts: the handler may change it (SIG_DFL) before that wait
-	 * decides between EINTR and a restart (shim_sig_outcome). */
+	 * decides between EINTR and a restart (g_sig_outcome). */
 	for (sig = 1, s = set; s; sig++, s >>= 1) {
 		struct os_ksigaction ka;
 		uint64_t bit = 1ull << (sig - 1);
@@ -515,7 +515,7 @@ void g_signal(g_t *g, int sig)
 			if (m && atomic_load_explicit(&g->status, memory_order_acquire) == G_SYSCALL) {
 				/* Named for g and its wait: if g left that
 				 * wait meanwhile, the call the kick interrupts
-				 * knows it was not meant for it (shim/cancel.c:
+				 * knows it was not meant for it (core/cancel.c:
 				 * sigstray). */
 				siginfo_t si;
 

@@ -32,7 +32,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "rt.h"
+#include "internal.h"
 #include "sched_int.h"
 
 /* ---- blocking calls that cannot park ----------------------------------- */
@@ -267,7 +267,7 @@ bool p_retake_syscall(p_t *p)
  *     queue, an idle P, no idle or spinning M, M's short.  It retries the
  *     clone when the backoff allows; failing that it evicts one M per
  *     round from a call with a twin that has lasted EVICT_AFTER_NS: sets
- *     g->evict and sends SIGCANCEL, whose handler (shim/cancel.c) moves
+ *     g->evict and sends SIGCANCEL, whose handler (core/cancel.c) moves
  *     the PC out of the call as for a cancellation; the wrapper sees the
  *     eviction and goes on with the twin, and the M, back in the
  *     scheduler, runs the starved G's.
@@ -326,7 +326,7 @@ static bool m_evict(int64_t now)
 		atomic_store_explicit(&g->evict, 1, memory_order_seq_cst);
 		/* Named for g: if g left its call meanwhile, the call the
 		 * signal interrupts is another G's, which takes it as stray
-		 * and makes its call again (shim/cancel.c, sigstray) instead
+		 * and makes its call again (core/cancel.c, sigstray) instead
 		 * of returning EINTR from a poll or select. */
 		siginfo_t si;
 

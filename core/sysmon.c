@@ -51,7 +51,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <sys/prctl.h>
-#include "rt.h"
+#include "internal.h"
 
 #define SYSMON_MIN_NS   20000          /* 20 us */
 #define SYSMON_MAX_NS   10000000       /* 10 ms */

@@ -61,7 +61,7 @@
  */
 #include <errno.h>
 #include <sys/prctl.h>
-#include "rt.h"
+#include "internal.h"
 
 /* tm.started */
 enum { TM_NONE, TM_STARTING, TM_RUNNING, TM_FAILED };

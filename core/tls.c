@@ -96,7 +96,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include "rt.h"
+#include "internal.h"
 
 /* tcbhead_t: the same in every glibc on x86_64 (see Offsets above). */
 enum {

@@ -4,10 +4,7 @@
  * stuck.  scheddetail=1 adds a line per P. */
 #include <string.h>
 #include <sys/prctl.h>
-#include "rt.h"
-
-void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
-                    int *globq);
+#include "internal.h"
 
 static int64_t start_ns;
 

@@ -14,7 +14,7 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	int err;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getattr_np(t, attr);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_getattr_np)(t, attr);
 	g = (g_t *)t;
 	th = thread_of(g);
 	/* The main thread's stack is glibc's: it works the bounds out at
@@ -22,7 +22,7 @@ SHIM_EXPORT int pthread_getattr_np(pthread_t t, pthread_attr_t *attr)
 	 * that lowered the limit must not be told of stack it cannot grow
 	 * into), and so does it here; the scheduling settings are ours. */
 	if (g->is_main && shim_main_desc) {
-		err = real_pthread_getattr_np(shim_main_desc, attr);
+		err = REAL(pthread_getattr_np)(shim_main_desc, attr);
 		if (err)
 			return err;
 		pthread_attr_setschedpolicy(attr, th->policy);
@@ -77,7 +77,7 @@ bool shim_default_attr(pthread_attr_t *attr)
 {
 	if (!atomic_load_explicit(&default_changed, memory_order_acquire))
 		return false;
-	return real_pthread_getattr_default_np(attr) == 0;
+	return REAL(pthread_getattr_default_np)(attr) == 0;
 }
 
 SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
@@ -91,8 +91,7 @@ SHIM_EXPORT int pthread_setattr_default_np(const pthread_attr_t *attr)
 		return EINVAL;
 	/* glibc validates (EINVAL on bad values) and keeps its own copy, which
 	 * pthread_getattr_default_np reports; we mirror the sizes we use. */
-	real_init();
-	err = real_pthread_setattr_default_np(attr);
+	err = REAL(pthread_setattr_default_np)(attr);
 	if (err)
 		return err;
 	/* A size of 0 leaves the default size as it was (glibc's rule):

@@ -112,8 +112,7 @@ SHIM_EXPORT int pthread_barrier_init(pthread_barrier_t *b, const pthread_barrier
 	if (attr)
 		pthread_barrierattr_getpshared(attr, &pshared);
 	if (pshared != PTHREAD_PROCESS_PRIVATE) {
-		real_init();
-		return real_pthread_barrier_init(b, attr, count);
+		return REAL(pthread_barrier_init)(b, attr, count);
 	}
 	atomic_init(&bar->state, 0);
 	atomic_init(&bar->leaving, 0);
@@ -157,7 +156,7 @@ SHIM_EXPORT int pthread_barrier_wait(pthread_barrier_t *b)
 
 	if (!bar_ours(b)) {
 		g_block_enter();
-		err = real_pthread_barrier_wait(b);
+		err = REAL(pthread_barrier_wait)(b);
 		g_block_exit();
 		return err;
 	}
@@ -193,7 +192,7 @@ SHIM_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)
 	if (!bar_ours(b)) {
 		/* glibc's destroy may wait for the last round's leavers. */
 		g_block_enter();
-		err = real_pthread_barrier_destroy(b);
+		err = REAL(pthread_barrier_destroy)(b);
 		g_block_exit();
 		return err;
 	}

@@ -52,7 +52,7 @@ SHIM_EXPORT int thrd_equal(thrd_t a, thrd_t b)
 
 SHIM_EXPORT void thrd_yield(void)
 {
-	sched_yield();
+	rt_sched_yield();
 }
 
 /* tss_* are thin wrappers over keys in glibc too, but call the internal

@@ -35,12 +35,6 @@
 #include <string.h>
 #include "shim.h"
 
-int mutex_relock(pthread_mutex_t *m);
-int mutex_unlock(pthread_mutex_t *m);
-void mutex_cv_use(pthread_mutex_t *m, int delta);
-void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
-void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
-
 enum { CV_SHARED = 1, CV_MONOTONIC = 2 };
 
 struct cv {
@@ -66,7 +60,7 @@ SHIM_EXPORT int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *a
 		pthread_condattr_getclock(attr, &clk);
 	}
 	if (pshared == PTHREAD_PROCESS_SHARED)
-		return PSHARED(real_pthread_cond_init(c, attr));
+		return PSHARED(REAL(pthread_cond_init)(c, attr));
 	memset(c, 0, sizeof *c);
 	if (clk == CLOCK_MONOTONIC)
 		c->__data.__wrefs = CV_MONOTONIC;
@@ -79,7 +73,7 @@ SHIM_EXPORT int pthread_cond_destroy(pthread_cond_t *c)
 	int spins;
 
 	if (cv_flags(c) & CV_SHARED)
-		return PSHARED(real_pthread_cond_destroy(c));
+		return PSHARED(REAL(pthread_cond_destroy)(c));
 	/* Woken waiters still touch the object (waiters--) before they
 	 * re-take the mutex; wait for them, as glibc's destroy does.  A
 	 * waiter still queued (nobody woke it) would keep it in use for good:
@@ -100,7 +94,7 @@ SHIM_EXPORT int pthread_cond_signal(pthread_cond_t *c)
 	struct cv *cv = cv_of(c);
 
 	if (cv_flags(c) & CV_SHARED)
-		return PSHARED(real_pthread_cond_signal(c));
+		return PSHARED(REAL(pthread_cond_signal)(c));
 	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
@@ -115,7 +109,7 @@ SHIM_EXPORT int pthread_cond_broadcast(pthread_cond_t *c)
 	struct cv *cv = cv_of(c);
 
 	if (cv_flags(c) & CV_SHARED)
-		return PSHARED(real_pthread_cond_broadcast(c));
+		return PSHARED(REAL(pthread_cond_broadcast)(c));
 	g_coop_yield(getcurg());   /* a pending preemption: safe here */
 	if (atomic_load_explicit(&cv->waiters, memory_order_seq_cst) == 0)
 		return 0;
@@ -149,7 +143,7 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
 	 * condvar never wakes spuriously for one (tst-eintr5), and programs
 	 * that forgot the predicate loop rely on that. */
 	do
-		r = shim_wait_cancellable(g, &cv->seq, seq, deadline);
+		r = cancel_gfutex_wait(g, &cv->seq, seq, deadline);
 	while (r == 0 && atomic_load_explicit(&cv->seq, memory_order_acquire) == seq);
 	/* Release: pairs with destroy's acquire load of waiters. */
 	atomic_fetch_sub_explicit(&cv->waiters, 1, memory_order_release);
@@ -169,7 +163,7 @@ SHIM_EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 		int r;
 		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
-		r = PSHARED(real_pthread_cond_wait(c, m));
+		r = PSHARED(REAL(pthread_cond_wait)(c, m));
 		g_block_exit();
 		mutex_pshared_cond_after(getcurg(), m, r);
 		return r;
@@ -187,7 +181,7 @@ SHIM_EXPORT int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m,
 		void *dummy[2];
 		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
-		err = PSHARED(real_pthread_cond_clockwait(c, m, clk, abst));
+		err = PSHARED(REAL(pthread_cond_clockwait)(c, m, clk, abst));
 		g_block_exit();
 		mutex_pshared_cond_after(getcurg(), m, err);
 		return err;
@@ -208,7 +202,7 @@ SHIM_EXPORT int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m,
 		void *dummy[2];
 		mutex_pshared_cond_before(getcurg(), m, dummy);
 		g_block_enter();
-		err = PSHARED(real_pthread_cond_timedwait(c, m, abst));
+		err = PSHARED(REAL(pthread_cond_timedwait)(c, m, abst));
 		g_block_exit();
 		mutex_pshared_cond_after(getcurg(), m, err);
 		return err;

@@ -256,7 +256,7 @@ void config_load(void)
 
 		if (pthread_attr_init(&a) == 0) {
 			if (pthread_attr_setstacksize(&a, default_stack) == 0)
-				real_pthread_setattr_default_np(&a);
+				REAL(pthread_setattr_default_np)(&a);
 			pthread_attr_destroy(&a);
 		}
 	}

@@ -34,9 +34,6 @@
 #include <unistd.h>
 #include "shim.h"
 
-static void *(*real_dlopen)(const char *, int);
-static int (*real_dlclose)(void *);
-
 /* The caller's DT_RUNPATH string, or NULL. */
 static const char *caller_runpath(const void *caller, const char **origin_name)
 {
@@ -103,7 +100,7 @@ static void *try_path(const char *list, const char *file, int mode,
 				continue;
 			}
 			if (access(path, F_OK) == 0) {
-				void *h = real_dlopen(path, mode);
+				void *h = REAL(dlopen)(path, mode);
 				if (h)
 					return h;
 			}
@@ -147,19 +144,17 @@ SHIM_EXPORT void *dlopen(const char *file, int mode)
 	const char *runpath, *origin_name = NULL;
 	void *h = NULL;
 
-	if (!real_dlopen)
-		real_dlopen = (void *(*)(const char *, int))dlsym(RTLD_NEXT, "dlopen");
 	if (file && !strchr(file, '/') &&
 	    (runpath = caller_runpath(caller, &origin_name)) != NULL) {
 		/* Already loaded under that name: glibc finds it first. */
-		h = real_dlopen(file, mode | RTLD_NOLOAD);
+		h = REAL(dlopen)(file, mode | RTLD_NOLOAD);
 		if (!h && getenv("LD_LIBRARY_PATH"))
 			h = try_path(getenv("LD_LIBRARY_PATH"), file, mode, origin_name);
 		if (!h)
 			h = try_path(runpath, file, mode, origin_name);
 	}
 	if (!h)
-		h = real_dlopen(file, mode);
+		h = REAL(dlopen)(file, mode);
 	if (h && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
 		tls_modules_changed();
 	if (h && sched_ready())
@@ -174,9 +169,7 @@ SHIM_EXPORT int dlclose(void *h)
 {
 	int r;
 
-	if (!real_dlclose)
-		real_dlclose = (int (*)(void *))dlsym(RTLD_NEXT, "dlclose");
-	r = real_dlclose(h);
+	r = REAL(dlclose)(h);
 	if (r == 0 && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
 		tls_modules_unloaded();
 	return r;

@@ -56,10 +56,9 @@ bool shim_init(void)
 		return false;   /* re-entered from below: see the essay */
 	atomic_store_explicit(&init_tid, tid, memory_order_relaxed);
 	real_init();
-	syscall_wrap_init();
-	syscall_wrap_init_var();
 	config_load();
 	rt_cfg.g_ext_size = sizeof(struct thread);
+	rt_cfg.cancel_exit = shim_cancel_exit;
 	/* A new thread's name is its creator's comm at creation time; take
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
@@ -78,6 +77,7 @@ bool shim_init(void)
 	key_adopt_boot(thread_of(shim_main_g));
 	atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
 	cancel_init();
+	shim_cancel_init();
 	shim_execstack_check();   /* the program or a dependency asked for it */
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */
@@ -95,10 +95,10 @@ static void main_stack_bounds(void)
 	void *addr;
 	size_t size;
 
-	if (!g || !g->is_main || !real_pthread_getattr_np)
+	if (!g || !g->is_main || !REAL(pthread_getattr_np))
 		return;
-	shim_main_desc = real_pthread_self();   /* the main G's TCB: glibc's own */
-	if (real_pthread_getattr_np(shim_main_desc, &a) != 0)
+	shim_main_desc = REAL(pthread_self)();   /* the main G's TCB: glibc's own */
+	if (REAL(pthread_getattr_np)(shim_main_desc, &a) != 0)
 		return;
 	if (pthread_attr_getstack(&a, &addr, &size) == 0) {
 		g->stack.lo = (uintptr_t)addr;

@@ -7,10 +7,7 @@
  * joining us, but it will not be for long. */
 static bool target_ending(g_t *g)
 {
-	struct thread *t = thread_of(g);
-
-	return atomic_load_explicit(&t->cancel_req, memory_order_acquire) &&
-	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
+	return atomic_load_explicit(&g->cancel_req, memory_order_acquire) && cancel_state_enabled(g);
 }
 
 /* pthread_join and the timed variants are cancellation points: at entry
@@ -23,11 +20,8 @@ static int join_cancellable(g_t *g, void **ret, int64_t deadline)
 	int err;
 
 	if (self) {
-		struct thread *t = thread_of(self);
-
 		cancel_point(self);
-		if (t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling)
-			intr = &t->cancel_req;
+		intr = cancel_intr(self);
 	}
 	err = g_join(g, ret, deadline, target_ending(g) ? GJOIN_ENDING : 0, intr);
 	if (self && (err == ETIMEDOUT || err == ECANCELED))
@@ -45,7 +39,7 @@ static int stale(pthread_t t, int joined_err)
 SHIM_EXPORT int pthread_join(pthread_t t, void **ret)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_join(t, ret);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : REAL(pthread_join)(t, ret);
 	return join_cancellable((g_t *)t, ret, -1);
 }
 
@@ -54,7 +48,7 @@ SHIM_EXPORT int pthread_tryjoin_np(pthread_t t, void **ret)
 	/* glibc's tryjoin looks at the thread's tid first: a joined
 	 * thread's is -1, "still running" (EBUSY). */
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? stale(t, EBUSY) : real_pthread_tryjoin_np(t, ret);
+		return shim_is_stale_g(t) ? stale(t, EBUSY) : REAL(pthread_tryjoin_np)(t, ret);
 	return g_join((g_t *)t, ret, -1, GJOIN_TRY, NULL);
 }
 
@@ -65,7 +59,7 @@ SHIM_EXPORT int pthread_clockjoin_np(pthread_t t, void **ret, clockid_t clk,
 	int err;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_clockjoin_np(t, ret, clk, abst);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : REAL(pthread_clockjoin_np)(t, ret, clk, abst);
 	/* glibc: a NULL abstime waits forever. */
 	if (!abst) {
 		if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
@@ -82,13 +76,13 @@ SHIM_EXPORT int pthread_timedjoin_np(pthread_t t, void **ret,
                                      const struct timespec *abst)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_timedjoin_np(t, ret, abst);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : REAL(pthread_timedjoin_np)(t, ret, abst);
 	return pthread_clockjoin_np(t, ret, CLOCK_REALTIME, abst);
 }
 
 SHIM_EXPORT int pthread_detach(pthread_t t)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? stale(t, ESRCH) : real_pthread_detach(t);
+		return shim_is_stale_g(t) ? stale(t, ESRCH) : REAL(pthread_detach)(t);
 	return g_detach((g_t *)t);
 }

@@ -34,7 +34,7 @@ SHIM_EXPORT int pthread_key_create(pthread_key_t *key, void (*dtor)(void *))
 	unsigned i;
 
 	if (keys_native())
-		return real_pthread_key_create(key, dtor);
+		return REAL(pthread_key_create)(key, dtor);
 
 	for (i = 0; i < SHIM_KEYS_MAX; i++) {
 		uintptr_t s = atomic_load_explicit(&keys[i].seq, memory_order_relaxed);
@@ -59,7 +59,7 @@ SHIM_EXPORT int pthread_key_delete(pthread_key_t key)
 	uintptr_t s;
 
 	if (keys_native())
-		return real_pthread_key_delete(key);
+		return REAL(pthread_key_delete)(key);
 	if (key >= SHIM_KEYS_MAX)
 		return EINVAL;
 	s = atomic_load_explicit(&keys[key].seq, memory_order_relaxed);
@@ -126,7 +126,7 @@ SHIM_EXPORT void *pthread_getspecific(pthread_key_t key)
 	uintptr_t seq;
 
 	if (keys_native())
-		return real_pthread_getspecific(key);
+		return REAL(pthread_getspecific)(key);
 	if (key >= SHIM_KEYS_MAX)
 		return NULL;
 	s = slot(cur_thread(), key, false);
@@ -143,7 +143,7 @@ SHIM_EXPORT int pthread_setspecific(pthread_key_t key, const void *val)
 	uintptr_t seq;
 
 	if (keys_native())
-		return real_pthread_setspecific(key, val);
+		return REAL(pthread_setspecific)(key, val);
 	if (key >= SHIM_KEYS_MAX)
 		return EINVAL;
 	seq = atomic_load_explicit(&keys[key].seq, memory_order_relaxed);

@@ -20,7 +20,7 @@ SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 	size_t len;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setname_np(t, name);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_setname_np)(t, name);
 	if (shim_g_ended(t))
 		return ENOENT;   /* glibc writes /proc/self/task/<tid>/comm */
 	len = strlen(name);
@@ -45,7 +45,7 @@ SHIM_EXPORT int pthread_getname_np(pthread_t t, char *buf, size_t len)
 	size_t n;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getname_np(t, buf, len);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_getname_np)(t, buf, len);
 	if (shim_g_ended(t) && (g_t *)t != getcurg())
 		return ENOENT;   /* glibc reads /proc/self/task/<tid>/comm */
 	th = thread_of((g_t *)t);
@@ -70,7 +70,7 @@ SHIM_EXPORT int pthread_kill(pthread_t t, int sig)
 	g_t *g;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_kill(t, sig);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_kill)(t, sig);
 	if (sig < 0 || sig >= NSIG || sig == SIGCANCEL || sig == SIGSETXID)
 		return EINVAL;
 	g = (g_t *)t;
@@ -126,7 +126,7 @@ SHIM_EXPORT int pthread_getaffinity_np(pthread_t t, size_t size, cpu_set_t *set)
 	long r;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getaffinity_np(t, size, set);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_getaffinity_np)(t, size, set);
 	r = arch_syscall(SYS_sched_getaffinity, 0, size, set);
 	if (r < 0)
 		return (int)-r;
@@ -142,7 +142,7 @@ SHIM_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
 	size_t i, n;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setaffinity_np(t, size, set);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_setaffinity_np)(t, size, set);
 	memset(&allowed, 0, sizeof allowed);
 	if (arch_syscall(SYS_sched_getaffinity, 0, sizeof allowed, &allowed) < 0)
 		return EINVAL;
@@ -160,7 +160,7 @@ SHIM_EXPORT int pthread_setaffinity_np(pthread_t t, size_t size,
 SHIM_EXPORT int pthread_getcpuclockid(pthread_t t, clockid_t *clk)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getcpuclockid(t, clk);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_getcpuclockid)(t, clk);
 	if (shim_g_ended(t) && (g_t *)t != getcurg())
 		return ESRCH;
 	if ((g_t *)t == getcurg()) {

@@ -140,7 +140,7 @@ static int acquire_word(pthread_mutex_t *m, int64_t deadline, bool try_only,
 		if (g && thread_of(g)->lock_cancellable) {
 			/* Asynchronous cancellation (pthread_mutex_lock below):
 			 * the wait is where glibc's signal would stop it. */
-			r = shim_wait_cancellable(g, w, 2, deadline);
+			r = cancel_gfutex_wait(g, w, 2, deadline);
 			if (r == -ECANCELED) {
 				thread_of(g)->lock_cancellable = false;
 				cancel_point(g);
@@ -240,7 +240,7 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	g_t *g = getcurg();
 	int r;
 
-	if (!g || !shim_cancel_async(g))
+	if (!g || !cancel_async_enabled(g))
 		return mutex_relock(m);
 	thread_of(g)->lock_cancellable = true;
 	r = mutex_relock(m);
@@ -330,7 +330,7 @@ SHIM_EXPORT int pthread_mutex_init(pthread_mutex_t *m, const pthread_mutexattr_t
 	 * protocol and pshared in __kind exactly as programs expect. */
 	int pshared = PTHREAD_PROCESS_PRIVATE;
 
-	err = PSHARED(real_pthread_mutex_init(m, attr));
+	err = PSHARED(REAL(pthread_mutex_init)(m, attr));
 	if (err)
 		return err;
 	if (attr)
@@ -359,7 +359,7 @@ SHIM_EXPORT int pthread_mutex_destroy(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_destroy(m));
+		return PSHARED(REAL(pthread_mutex_destroy)(m));
 	if (!kind_valid(kind))
 		return EINVAL;
 	/* Held, or in use by a condvar wait (glibc: __nusers) */
@@ -377,7 +377,7 @@ SHIM_EXPORT int pthread_mutex_consistent(pthread_mutex_t *m)
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_consistent(m));
+		return PSHARED(REAL(pthread_mutex_consistent)(m));
 	if (!(kind & MX_ROBUST) ||
 	    !(__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT) ||
 	    __atomic_load_n(&MX(m)->__owner, __ATOMIC_RELAXED) != shim_owner_id(getcurg()))
@@ -400,7 +400,7 @@ SHIM_EXPORT int pthread_mutex_getprioceiling(const pthread_mutex_t *m, int *ceil
 	int kind = kind_of(m);
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_getprioceiling(m, ceiling));
+		return PSHARED(REAL(pthread_mutex_getprioceiling)(m, ceiling));
 	if (!(kind & MX_PRIO_PROTECT))
 		return EINVAL;
 	*ceiling = m->__data.__spins;
@@ -412,7 +412,7 @@ SHIM_EXPORT int pthread_mutex_setprioceiling(pthread_mutex_t *m, int ceiling, in
 	int kind = kind_of(m), err;
 
 	if (kind & MX_PSHARED)
-		return PSHARED(real_pthread_mutex_setprioceiling(m, ceiling, old));
+		return PSHARED(REAL(pthread_mutex_setprioceiling)(m, ceiling, old));
 	if (!(kind & MX_PRIO_PROTECT) ||
 	    ceiling < sched_get_priority_min(SCHED_FIFO) ||
 	    ceiling > sched_get_priority_max(SCHED_FIFO))

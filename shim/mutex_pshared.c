@@ -246,15 +246,13 @@ static int pshared_wait_sibling(g_t *g, pthread_mutex_t *m, int kind,
 {
 	while (pshared_owner(m, kind) == g->m->tid &&
 	       pheld_find(thread_of(g), m) < 0) {
-		struct timespec ts = { 0, 50000 };
-
 		if (try_only)
 			return EBUSY;
 		if (deadline >= 0 && os_nanotime() >= deadline)
 			return ETIMEDOUT;
 		g_yield();
 		if (pshared_owner(m, kind) == g->m->tid)
-			nanosleep(&ts, NULL);
+			cancel_sleep_until(g, os_nanotime() + 50000);
 	}
 	return 0;
 }
@@ -283,11 +281,11 @@ int pshared_lock(pthread_mutex_t *m, bool try_only, clockid_t clk,
 		}
 	}
 	if (try_only) {
-		r = PSHARED(real_pthread_mutex_trylock(m));
+		r = PSHARED(REAL(pthread_mutex_trylock)(m));
 	} else {
 		g_block_enter();
-		r = abst ? PSHARED(real_pthread_mutex_clocklock(m, clk, abst))
-		         : PSHARED(real_pthread_mutex_lock(m));
+		r = abst ? PSHARED(REAL(pthread_mutex_clocklock)(m, clk, abst))
+		         : PSHARED(REAL(pthread_mutex_lock)(m));
 		g_block_exit();
 	}
 	if (g && !held && pshared_tracked(kind) && (r == 0 || r == EOWNERDEAD)) {
@@ -304,7 +302,7 @@ int pshared_unlock(pthread_mutex_t *m)
 	int kind = kind_of(m), r, i;
 
 	if (!g || !pshared_tracked(kind))
-		return PSHARED(real_pthread_mutex_unlock(m));
+		return PSHARED(REAL(pthread_mutex_unlock)(m));
 	i = pheld_find(thread_of(g), m);
 	if (i < 0)
 		return EPERM;
@@ -312,10 +310,10 @@ int pshared_unlock(pthread_mutex_t *m)
 	if (kind & MX_ROBUST) {
 		/* glibc unlinks the node from the process list. */
 		plist_acquire();
-		r = PSHARED(real_pthread_mutex_unlock(m));
+		r = PSHARED(REAL(pthread_mutex_unlock)(m));
 		plist_release();
 	} else {
-		r = PSHARED(real_pthread_mutex_unlock(m));
+		r = PSHARED(REAL(pthread_mutex_unlock)(m));
 	}
 	if (r == 0 && pshared_owner(m, kind) != g->m->tid)
 		thread_of(g)->pheld[i] = NULL;   /* released for good */

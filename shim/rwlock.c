@@ -400,12 +400,11 @@ static int rwp_glibc_self(void)
 	pthread_rwlock_t probe;
 	int id;
 
-	real_init();
-	real_pthread_rwlock_init(&probe, NULL);
-	if (real_pthread_rwlock_trywrlock(&probe) != 0)
+	REAL(pthread_rwlock_init)(&probe, NULL);
+	if (REAL(pthread_rwlock_trywrlock)(&probe) != 0)
 		rt_fatal("rwlock: glibc's trywrlock fails on a fresh lock");
 	id = probe.__data.__cur_writer;
-	real_pthread_rwlock_unlock(&probe);
+	REAL(pthread_rwlock_unlock)(&probe);
 	return id;
 }
 
@@ -413,7 +412,7 @@ static int rwp_glibc_self(void)
 static int rwp_unlock_writer(pthread_rwlock_t *l)
 {
 	atomic_store_explicit(&rw_of(l)->writer, rwp_glibc_self(), memory_order_relaxed);
-	return real_pthread_rwlock_unlock(l);
+	return REAL(pthread_rwlock_unlock)(l);
 }
 
 /* First step of a blocking call: EINVAL for a bad time (glibc checks it
@@ -431,8 +430,8 @@ static bool rwp_settled(pthread_rwlock_t *l, bool wr, clockid_t clk,
 		*err = EDEADLK;
 		return true;
 	}
-	*err = wr ? rwp_wrote(l, PSHARED(real_pthread_rwlock_trywrlock(l)))
-	          : PSHARED(real_pthread_rwlock_tryrdlock(l));
+	*err = wr ? rwp_wrote(l, PSHARED(REAL(pthread_rwlock_trywrlock)(l)))
+	          : PSHARED(REAL(pthread_rwlock_tryrdlock)(l));
 	return *err != EBUSY;
 }
 
@@ -447,7 +446,7 @@ SHIM_EXPORT int pthread_rwlock_init(pthread_rwlock_t *l, const pthread_rwlockatt
 		pthread_rwlockattr_getpshared(attr, &pshared);
 	}
 	if (pshared != PTHREAD_PROCESS_PRIVATE)
-		return PSHARED(real_pthread_rwlock_init(l, attr));
+		return PSHARED(REAL(pthread_rwlock_init)(l, attr));
 	memset(l, 0, sizeof *l);
 	rw_of(l)->flags = (uint32_t)kind;
 	return 0;
@@ -459,7 +458,7 @@ SHIM_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t *l)
 	 * object after an unlock (essay), so no waiting either.  glibc's
 	 * returns 0 unconditionally too. */
 	if (rw_pshared(l))
-		return PSHARED(real_pthread_rwlock_destroy(l));
+		return PSHARED(REAL(pthread_rwlock_destroy)(l));
 	return 0;
 }
 
@@ -468,7 +467,7 @@ SHIM_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t *l)
 	struct rw *rw = rw_of(l);
 
 	if (rw_pshared(l))
-		return PSHARED(real_pthread_rwlock_tryrdlock(l));
+		return PSHARED(REAL(pthread_rwlock_tryrdlock)(l));
 	return rd_try(rw, rw_prefer_writer(rw));
 }
 
@@ -476,7 +475,7 @@ SHIM_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t *l)
 {
 	/* No EDEADLK here: glibc's trywrlock says EBUSY to the holder. */
 	if (rw_pshared(l))
-		return rwp_wrote(l, PSHARED(real_pthread_rwlock_trywrlock(l)));
+		return rwp_wrote(l, PSHARED(REAL(pthread_rwlock_trywrlock)(l)));
 	return wr_try(rw_of(l), rw_self_id());
 }
 
@@ -489,7 +488,7 @@ SHIM_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t *l)
 	if (rwp_settled(l, false, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_rdlock(l));
+	err = PSHARED(REAL(pthread_rwlock_rdlock)(l));
 	g_block_exit();
 	return err;
 }
@@ -503,7 +502,7 @@ SHIM_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t *l, const struct tim
 	if (rwp_settled(l, false, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_timedrdlock(l, abst));
+	err = PSHARED(REAL(pthread_rwlock_timedrdlock)(l, abst));
 	g_block_exit();
 	return err;
 }
@@ -518,7 +517,7 @@ SHIM_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t *l, clockid_t clk,
 	if (rwp_settled(l, false, clk, abst, &err))
 		return err;
 	g_block_enter();
-	err = PSHARED(real_pthread_rwlock_clockrdlock(l, clk, abst));
+	err = PSHARED(REAL(pthread_rwlock_clockrdlock)(l, clk, abst));
 	g_block_exit();
 	return err;
 }
@@ -534,7 +533,7 @@ SHIM_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t *l)
 	if (rwp_settled(l, true, CLOCK_REALTIME, NULL, &err))
 		return err;
 	g_block_enter();
-	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_wrlock(l)));
+	err = rwp_wrote(l, PSHARED(REAL(pthread_rwlock_wrlock)(l)));
 	g_block_exit();
 	return err;
 }
@@ -548,7 +547,7 @@ SHIM_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t *l, const struct tim
 	if (rwp_settled(l, true, CLOCK_REALTIME, abst, &err))
 		return err;
 	g_block_enter();
-	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_timedwrlock(l, abst)));
+	err = rwp_wrote(l, PSHARED(REAL(pthread_rwlock_timedwrlock)(l, abst)));
 	g_block_exit();
 	return err;
 }
@@ -563,7 +562,7 @@ SHIM_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t *l, clockid_t clk,
 	if (rwp_settled(l, true, clk, abst, &err))
 		return err;
 	g_block_enter();
-	err = rwp_wrote(l, PSHARED(real_pthread_rwlock_clockwrlock(l, clk, abst)));
+	err = rwp_wrote(l, PSHARED(REAL(pthread_rwlock_clockwrlock)(l, clk, abst)));
 	g_block_exit();
 	return err;
 }
@@ -579,7 +578,7 @@ SHIM_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t *l)
 			atomic_store_explicit(&rw->wkey, 0, memory_order_relaxed);
 			return PSHARED(rwp_unlock_writer(l));
 		}
-		return PSHARED(real_pthread_rwlock_unlock(l));
+		return PSHARED(REAL(pthread_rwlock_unlock)(l));
 	}
 	pw = rw_prefer_writer(rw);
 	s = atomic_load_explicit(&rw->state, memory_order_relaxed);

@@ -181,7 +181,7 @@ SHIM_EXPORT int pthread_getschedparam(pthread_t t, int *policy,
 	struct thread *th;
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_getschedparam(t, policy, param);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_getschedparam)(t, policy, param);
 	if (shim_g_ended(t) && (g_t *)t != getcurg())
 		return ESRCH;   /* glibc: the kernel cleared the tid */
 	th = thread_of((g_t *)t);
@@ -194,7 +194,7 @@ SHIM_EXPORT int pthread_setschedparam(pthread_t t, int policy,
                                       const struct sched_param *param)
 {
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedparam(t, policy, param);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_setschedparam)(t, policy, param);
 	if (shim_g_ended(t) && (g_t *)t != getcurg())
 		return ESRCH;
 	return sched_set(thread_of((g_t *)t), policy, param);
@@ -206,7 +206,7 @@ SHIM_EXPORT int pthread_setschedprio(pthread_t t, int prio)
 	struct sched_param sp = { .sched_priority = prio };
 
 	if (!shim_is_g(t))
-		return shim_is_stale_g(t) ? ESRCH : real_pthread_setschedprio(t, prio);
+		return shim_is_stale_g(t) ? ESRCH : REAL(pthread_setschedprio)(t, prio);
 	if (shim_g_ended(t) && (g_t *)t != getcurg())
 		return ESRCH;
 	th = thread_of((g_t *)t);

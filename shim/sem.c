@@ -227,7 +227,7 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 			        d - 1 - SEM_NWAITER, memory_order_acquire,
 			        memory_order_relaxed))
 				return 0;
-		r = shim_wait_cancellable(g, sem_word(s), 0, deadline);
+		r = cancel_gfutex_wait(g, sem_word(s), 0, deadline);
 		if (r == -ETIMEDOUT) {
 			sem_unregister(s);
 			return sem_fail(ETIMEDOUT);
@@ -244,7 +244,7 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 		 * the wait has no deadline - the kernel restarts glibc's
 		 * untimed futex wait only (measured: a timed one says EINTR). */
 		if (g && atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) &&
-		    shim_sig_outcome(g, deadline < 0) == SIG_EINTR) {
+		    g_sig_outcome(g, deadline < 0) == SIG_EINTR) {
 			sem_unregister(s);
 			return sem_fail(EINTR);
 		}
@@ -289,18 +289,18 @@ static int sem_wait_shared(sem_t *sem, g_t *g, clockid_t clk,
 	if (g)
 		cancel_point(g);
 	/* Fast path: no handoff when a token is there. */
-	if (real_sem_trywait(sem) == 0) {
+	if (REAL(sem_trywait)(sem) == 0) {
 		errno = saved;
 		return 0;
 	}
 	errno = saved;
 	g_block_enter();
 	if (!abst)
-		r = real_sem_wait(sem);
+		r = REAL(sem_wait)(sem);
 	else if (clk == CLOCK_REALTIME)
-		r = real_sem_timedwait(sem, abst);
+		r = REAL(sem_timedwait)(sem, abst);
 	else
-		r = real_sem_clockwait(sem, clk, abst);
+		r = REAL(sem_clockwait)(sem, clk, abst);
 	g_block_exit();
 	/* A request that came while we slept in the kernel: act on it now,
 	 * unless we got the token (then at the next cancellation point). */
@@ -334,7 +334,7 @@ SHIM_EXPORT int sem_post(sem_t *sem)
 
 	if (sem_shared(s)) {
 		real_init();
-		return real_sem_post(sem);
+		return REAL(sem_post)(sem);
 	}
 	/* Release: pairs with the acquire of the wait that takes the token
 	 * (sem_take, sem_wait_slow). */

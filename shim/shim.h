@@ -39,13 +39,7 @@ struct thread {
 	size_t req_guard;             /* asked for, reported back as glibc does */
 	bool keys_used;
 	struct once_node *onces;      /* once.c: initialisers running */
-	/* cancel.c */
-	_Atomic uint32_t cancel_req;  /* pthread_cancel was called */
-	_Atomic uint32_t in_cp;       /* in a plain system call: 1 cancellable,
-	                                 2 not (flock; evictable only) */
-	int cancelstate;              /* PTHREAD_CANCEL_ENABLE/DISABLE (owner) */
-	int canceltype;               /* DEFERRED/ASYNCHRONOUS (owner) */
-	bool canceling;               /* acting on it: no second time */
+	/* cancel.c (the cancellation flags are core's, on the G) */
 	bool lock_cancellable;        /* mutex.c: in pthread_mutex_lock, async type */
 	__pthread_unwind_buf_t *cleanup;  /* pthread_cleanup_push chain */
 	/* cancel.c: glibc's view of the G (its TCB's cleanup_jmp_buf) ends in
@@ -77,13 +71,7 @@ bool shim_init(void);
  * key call must not). */
 static inline g_t *shim_self(void)
 {
-	g_t *g = getcurg();
-
-	/* Not a G: the caller may fall back to libc's originals, which
-	 * must be resolved even before our constructor ran. */
-	if (__builtin_expect(g == NULL, 0))
-		real_init();
-	return g;
+	return getcurg();
 }
 
 /* The main thread before the runtime is up (constructors that ran before
@@ -97,10 +85,8 @@ static inline bool shim_booting_main(void)
  * (a thread created behind gshim's back) and calls go to libc. */
 static inline bool shim_is_g(pthread_t t)
 {
-	if (__builtin_expect(!sched_ready(), 0)) {
-		real_init();   /* the caller goes to libc's original */
-		return false;
-	}
+	if (__builtin_expect(!sched_ready(), 0))
+		return false;   /* the caller goes to libc's original */
 	return g_valid((void *)t);
 }
 
@@ -120,10 +106,6 @@ static inline bool shim_g_ended(pthread_t t)
  * detached thread, a kill after join): never glibc's code, which would
  * take it for one of its descriptors.  Join and detach say ESRCH after
  * a join, EINVAL after a detached exit (shim/join.c); the rest ESRCH. */
-/* shim/signal.c: after a wait cut short for a signal (sigdelivered). */
-enum { SIG_NONE = 0, SIG_RESTART, SIG_EINTR };
-int shim_sig_outcome(g_t *g, bool restartable);
-
 static inline bool shim_is_stale_g(pthread_t t)
 {
 	return sched_ready() && g_in_slab((void *)t);
@@ -143,17 +125,14 @@ static inline int shim_owner_id(g_t *g)
 	return shim_booting_main() ? g_main_fake_tid() : (int)os_gettid();
 }
 
-/* A call into glibc's process-shared object code (see tls_tid_enter). */
+/* A call into glibc's process-shared object code (see tls_tid_enter);
+ * libc's originals are resolved before glibc's view of the tid changes. */
 #define PSHARED(call) ({                                                \
 	real_init();                                                     \
 	int pshared_old__ = tls_tid_enter();                             \
 	__typeof__(call) pshared_r__ = (call);                           \
 	tls_tid_leave(pshared_old__);                                    \
 	pshared_r__; })
-
-/* syscall_wrap: resolve libc's originals (constructor). */
-void syscall_wrap_init(void);
-void syscall_wrap_init_var(void);
 
 /* attr.c: glibc's default attributes into *attr (to be destroyed), if
  * the program changed them; false: use gshim's defaults. */
@@ -196,6 +175,14 @@ void mutex_robust_exit(struct thread *t);
  * (robust ones are marked as the kernel would); a forked child's. */
 void mutex_pshared_exit(struct thread *t);
 void mutex_fork_child(void);
+/* mutex.c, for cond.c: re-take m after a wait; unlock it; a condvar wait
+ * starts (delta 1) or ends (-1) using m; around glibc's condvar wait on a
+ * process-shared robust or owner-checked m (the held list). */
+int mutex_relock(pthread_mutex_t *m);
+int mutex_unlock(pthread_mutex_t *m);
+void mutex_cv_use(pthread_mutex_t *m, int delta);
+void mutex_pshared_cond_before(g_t *g, pthread_mutex_t *m, void *dummy[2]);
+void mutex_pshared_cond_after(g_t *g, pthread_mutex_t *m, int r);
 
 /* once.c: reset (to "never called", waiters woken) the onces whose
  * initialiser the thread is leaving by unwinding: all of them
@@ -209,29 +196,8 @@ void once_unwound(struct thread *t, uintptr_t limit);
  * clock or tv_nsec, as glibc. */
 int shim_deadline(clockid_t clk, const struct timespec *abst, int64_t *out);
 
-/* cancel.c: wait on a gfutex as a cancellation point.  Returns what
- * gfutex_wait returns, or -ECANCELED if a cancellation request arrived
- * while enabled: the caller restores its invariants (a condvar waiter
- * re-takes the mutex) and then calls cancel_point(g), which does not
- * return. */
-int shim_wait_cancellable(g_t *g, _Atomic uint32_t *addr, uint32_t val,
-                          int64_t deadline);
-
-/* cancel.c: act on a pending cancellation request at a cancellation
- * point (no-op if none, or disabled). */
-void cancel_point(g_t *g);
-/* cancel.c: a plain blocking system call pthread_cancel can interrupt:
- * the raw result (-errno, or ARCH_CP_CANCELED); then shim_cp_after(g, r)
- * - after leaving the syscall bracket - acts on the request if that is
- * what cut it short. */
-long shim_cp_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
-/* The same for a call that is no cancellation point while it blocks
- * (cancel false): only an eviction (core/sched.c, "Running out of M's")
- * or a sigwait kick cut it short. */
-long shim_cp_syscall2(g_t *g, bool cancel, long nr, long a, long b, long c, long d, long e,
-                      long f);
-void shim_cp_after(g_t *g, long r);
-void cancel_init(void);
+/* cancel.c: start-up (after core's cancel_init): glibc's TCB offsets. */
+void shim_cancel_init(void);
 /* thread.c -> cancel.c: a G starts (base: its buffer in thread_entry);
  * glibc's unwinding landed in base: the thread was cancelled. */
 void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base);
@@ -239,15 +205,9 @@ void cancel_glibc_landed(g_t *g);
 /* cancel.c: run the LinuxThreads-style cleanup buffers (glibc's list in
  * the G's TCB) that lie below stack address limit. */
 void cancel_old_cleanups(g_t *g, uintptr_t limit);
-/* Asynchronous cancellation type and enabled (any instruction may be a
- * cancellation point). */
-static inline bool shim_cancel_async(g_t *g)
-{
-	struct thread *t = thread_of(g);
-
-	return __atomic_load_n(&t->canceltype, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ASYNCHRONOUS &&
-	       __atomic_load_n(&t->cancelstate, __ATOMIC_RELAXED) == PTHREAD_CANCEL_ENABLE;
-}
+/* cancel.c: core's rt_cfg.cancel_exit - glibc's view of the G follows
+ * its flags, then cleanup_unwind with PTHREAD_CANCELED. */
+_Noreturn void shim_cancel_exit(g_t *g);
 
 /* cancel.c: run the cleanup handlers of the calling thread and exit it
  * with thread_of(g)->exit_value (= thread_unwind_exit).  cleanup_jump:
@@ -280,6 +240,6 @@ _Noreturn void thread_exit(g_t *g, void *retval);
 int thread_create(pthread_t *th, const pthread_attr_t *attr,
                   void *(*fn)(void *), void *arg);
 
-#define SHIM_EXPORT __attribute__((visibility("default")))
+#define SHIM_EXPORT RT_EXPORT
 
 #endif

@@ -156,12 +156,12 @@ static int wait_sig(const sigset_t *set, siginfo_t *info, const struct timespec 
 		 * the rest, so that the two never wait for the same one. */
 		kset = want & ~sig_taken();
 		g_block_enter();
-		r = shim_cp_syscall(g, SYS_rt_sigtimedwait, (long)&kset, (long)info, (long)lp, 8, 0, 0);
+		r = cancel_syscall(g, SYS_rt_sigtimedwait, (long)&kset, (long)info, (long)lp, 8, 0, 0);
 		g_block_exit();
 		atomic_store_explicit(&g->sigwait_set, 0, memory_order_relaxed);
 		if (r != ARCH_CP_CANCELED && r != -EINTR)
 			return (int)r;
-		shim_cp_after(g, r);   /* acts on a cancellation request */
+		cancel_syscall_after(g, r);   /* acts on a cancellation request */
 		/* Woken for a signal made pending for us, or by a kick meant
 		 * for another G: wait again.  Otherwise a handler ran: EINTR,
 		 * as natively. */
@@ -230,31 +230,6 @@ SHIM_EXPORT int sigpending(sigset_t *set)
 		m |= atomic_load(&g->sigpending);
 	from_mask(set, m);
 	return 0;
-}
-
-/* A wait of g was cut short so that a signal could be delivered to it
- * (core's g_signal interrupts parked G's): what would the kernel have
- * done to the call?  Handlers with SA_RESTART restart restartable calls;
- * other handlers make it fail with EINTR; ignored signals do nothing. */
-int shim_sig_outcome(g_t *g, bool restartable)
-{
-	uint64_t set = atomic_exchange_explicit(&g->sigdelivered, 0, memory_order_relaxed);
-	/* The action when the signal was raised, not now: a handler that
-	 * resets itself to SIG_DFL still interrupted the wait (tst-sem6). */
-	uint64_t handled = atomic_exchange_explicit(&g->sigdeliv_handled, 0, memory_order_relaxed);
-	uint64_t norestart = atomic_exchange_explicit(&g->sigdeliv_norestart, 0, memory_order_relaxed);
-	int out = SIG_NONE;
-
-	set &= handled;
-	for (int sig = 1; set; sig++, set >>= 1, norestart >>= 1) {
-		if (!(set & 1))
-			continue;
-		if (!restartable || (norestart & 1))
-			out = SIG_EINTR;
-		else if (out == SIG_NONE)
-			out = SIG_RESTART;
-	}
-	return out;
 }
 
 /* raise() is pthread_kill(pthread_self()): glibc's sends the signal to

@@ -340,7 +340,7 @@ SHIM_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 	/* Creating a thread is what brings the runtime up if our constructor
 	 * has not run yet (another library's constructor creating one). */
 	if (!shim_self() && !shim_init())
-		return real_pthread_create(th, attr, fn, arg);
+		return REAL(pthread_create)(th, attr, fn, arg);
 	return thread_create(th, attr, fn, arg);
 }
 
@@ -350,7 +350,7 @@ SHIM_EXPORT void pthread_exit(void *retval)
 	g_t *g = shim_self();
 
 	if (!g)
-		real_pthread_exit(retval);
+		REAL(pthread_exit)(retval);
 	thread_of(g)->exit_value = retval;
 	cleanup_unwind(g);
 }
@@ -359,7 +359,7 @@ SHIM_EXPORT pthread_t pthread_self(void)
 {
 	g_t *g = shim_self();
 
-	return g ? (pthread_t)g : real_pthread_self();
+	return g ? (pthread_t)g : REAL(pthread_self)();
 }
 
 SHIM_EXPORT int pthread_equal(pthread_t a, pthread_t b)

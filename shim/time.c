@@ -10,7 +10,7 @@ int shim_deadline(clockid_t clk, const struct timespec *abst, int64_t *out)
 {
 	int64_t now_clk, now_mono, t;
 
-	if (!abst || abst->tv_nsec < 0 || abst->tv_nsec >= 1000000000)
+	if (!rt_ts_ok(abst))
 		return EINVAL;
 	if (clk != CLOCK_REALTIME && clk != CLOCK_MONOTONIC)
 		return EINVAL;
@@ -20,11 +20,11 @@ int shim_deadline(clockid_t clk, const struct timespec *abst, int64_t *out)
 		*out = now_mono;   /* already expired */
 		return 0;
 	}
-	if (abst->tv_sec > (INT64_MAX / 1000000000) - 2) {
+	if (abst->tv_sec > (INT64_MAX / RT_NS_PER_S) - 2) {
 		*out = -1;         /* effectively forever */
 		return 0;
 	}
-	t = (int64_t)abst->tv_sec * 1000000000 + abst->tv_nsec;
+	t = rt_ts_ns(abst);
 	*out = now_mono + (t - now_clk);
 	if (*out < now_mono)
 		*out = now_mono;

@@ -13,7 +13,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "syscall_wrap/wrap.h"
+#include "shim.h"
 
 struct xid_bracket {
 	g_t *g;               /* NULL: the plain call, nothing to undo */
@@ -54,7 +54,6 @@ static long xid_leave(struct xid_bracket *b, long r)
 }
 
 #define XID(name, params, args)                                          \
-	static __typeof__(name) *real_##name;                            \
 	SHIM_EXPORT int name params                                      \
 	{                                                                \
 		struct xid_bracket b;                                    \

@@ -47,7 +47,7 @@ static long epoll_parked(g_t *g, int ep, struct epoll_event *ev, int n, int64_t 
 	}
 }
 
-SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *mask)
+WRAP_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const sigset_t *mask)
 {
 	g_t *g = getcurg();
 	int64_t deadline;
@@ -63,14 +63,14 @@ SHIM_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int t, const 
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
+WRAP_EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int t)
 {
 	return epoll_pwait(ep, ev, n, t, NULL);
 }
 
 /* epoll_pwait2: a timespec timeout (glibc 2.35).  Parked as epoll_pwait;
  * with a mask or a zero timeout, the plain call. */
-SHIM_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
+WRAP_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int n, const struct timespec *ts,
                              const sigset_t *mask)
 {
 	g_t *g = getcurg();

@@ -42,12 +42,12 @@ long pio_close(int fd, bool cp)
 	g = sc_enter(cp);
 	how = rtfd_close_begin(fd);
 	if (how)
-		r = shim_cp_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
+		r = cancel_syscall(cur, SYS_close, fd, 0, 0, 0, 0, 0);
 	/* Before sc_exit, which may wait for a P that a transition's holder
 	 * has (core/rtfd.c), and before a cancellation unwinds. */
 	rtfd_close_end(how);
 	sc_exit(g);
-	shim_cp_after(cur, r);
+	cancel_syscall_after(cur, r);
 	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 
@@ -80,12 +80,12 @@ long pio_dup3(int old, int new, int fl, bool dup2)
 	return r;
 }
 
-SHIM_EXPORT int close(int fd)
+WRAP_EXPORT int close(int fd)
 {
 	return (int)set_err(pio_close(fd, true));
 }
 
-SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
+WRAP_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 {
 	return (int)set_err(pio_close_range(lo, hi, (unsigned)fl));
 }
@@ -93,7 +93,7 @@ SHIM_EXPORT int close_range(unsigned int lo, unsigned int hi, int fl)
 /* glibc's: close_range(lo, ~0U, 0), else every open number from
  * /proc/self/fd, else abort.  The second here is the numbers up to the
  * descriptor limit, one by one (through rtfd as well). */
-SHIM_EXPORT void closefrom(int lo)
+WRAP_EXPORT void closefrom(int lo)
 {
 	struct rlimit rl;
 	unsigned from = lo < 0 ? 0 : (unsigned)lo;
@@ -107,12 +107,12 @@ SHIM_EXPORT void closefrom(int lo)
 			pio_close((int)fd, false);
 }
 
-SHIM_EXPORT int dup2(int old, int new)
+WRAP_EXPORT int dup2(int old, int new)
 {
 	return (int)set_err(pio_dup3(old, new, 0, true));
 }
 
-SHIM_EXPORT int dup3(int old, int new, int fl)
+WRAP_EXPORT int dup3(int old, int new, int fl)
 {
 	return (int)set_err(pio_dup3(old, new, fl, false));
 }

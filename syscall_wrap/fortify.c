@@ -21,35 +21,35 @@
  * wrapper.  Same checks, then the wrappers. */
 extern void __chk_fail(void) __attribute__((noreturn));
 
-SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+WRAP_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return read(fd, buf, n);
 }
 
-SHIM_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+WRAP_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+WRAP_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
 	if (n > buflen)
 		__chk_fail();
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
+WRAP_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fl)
 {
 	if (n > buflen)
 		__chk_fail();
 	return recv(fd, buf, n, fl);
 }
 
-SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl,
+WRAP_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl,
                                    struct sockaddr *a, socklen_t *al)
 {
 	if (n > buflen)
@@ -57,14 +57,14 @@ SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, i
 	return recvfrom(fd, buf, n, fl, a, al);
 }
 
-SHIM_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int t, size_t flen)
+WRAP_EXPORT int __poll_chk(struct pollfd *f, nfds_t n, int t, size_t flen)
 {
 	if (flen / sizeof *f < n)
 		__chk_fail();
 	return poll(f, n, t);
 }
 
-SHIM_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts,
+WRAP_EXPORT int __ppoll_chk(struct pollfd *f, nfds_t n, const struct timespec *ts,
                             const sigset_t *m, size_t flen)
 {
 	if (flen / sizeof *f < n)

@@ -35,13 +35,12 @@
 #include <unistd.h>
 #include "wrap.h"
 
-/* One wrapper shape for every call: libc's original, resolved once into
- * real_<name>, between sc_enter and sc_exit; nr and the first argument
- * name the call in the thread-exhaustion report (core/sched.c). */
+/* One wrapper shape for every call: libc's original (REAL, arch/real.h)
+ * between sc_enter and sc_exit; nr and the first argument name the call
+ * in the thread-exhaustion report (core/deadlock.c). */
 #define WRAP_A0(a0, ...) ((long)(a0))
 #define WRAP(ret, name, nr, params, args)                                \
-	static __typeof__(name) *real_##name;                            \
-	SHIM_EXPORT ret name params                                      \
+	WRAP_EXPORT ret name params                                      \
 	{                                                                \
 		g_t *g = sc_enter_nr(true, (nr), WRAP_A0 args);          \
 		ret r;                                                   \
@@ -64,7 +63,7 @@ WRAP(ssize_t, copy_file_range, SYS_copy_file_range, (int fi, off64_t *oi, int fo
 /* flock waits in the kernel holding the M; when M's run short it polls
  * with LOCK_NB between parks instead (twin.c).  A cancellation point at
  * entry only: glibc's flock is none while it waits. */
-SHIM_EXPORT int flock(int fd, int op)
+WRAP_EXPORT int flock(int fd, int op)
 {
 	g_t *g = getcurg();
 	struct sc_twin c = {
@@ -79,44 +78,44 @@ SHIM_EXPORT int flock(int fd, int op)
 	return (int)set_err(sc_call_twin(&c));
 }
 
-/* Calls that are cancellation points while they block (shim/cancel.c):
+/* Calls that are cancellation points while they block (core/cancel.c):
  * made as raw system calls through sc_call_cp, with libc's mapping. */
-SHIM_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
+WRAP_EXPORT int connect(int fd, const struct sockaddr *a, socklen_t al)
 {
 	return (int)set_err(sc_call_cp(SYS_connect, fd, (long)a, al, 0, 0, 0));
 }
 
-SHIM_EXPORT pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru)
+WRAP_EXPORT pid_t wait4(pid_t pid, int *st, int opt, struct rusage *ru)
 {
 	return (pid_t)set_err(sc_call_cp(SYS_wait4, pid, (long)st, opt, (long)ru, 0, 0));
 }
 
-SHIM_EXPORT pid_t waitpid(pid_t pid, int *st, int opt)
+WRAP_EXPORT pid_t waitpid(pid_t pid, int *st, int opt)
 {
 	return wait4(pid, st, opt, NULL);
 }
 
-SHIM_EXPORT pid_t wait(int *st)
+WRAP_EXPORT pid_t wait(int *st)
 {
 	return wait4(-1, st, 0, NULL);
 }
 
-SHIM_EXPORT pid_t wait3(int *st, int opt, struct rusage *ru)
+WRAP_EXPORT pid_t wait3(int *st, int opt, struct rusage *ru)
 {
 	return wait4(-1, st, opt, ru);
 }
 
-SHIM_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
+WRAP_EXPORT int waitid(idtype_t t, id_t id, siginfo_t *si, int opt)
 {
 	return (int)set_err(sc_call_cp(SYS_waitid, t, id, (long)si, opt, 0, 0));
 }
 
-SHIM_EXPORT ssize_t msgrcv(int id, void *p, size_t sz, long typ, int fl)
+WRAP_EXPORT ssize_t msgrcv(int id, void *p, size_t sz, long typ, int fl)
 {
 	return set_err(sc_call_cp(SYS_msgrcv, id, (long)p, (long)sz, typ, fl, 0));
 }
 
-SHIM_EXPORT int msgsnd(int id, const void *p, size_t sz, int fl)
+WRAP_EXPORT int msgsnd(int id, const void *p, size_t sz, int fl)
 {
 	return (int)set_err(sc_call_cp(SYS_msgsnd, id, (long)p, (long)sz, fl, 0, 0));
 }
@@ -128,9 +127,7 @@ static uint64_t kmask(uint64_t m)
 	return m & ~preempt_kmask_clear() & ~(1ull << (SIGCANCEL - 1)) & ~(1ull << (33 - 1));
 }
 
-static __typeof__(sigsuspend) *real_sigsuspend;
-
-SHIM_EXPORT int sigsuspend(const sigset_t *set)
+WRAP_EXPORT int sigsuspend(const sigset_t *set)
 {
 	uint64_t m;
 
@@ -143,7 +140,7 @@ SHIM_EXPORT int sigsuspend(const sigset_t *set)
 
 /* sigpause: glibc's header maps it to __xpg_sigpause (take sig out of the
  * thread's mask) or, for BSD code, __sigpause with a mask. */
-SHIM_EXPORT int __sigpause(int sig_or_mask, int is_sig)
+WRAP_EXPORT int __sigpause(int sig_or_mask, int is_sig)
 {
 	sigset_t set;
 
@@ -160,14 +157,14 @@ SHIM_EXPORT int __sigpause(int sig_or_mask, int is_sig)
 	return sigsuspend(&set);
 }
 
-SHIM_EXPORT int __xpg_sigpause(int sig)
+WRAP_EXPORT int __xpg_sigpause(int sig)
 {
 	return __sigpause(sig, 1);
 }
 
 /* pause() as glibc builds it where there is no pause system call: a
  * ppoll on nothing, forever; EINTR after a handler. */
-SHIM_EXPORT int pause(void)
+WRAP_EXPORT int pause(void)
 {
 	g_t *g = getcurg();
 	long r;
@@ -180,18 +177,4 @@ SHIM_EXPORT int pause(void)
 		r = sc_call_cp(SYS_ppoll, 0, 0, 0, 0, 8, 0);
 	} while (r == -EINTR && g && atomic_exchange_explicit(&g->sigstray, 0, memory_order_relaxed));
 	return (int)set_err(r);
-}
-
-void syscall_wrap_init(void)
-{
-	real_recvmmsg = (__typeof__(recvmmsg) *)dlsym(RTLD_NEXT, "recvmmsg");
-	real_sendmmsg = (__typeof__(sendmmsg) *)dlsym(RTLD_NEXT, "sendmmsg");
-	real_sigsuspend = (__typeof__(sigsuspend) *)dlsym(RTLD_NEXT, "sigsuspend");
-	real_semop = (__typeof__(semop) *)dlsym(RTLD_NEXT, "semop");
-	real_semtimedop = (__typeof__(semtimedop) *)dlsym(RTLD_NEXT, "semtimedop");
-	real_splice = (__typeof__(splice) *)dlsym(RTLD_NEXT, "splice");
-	real_tee = (__typeof__(tee) *)dlsym(RTLD_NEXT, "tee");
-	real_sendfile = (__typeof__(sendfile) *)dlsym(RTLD_NEXT, "sendfile");
-	real_sendfile64 = (__typeof__(sendfile64) *)dlsym(RTLD_NEXT, "sendfile64");
-	real_copy_file_range = (__typeof__(copy_file_range) *)dlsym(RTLD_NEXT, "copy_file_range");
 }

@@ -12,17 +12,6 @@
 #include <unistd.h>
 #include "wrap.h"
 
-static int (*real_fcntl)(int, int, ...);
-static int (*real_fcntl64)(int, int, ...);
-static long (*real_syscall)(long, ...);
-
-void syscall_wrap_init_var(void)
-{
-	real_fcntl = dlsym(RTLD_NEXT, "fcntl");
-	real_fcntl64 = dlsym(RTLD_NEXT, "fcntl64");
-	real_syscall = dlsym(RTLD_NEXT, "syscall");
-}
-
 static bool fcntl_blocks(int cmd)
 {
 	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
@@ -75,12 +64,12 @@ static int lockf_common(int fd, int cmd, off_t len)
 	return -1;
 }
 
-SHIM_EXPORT int lockf(int fd, int cmd, off_t len)
+WRAP_EXPORT int lockf(int fd, int cmd, off_t len)
 {
 	return lockf_common(fd, cmd, len);
 }
 
-SHIM_EXPORT int lockf64(int fd, int cmd, off64_t len)
+WRAP_EXPORT int lockf64(int fd, int cmd, off64_t len)
 {
 	return lockf_common(fd, cmd, len);
 }
@@ -89,12 +78,12 @@ SHIM_EXPORT int lockf64(int fd, int cmd, off64_t len)
 #define FCNTL_ARG(last) ({ va_list ap_; void *a_; \
 	va_start(ap_, last); a_ = va_arg(ap_, void *); va_end(ap_); a_; })
 
-SHIM_EXPORT int fcntl(int fd, int cmd, ...)
+WRAP_EXPORT int fcntl(int fd, int cmd, ...)
 {
 	return fcntl_common(REAL(fcntl), fd, cmd, FCNTL_ARG(cmd));
 }
 
-SHIM_EXPORT int fcntl64(int fd, int cmd, ...)
+WRAP_EXPORT int fcntl64(int fd, int cmd, ...)
 {
 	return fcntl_common(REAL(fcntl64), fd, cmd, FCNTL_ARG(cmd));
 }
@@ -114,32 +103,32 @@ static int open_cp(int dfd, const char *path, int flags, mode_t mode)
 	return (int)set_err(sc_call_cp(SYS_openat, dfd, (long)path, flags, mode, 0, 0));
 }
 
-SHIM_EXPORT int open(const char *path, int flags, ...)
+WRAP_EXPORT int open(const char *path, int flags, ...)
 {
 	return open_cp(AT_FDCWD, path, flags, OPEN_MODE(flags));
 }
 
-SHIM_EXPORT int open64(const char *path, int flags, ...)
+WRAP_EXPORT int open64(const char *path, int flags, ...)
 {
 	return open_cp(AT_FDCWD, path, flags, OPEN_MODE(flags));
 }
 
-SHIM_EXPORT int openat(int dfd, const char *path, int flags, ...)
+WRAP_EXPORT int openat(int dfd, const char *path, int flags, ...)
 {
 	return open_cp(dfd, path, flags, OPEN_MODE(flags));
 }
 
-SHIM_EXPORT int openat64(int dfd, const char *path, int flags, ...)
+WRAP_EXPORT int openat64(int dfd, const char *path, int flags, ...)
 {
 	return open_cp(dfd, path, flags, OPEN_MODE(flags));
 }
 
-SHIM_EXPORT int creat(const char *path, mode_t mode)
+WRAP_EXPORT int creat(const char *path, mode_t mode)
 {
 	return open_cp(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 
-SHIM_EXPORT int creat64(const char *path, mode_t mode)
+WRAP_EXPORT int creat64(const char *path, mode_t mode)
 {
 	return open_cp(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
@@ -169,7 +158,7 @@ static bool syscall_blocks(long n, long a1)
 	}
 }
 
-SHIM_EXPORT long syscall(long n, ...)
+WRAP_EXPORT long syscall(long n, ...)
 {
 	va_list ap;
 	long a1, a2, a3, a4, a5, a6, r;
@@ -194,7 +183,7 @@ SHIM_EXPORT long syscall(long n, ...)
 		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
 	/* Not a cancellation point (glibc's syscall() is not), but with
 	 * asynchronous cancellation anything is: then the cancellable form. */
-	if ((g = getcurg()) != NULL && shim_cancel_async(g))
+	if ((g = getcurg()) != NULL && cancel_async_enabled(g))
 		return set_err(sc_call_cp(n, a1, a2, a3, a4, a5, a6));
 	g = sc_enter_nr(false, n, a1);
 	r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);

@@ -14,9 +14,7 @@
 int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t deadline,
              bool restartable)
 {
-	struct thread *t = thread_of(g);
-	_Atomic uint32_t *intr = t->cancelstate == PTHREAD_CANCEL_ENABLE && !t->canceling ?
-	                         &t->cancel_req : NULL;
+	_Atomic uint32_t *intr = cancel_intr(g);
 	int r;
 
 	g_sig_outcome_reset(g);
@@ -30,7 +28,7 @@ int wait_fds(g_t *g, const int *fd, const uint32_t *ev, int n, int64_t deadline,
 		if (r == -ETIMEDOUT)
 			return -EAGAIN;
 		if (r == -EAGAIN) {   /* woken for a signal */
-			switch (shim_sig_outcome(g, restartable)) {
+			switch (g_sig_outcome(g, restartable)) {
 			case SIG_NONE: continue;
 			case SIG_EINTR: return -EINTR;
 			default: return 0;   /* restart: try the call again */

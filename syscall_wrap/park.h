@@ -67,7 +67,7 @@
 static inline bool poller_off(g_t *g)
 {
 	return !g || rt_cfg.io_mode == IO_SYSCALL ||
-	       atomic_load_explicit(&sched.ngs, memory_order_relaxed) <= 1;
+	       g_live_count() <= 1;
 }
 static inline bool fd_nonblock(int fd)
 {

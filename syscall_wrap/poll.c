@@ -131,14 +131,14 @@ static int do_poll(struct pollfd *f, nfds_t n, const struct timespec *ts)
 	}
 }
 
-SHIM_EXPORT int poll(struct pollfd *f, nfds_t n, int t)
+WRAP_EXPORT int poll(struct pollfd *f, nfds_t n, int t)
 {
 	struct timespec ts = { t / 1000, (long)(t % 1000) * 1000000 };
 
 	return do_poll(f, n, t < 0 ? NULL : &ts);
 }
 
-SHIM_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
+WRAP_EXPORT int ppoll(struct pollfd *f, nfds_t n, const struct timespec *ts, const sigset_t *m)
 {
 	if (m)
 		return plain_ppoll(f, n, ts, m);
@@ -215,7 +215,7 @@ static bool select_args_ok(int nfds, g_t *g)
 	return !poller_off(g) && nfds >= 0 && nfds <= FD_SETSIZE;
 }
 
-SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+WRAP_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
 {
 	struct timespec ts, left;
 	int64_t deadline;
@@ -250,7 +250,7 @@ SHIM_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct time
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
+WRAP_EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *ts,
                         const sigset_t *m)
 {
 	int64_t deadline;

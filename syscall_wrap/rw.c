@@ -286,24 +286,24 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	}
 }
 
-SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+WRAP_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
 	struct iovec v = { buf, n };
 	return do_read(fd, &v, 1, -1, 0);
 }
 
-SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+WRAP_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	return do_read(fd, iov, cnt, -1, 0);
 }
 
-SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+WRAP_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	struct iovec v = { (void *)buf, n };
 	return do_write(fd, &v, 1, -1, 0);
 }
 
-SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+WRAP_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	return do_write(fd, iov, cnt, -1, 0);
 }
@@ -312,53 +312,53 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
  * natively (preadv2 would take -1 as "the file position"). */
 #define POS_CHECK(off) do { if ((off) < 0) { errno = EINVAL; return -1; } } while (0)
 
-SHIM_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+WRAP_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
 	struct iovec v = { buf, n };
 	POS_CHECK(off);
 	return do_read(fd, &v, 1, off, 0);
 }
 
-SHIM_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+WRAP_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	return pread64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+WRAP_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
 	struct iovec v = { (void *)buf, n };
 	POS_CHECK(off);
 	return do_write(fd, &v, 1, off, 0);
 }
 
-SHIM_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+WRAP_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	return pwrite64(fd, buf, n, off);
 }
 
-SHIM_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+WRAP_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	POS_CHECK(off);
 	return do_read(fd, iov, cnt, off, 0);
 }
 
-SHIM_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+WRAP_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	return preadv64(fd, iov, cnt, off);
 }
 
-SHIM_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+WRAP_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
 {
 	POS_CHECK(off);
 	return do_write(fd, iov, cnt, off, 0);
 }
 
-SHIM_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+WRAP_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	return pwritev64(fd, iov, cnt, off);
 }
 
-SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+WRAP_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
 	if (off < -1) {
 		errno = EINVAL;
@@ -367,12 +367,12 @@ SHIM_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off,
 	return do_read(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+WRAP_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
 	return preadv2(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
+WRAP_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int fl)
 {
 	if (off < -1) {
 		errno = EINVAL;
@@ -381,7 +381,7 @@ SHIM_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off
 	return do_write(fd, iov, cnt, off, fl);
 }
 
-SHIM_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
+WRAP_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl)
 {
 	return pwritev2(fd, iov, cnt, off, fl);
 }

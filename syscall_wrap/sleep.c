@@ -16,83 +16,35 @@
 #include <sys/syscall.h>
 #include "wrap.h"
 
-/* Park the calling G until deadline (CLOCK_MONOTONIC ns).  Acts on a
- * pending cancellation (does not return then).  A signal handler that
- * runs in this thread meanwhile (pthread_kill wakes the G to run it) ends
- * the sleep early: returns the time left (ns), 0 when the sleep is done.
- * The kernel never restarts sleeps, SA_RESTART or not. */
-static int64_t sleep_until(g_t *g, int64_t deadline)
-{
-	_Atomic uint32_t never = 0;
-	int64_t now;
-
-	cancel_point(g);
-	g_sig_outcome_reset(g);
-	while ((now = os_nanotime()) < deadline) {
-		int r = shim_wait_cancellable(g, &never, 0, deadline);
-
-		if (r == -ECANCELED)
-			cancel_point(g);
-		if (atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) &&
-		    shim_sig_outcome(g, false) == SIG_EINTR) {
-			now = os_nanotime();
-			return now < deadline ? deadline - now : 1;
-		}
-	}
-	return 0;
-}
-
-static void ns_ts(int64_t ns, struct timespec *ts)
-{
-	ts->tv_sec = ns / 1000000000;
-	ts->tv_nsec = ns % 1000000000;
-}
-
-static bool valid_ts(const struct timespec *ts)
-{
-	return ts && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 && ts->tv_sec >= 0;
-}
-
-static int64_t ts_ns(const struct timespec *ts)
-{
-	if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
-		return INT64_MAX / 2;
-	return (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec;
-}
-
 /* Threads that are not G's (created by libc behind our back: SIGEV_THREAD
- * timers) sleep in libc's own functions, which are glibc cancellation
- * points for them (tst-cancel28). */
-static __typeof__(nanosleep) *real_nanosleep;
-static __typeof__(clock_nanosleep) *real_clock_nanosleep;
-static __typeof__(usleep) *real_usleep;
-static __typeof__(sleep) *real_sleep;
-
-SHIM_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
+ * timers) sleep in libc's own functions (REAL), which are glibc
+ * cancellation points for them (tst-cancel28).  Timespecs are checked and
+ * converted by core/rt.h's rt_ts_ok, rt_ts_ns and rt_ns_ts. */
+WRAP_EXPORT int nanosleep(const struct timespec *req, struct timespec *rem)
 {
-	g_t *g = shim_self();
+	g_t *g = getcurg();
 	int64_t left;
 
 	if (!g)
 		return REAL(nanosleep)(req, rem);
-	if (!valid_ts(req)) {
+	if (!rt_ts_ok(req) || req->tv_sec < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	left = sleep_until(g, os_nanotime() + ts_ns(req));
+	left = cancel_sleep_until(g, os_nanotime() + rt_ts_ns(req));
 	if (left) {
 		if (rem)
-			ns_ts(left, rem);
+			*rem = rt_ns_ts(left);
 		errno = EINTR;
 		return -1;
 	}
 	return 0;
 }
 
-SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
+WRAP_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req,
                                 struct timespec *rem)
 {
-	g_t *g = shim_self();
+	g_t *g = getcurg();
 	int64_t now, when, left;
 
 	if (!g)
@@ -102,14 +54,14 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
 		long r = syscall(SYS_clock_nanosleep, clk, flags, req, rem);
 		return r < 0 ? errno : 0;
 	}
-	if (!req || req->tv_nsec < 0 || req->tv_nsec >= 1000000000)
+	if (!rt_ts_ok(req))
 		return EINVAL;
 	if (!(flags & TIMER_ABSTIME)) {
 		if (req->tv_sec < 0)
 			return 0;
-		left = sleep_until(g, os_nanotime() + ts_ns(req));
+		left = cancel_sleep_until(g, os_nanotime() + rt_ts_ns(req));
 		if (left && rem)
-			ns_ts(left, rem);
+			*rem = rt_ns_ts(left);
 		return left ? EINTR : 0;
 	}
 	/* Absolute: convert to a monotonic deadline once (a later jump of
@@ -117,37 +69,37 @@ SHIM_EXPORT int clock_nanosleep(clockid_t clk, int flags, const struct timespec 
 	if (req->tv_sec < 0)
 		return 0;
 	now = os_clock_ns(clk);
-	when = ts_ns(req);
+	when = rt_ts_ns(req);
 	if (when <= now)
 		return 0;
-	return sleep_until(g, os_nanotime() + (when - now)) ? EINTR : 0;
+	return cancel_sleep_until(g, os_nanotime() + (when - now)) ? EINTR : 0;
 }
 
-SHIM_EXPORT int usleep(useconds_t us)
+WRAP_EXPORT int usleep(useconds_t us)
 {
-	g_t *g = shim_self();
+	g_t *g = getcurg();
 
 	if (!g)
 		return REAL(usleep)(us);
-	if (sleep_until(g, os_nanotime() + (int64_t)us * 1000)) {
+	if (cancel_sleep_until(g, os_nanotime() + (int64_t)us * 1000)) {
 		errno = EINTR;
 		return -1;
 	}
 	return 0;
 }
 
-SHIM_EXPORT unsigned int sleep(unsigned int sec)
+WRAP_EXPORT unsigned int sleep(unsigned int sec)
 {
-	g_t *g = shim_self();
+	g_t *g = getcurg();
 	int64_t left;
 
 	if (!g)
 		return REAL(sleep)(sec);
-	left = sleep_until(g, os_nanotime() + (int64_t)sec * 1000000000);
-	return (unsigned)(left / 1000000000);   /* whole seconds left, as glibc */
+	left = cancel_sleep_until(g, os_nanotime() + (int64_t)sec * RT_NS_PER_S);
+	return (unsigned)(left / RT_NS_PER_S);   /* whole seconds left, as glibc */
 }
 
-SHIM_EXPORT int thrd_sleep(const struct timespec *dur, struct timespec *rem)
+WRAP_EXPORT int thrd_sleep(const struct timespec *dur, struct timespec *rem)
 {
 	int r = nanosleep(dur, rem);
 

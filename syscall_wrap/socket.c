@@ -164,12 +164,12 @@ static ssize_t do_sendmsg(int fd, const struct msghdr *m0, int fl)
 	}
 }
 
-SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
+WRAP_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int fl)
 {
 	return do_recvmsg(fd, msg, fl);
 }
 
-SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
+WRAP_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockaddr *a, socklen_t *al)
 {
 	struct iovec v = { buf, n };
 	struct msghdr m = { .msg_name = a, .msg_namelen = a && al ? *al : 0,
@@ -181,17 +181,17 @@ SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int fl, struct sockadd
 	return r;
 }
 
-SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
+WRAP_EXPORT ssize_t recv(int fd, void *buf, size_t n, int fl)
 {
 	return recvfrom(fd, buf, n, fl, NULL, NULL);
 }
 
-SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
+WRAP_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int fl)
 {
 	return do_sendmsg(fd, msg, fl);
 }
 
-SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
+WRAP_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
                            const struct sockaddr *a, socklen_t al)
 {
 	struct iovec v = { (void *)buf, n };
@@ -201,7 +201,7 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int fl,
 	return do_sendmsg(fd, &m, fl);
 }
 
-SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
+WRAP_EXPORT ssize_t send(int fd, const void *buf, size_t n, int fl)
 {
 	return sendto(fd, buf, n, fl, NULL, 0);
 }
@@ -217,7 +217,7 @@ static int plain_accept(int fd, struct sockaddr *a, socklen_t *al, int fl)
 
 /* accept has no per-call "don't wait": ask poll first (a listening socket
  * is rarely hot enough for the extra call to matter). */
-SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
+WRAP_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 {
 	g_t *g = getcurg();
 
@@ -241,7 +241,7 @@ SHIM_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 	}
 }
 
-SHIM_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
+WRAP_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
 {
 	return accept4(fd, a, al, 0);
 }

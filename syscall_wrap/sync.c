@@ -37,17 +37,17 @@ static int do_sync(enum sync_kind k, int fd, off64_t off, off64_t n, unsigned fl
 	return (int)set_err(r);
 }
 
-SHIM_EXPORT int fsync(int fd)
+WRAP_EXPORT int fsync(int fd)
 {
 	return do_sync(SYNC_FULL, fd, 0, 0, 0);
 }
 
-SHIM_EXPORT int fdatasync(int fd)
+WRAP_EXPORT int fdatasync(int fd)
 {
 	return do_sync(SYNC_DATA, fd, 0, 0, 0);
 }
 
-SHIM_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
+WRAP_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned int fl)
 {
 	return do_sync(SYNC_RANGE, fd, off, n, fl);
 }

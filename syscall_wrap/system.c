@@ -30,7 +30,6 @@
 
 extern char **environ;
 
-static int (*real_system)(const char *);
 static pthread_mutex_t sys_lock = PTHREAD_MUTEX_INITIALIZER;
 static int sys_users;                     /* sys_lock */
 static struct sigaction sys_int, sys_quit; /* sys_lock: actions before */
@@ -116,7 +115,7 @@ static int do_system(const char *cmd)
 	return status;
 }
 
-SHIM_EXPORT int system(const char *cmd)
+WRAP_EXPORT int system(const char *cmd)
 {
 	if (!getcurg())
 		return REAL(system)(cmd);

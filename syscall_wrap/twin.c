@@ -16,7 +16,7 @@
  * sc_call_twin makes the plain call while M's are plentiful - exact, and
  * free - but marks the G evictable: if sysmon finds runnable G's starving
  * for an M, it signals this M out of the call (as pthread_cancel does,
- * shim/cancel.c), and the call goes on here with the twin.  While M's are
+ * core/cancel.c), and the call goes on here with the twin.  While M's are
  * short (sched_mshort) calls start with the twin.  Between tries the G
  * parks on a timer, 100 us doubling to 10 ms, so it holds no M and costs
  * a try per park.
@@ -24,7 +24,7 @@
  * The twin keeps the call's meaning: the same system call without the
  * wait, retried until it does not need to wait; signals during a park
  * end the call with EINTR or restart it as the kernel would have
- * (SA_RESTART: shim_sig_outcome); cancellation acts during a park where
+ * (SA_RESTART: g_sig_outcome); cancellation acts during a park where
  * the call is a cancellation point.  What it changes is the queueing: a
  * lock waiter that polls is not in the kernel's queue and may lose the
  * lock to later waiters, and it sees a release up to 10 ms late; a
@@ -56,18 +56,18 @@ static long twin_block(g_t *g, const struct sc_twin *c)
 	sg = sc_enter_nr(false, c->nr, c->a[0]);
 	if (sg) {
 		g->scsince = os_nanotime();
-		/* Before the call (in_cp is set inside shim_cp_syscall2):
+		/* Before the call (in_cp is set inside cancel_syscall2):
 		 * sysmon signals only G's it sees evictable, and keeps
 		 * signalling while they stay in the call. */
 		atomic_store_explicit(&g->evictable, 1, memory_order_seq_cst);
 	}
-	r = shim_cp_syscall2(g, c->cancel, c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4],
+	r = cancel_syscall2(g, c->cancel, c->nr, c->a[0], c->a[1], c->a[2], c->a[3], c->a[4],
 	                     c->a[5]);
 	atomic_store_explicit(&g->evictable, 0, memory_order_seq_cst);
 	ev = atomic_exchange_explicit(&g->evict, 0, memory_order_acq_rel);
 	sc_exit(sg);
 	if (c->cancel)
-		shim_cp_after(g, r);   /* acts if a cancellation cut it short */
+		cancel_syscall_after(g, r);   /* acts if a cancellation cut it short */
 	if (r == ARCH_CP_CANCELED)
 		return ev ? TWIN_EVICTED : -EINTR;
 	return r;
@@ -107,12 +107,12 @@ static long twin_park(g_t *g, const struct sc_twin *c, int64_t *wait)
 	int r;
 
 	g_sig_outcome_reset(g);
-	r = c->cancel ? shim_wait_cancellable(g, &word, 0, deadline) :
+	r = c->cancel ? cancel_gfutex_wait(g, &word, 0, deadline) :
 	                gfutex_wait(&word, 0, deadline);
 	if (r == -ECANCELED)
 		cancel_point(g);
 	if (atomic_load_explicit(&g->sigdelivered, memory_order_relaxed) &&
-	    shim_sig_outcome(g, c->restart) == SIG_EINTR)
+	    g_sig_outcome(g, c->restart) == SIG_EINTR)
 		return -EINTR;
 	*wait = *wait * 2 > TWIN_MAX_NS ? TWIN_MAX_NS : *wait * 2;
 	return 0;
@@ -141,10 +141,10 @@ long sc_call_twin(const struct sc_twin *c)
 	 * interrupted one): the plain call, nothing to account. */
 	if (!g || g->rtdepth != 0 ||
 	    atomic_load_explicit(&g->status, memory_order_relaxed) != G_RUNNING) {
-		r = shim_cp_syscall2(g, c->cancel, c->nr, c->a[0], c->a[1], c->a[2], c->a[3],
+		r = cancel_syscall2(g, c->cancel, c->nr, c->a[0], c->a[1], c->a[2], c->a[3],
 		                     c->a[4], c->a[5]);
 		if (c->cancel)
-			shim_cp_after(g, r);
+			cancel_syscall_after(g, r);
 		return r == ARCH_CP_CANCELED ? -EINTR : r;
 	}
 	if (c->cancel)

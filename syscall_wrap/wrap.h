@@ -1,27 +1,16 @@
 /* syscall_wrap/wrap.h - what every blocking-call wrapper shares: libc's
- * original (resolved once by the constructor, or on first use if a
- * library constructor that runs before ours blocks already), and the
- * entersyscall/exitsyscall bracket around it. */
+ * original (REAL, arch/real.h), and the entersyscall/exitsyscall bracket
+ * around it.  This layer sees core and arch only (core/rt.h). */
 #ifndef GSHIM_SYSCALL_WRAP_H
 #define GSHIM_SYSCALL_WRAP_H
 
 #include <dlfcn.h>
 #include <errno.h>
-#include "shim/shim.h"
+#include "core/rt.h"
+#include "arch/real.h"
 
-static inline void *real_get(void **slot, const char *name)
-{
-	void *f = __atomic_load_n(slot, __ATOMIC_RELAXED);
-
-	if (__builtin_expect(f == NULL, 0)) {
-		f = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, f, __ATOMIC_RELAXED);
-	}
-	return f;
-}
-
-/* real_<name> must be declared with the original's type. */
-#define REAL(name) ((__typeof__(real_##name))real_get((void **)&real_##name, #name))
+/* The interposed names this layer defines (libgshim exports them). */
+#define WRAP_EXPORT RT_EXPORT
 
 /* Enter a wrapped call: the G to hand to sc_exit, or NULL when there is
  * nothing to account (not a G, or already inside a call).  cancel: the
@@ -67,7 +56,7 @@ static inline long set_err(long r)
 }
 
 /* The plain blocking system call between sc_enter and sc_exit, as a
- * cancellation point also while it blocks (shim/cancel.c): -errno or
+ * cancellation point also while it blocks (core/cancel.c): -errno or
  * the result.  Does not return if pthread_cancel cut it short. */
 static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, long f)
 {
@@ -80,11 +69,11 @@ static inline long sc_call_cp(long nr, long a, long b, long c, long d, long e, l
 	do {
 		if (cur)
 			atomic_store_explicit(&cur->sigstray, 0, memory_order_relaxed);
-		r = shim_cp_syscall(cur, nr, a, b, c, d, e, f);
+		r = cancel_syscall(cur, nr, a, b, c, d, e, f);
 	} while (r == -EINTR && cur && atomic_exchange_explicit(&cur->sigstray, 0, memory_order_relaxed));
 
 	sc_exit(g);
-	shim_cp_after(cur, r);
+	cancel_syscall_after(cur, r);
 	return r == ARCH_CP_CANCELED ? -EINTR : r;
 }
 

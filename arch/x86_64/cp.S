@@ -5,7 +5,7 @@
  *                      long a, long b, long c, long d, long e, long f)
  *
  * Between arch_cp_begin and arch_cp_end the cancellation flag is read and
- * the system call made.  The cancel signal's handler (shim/cancel.c)
+ * the system call made.  The cancel signal's handler (core/cancel.c)
  * moves a thread whose PC is in that range to arch_cp_cancel: either it
  * had not entered the kernel yet, or it was blocked there and the
  * kernel, restarting the call (SA_RESTART), pointed the PC back at the

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/rt.h"
+#include "core/internal.h"
 
 #define MS ((int64_t)1000000)
 #define US ((int64_t)1000)

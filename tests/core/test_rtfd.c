@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "core/rt.h"
+#include "core/internal.h"
 
 #define STK ((size_t)64 << 10)
 #include "child.h"

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include "core/rt.h"
+#include "core/internal.h"
 
 static p_t *newp(uint32_t id)
 {

@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "core/rt.h"
+#include "core/internal.h"
 
 void sched_snapshot(int *idleprocs, int *threads, int *spinning, int *idlem,
                     int *globq);

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include "core/rt.h"
+#include "core/internal.h"
 
 #define AT(tp, off, type) (*(type *)((char *)(tp) + (off)))
 
