@@ -366,7 +366,7 @@ void cancel_interrupt(g_t *g)
 	/* Or interrupt the plain blocking call it is in (see above), ours
 	 * or one of libc's own. */
 	if ((atomic_load_explicit(&g->in_cp, memory_order_seq_cst) == 1 ||
-	     (rt_cfg.tls_mode == TLS_PER_G && in_libc_cp(g->tcb)) ||
+	     (rt_tls_per_g() && in_libc_cp(g->tcb)) ||
 	     /* glibc >= 2.40: maybe in libc's bridge; the handler looks */
 	     (libc_bridge_lo && g != getcurg() &&
 	      atomic_load_explicit(&g->status, memory_order_seq_cst) == G_RUNNING)) &&

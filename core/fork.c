@@ -50,7 +50,7 @@ void *sched_own_tcb_enter(void)
 	m_t *m = g ? g->m : NULL;
 	void *tp;
 
-	if (rt_cfg.tls_mode != TLS_PER_G || !m || m == &m0 || m->cur_tp == m->g0.tcb)
+	if (!rt_tls_per_g() || !m || m == &m0 || m->cur_tp == m->g0.tcb)
 		return NULL;
 	tp = m->cur_tp;
 	arch_set_tp(m->g0.tcb);

@@ -224,7 +224,6 @@ bool preempt_async_pending(void);     /* sysmon: a G has one */
 bool preempt_pc_safe(uintptr_t pc);
 
 /* netpoll.c: the runtime's side of the poller (rt.h has the waits). */
-int netpoll_mode(void);
 void netpoll_fork_child(void);
 /* Reaping events (netpoll.c essay): find_runnable and sysmon poll without
  * blocking; an idle M may become the one M sleeping in the kernel for

@@ -341,7 +341,7 @@ static bool init_alloc(int n, gstack_t *g0s, g_t **mg)
 		goto no_stack;
 	m0.g0.is_g0 = true;
 	m0.g0.stack = *g0s;   /* tls_new_g0 reads its bounds */
-	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new_g0(&m0.g0))
+	if (rt_tls_per_g() && !tls_new_g0(&m0.g0))
 		goto no_tcb;
 	*mg = g_alloc_main();
 	if (*mg)
@@ -380,7 +380,7 @@ bool sched_init(void)
 	real_init();
 	stack_sys_init();
 	prctl(PR_GET_NAME, sched.comm, 0, 0, 0);
-	if (rt_cfg.tls_mode == TLS_PER_G && !tls_init())
+	if (rt_tls_per_g() && !tls_init())
 		rt_cfg.tls_mode = TLS_SHARED;
 	n = rt_cfg.gomaxprocs > 0 ? rt_cfg.gomaxprocs : os_ncpu();
 	/* mmap, not malloc: the program's malloc may be a replacement that

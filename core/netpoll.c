@@ -153,6 +153,15 @@ static bool epoll_setup(void)
 	return true;
 }
 
+int netpoll_mode_peek(void)
+{
+	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
+
+	if (mode < 0)
+		return rt_cfg.io_mode;
+	return atomic_load_explicit(&np.dead, memory_order_relaxed) ? IO_SYSCALL : mode;
+}
+
 int netpoll_mode(void)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);

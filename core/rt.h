@@ -289,7 +289,8 @@ struct rt_cfg {
 	int schedtrace_ms;            /* 0 = off */
 	int scheddetail;
 	int deadlock;                 /* GSHIM_DEBUG=deadlock=1: report and exit */
-	int tls_mode;                 /* TLS_SHARED or TLS_PER_G (GSHIM_TLS) */
+	int tls_mode;                 /* TLS_SHARED or TLS_PER_G (GSHIM_TLS): read it
+	                                 through rt_tls_per_g() */
 	int nofsgsbase;               /* GSHIM_DEBUG=nofsgsbase=1 */
 	int preempt;                  /* GSHIM_PREEMPT: async preemption on */
 	int io_mode;                  /* GSHIM_IO: IO_URING, IO_EPOLL, IO_SYSCALL */
@@ -300,6 +301,14 @@ struct rt_cfg {
 	void (*cancel_exit)(g_t *g) __attribute__((noreturn));
 };
 extern struct rt_cfg rt_cfg;
+
+/* The TLS mode in effect: per-G TCBs (GSHIM_TLS=per-g, and the TCB layout
+ * checks passed at start-up; else sched_init fell back to shared).  The
+ * one accessor: nothing else reads rt_cfg.tls_mode. */
+static inline bool rt_tls_per_g(void)
+{
+	return rt_cfg.tls_mode == TLS_PER_G;
+}
 
 /* ---- sched.c ---------------------------------------------------------- */
 
@@ -394,6 +403,14 @@ void preempt_async_clear(g_t *g);
  * until it completes: bytes or -errno, -ENOSYS without io_uring; the
  * syncs likewise (0 or -errno). */
 struct iovec;
+/* The I/O mode in effect (IO_URING, IO_EPOLL, IO_SYSCALL): GSHIM_IO as
+ * far as the host allowed it, IO_SYSCALL once the poller is lost.  The
+ * one answer to "which mode": nothing outside netpoll.c reads
+ * rt_cfg.io_mode.  netpoll_mode sets the poller up on first use;
+ * netpoll_mode_peek does not (before that it answers what was asked
+ * for), so a program with one thread never starts it. */
+int netpoll_mode(void);
+int netpoll_mode_peek(void);
 int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *intr);
 ssize_t netpoll_rw(bool write, int fd, const struct iovec *iov, int cnt, int64_t off);
 #define NETPOLL_MANY 64   /* descriptors of one netpoll_wait_many */
@@ -498,7 +515,6 @@ void gfutex_wake_async(_Atomic uint32_t *addr);
 void g_call_abandon(void);
 
 /* ---- tls.c: a TCB per G (GSHIM_TLS=per-g) ------------------------------ */
-bool tls_per_g(void);             /* per-G TLS is in use */
 void *tls_new(g_t *g);            /* TCB for g (reused or fresh); NULL: ENOMEM */
 void tls_exit(void);              /* on the G's TCB, at thread exit */
 void tls_modules_changed(void);   /* after dlopen: TLS images into G TCBs */

@@ -78,7 +78,7 @@ struct rt_cfg rt_cfg = { .gomaxprocs = 0 };
  * being left. */
 static inline void enter_tls(m_t *m, g_t *g)
 {
-	if (rt_cfg.tls_mode == TLS_PER_G) {
+	if (rt_tls_per_g()) {
 		void *tp = g->tcb;
 
 		if (tp != m->cur_tp) {
@@ -497,7 +497,7 @@ void schedule(m_t *m)
 			reset_spinning(m);
 		execute_prep(m, g);
 		back = arch_switch(&m->g0.ctx, &g->ctx, &req);
-		if (rt_cfg.tls_mode != TLS_PER_G)
+		if (!rt_tls_per_g())
 			setg(&m->g0);   /* per-g: whoever switched to us loaded our TCB */
 		switch_finish(back);
 		if (m->handoff) {
@@ -515,7 +515,7 @@ static void g_start(void *from_switch, void *data)
 	switch_finish(from_switch);
 	rt_exit(g);   /* g_start_new entered it for us: finish touched the P */
 	sigmask_apply(g);
-	if (rt_cfg.tls_mode == TLS_PER_G)
+	if (rt_tls_per_g())
 		tls_first_run();
 	*errno_loc() = 0;
 	if (atomic_load_explicit(&g->sigpending, memory_order_relaxed))
@@ -530,7 +530,7 @@ void g0_start(void *from_switch, void *data)
 {
 	m_t *m = data;
 
-	if (rt_cfg.tls_mode == TLS_PER_G)
+	if (rt_tls_per_g())
 		tls_first_run();   /* a fresh TCB, see sched_init */
 	else
 		setg(&m->g0);

@@ -652,11 +652,6 @@ void tls_exit(void)
 	uselocale(LC_GLOBAL_LOCALE);
 }
 
-bool tls_per_g(void)
-{
-	return tls.ok;
-}
-
 /* Calls into glibc's process-shared objects: glibc names owners by the
  * tid in the TCB, and the fake tids of G's repeat from one process to the
  * next.  For the duration of such a call the G's TCB carries its M's
@@ -667,7 +662,7 @@ int tls_tid_enter(void)
 	g_t *g = getcurg();
 	int old;
 
-	if (rt_cfg.tls_mode != TLS_PER_G || !g || !g->m)
+	if (!rt_tls_per_g() || !g || !g->m)
 		return 0;
 	old = AT(arch_tp(), L.tid, int);
 	AT(arch_tp(), L.tid, int) = g->m->tid;

@@ -140,7 +140,7 @@ void cancel_old_cleanups(g_t *g, uintptr_t limit)
 {
 	struct _pthread_cleanup_buffer **head, *b;
 
-	if (!tcb_oldcl_off || !g->tcb || rt_cfg.tls_mode != TLS_PER_G)
+	if (!tcb_oldcl_off || !g->tcb || !rt_tls_per_g())
 		return;
 	head = (struct _pthread_cleanup_buffer **)((char *)g->tcb + tcb_oldcl_off);
 	while ((b = *head) != NULL && (uintptr_t)b < limit) {
@@ -166,7 +166,7 @@ static bool main_jb_saved;
 static bool glibc_main(g_t *g)
 {
 	return g->is_main && tcb_jmpbuf_off && cancel_glibc_word(g->tcb) &&
-	       rt_cfg.tls_mode == TLS_PER_G;
+	       rt_tls_per_g();
 }
 
 static _Atomic uint32_t *tcb_ch(g_t *g)
@@ -218,9 +218,9 @@ void cancel_thread_start(g_t *g, __pthread_unwind_buf_t *base)
 {
 	struct thread *t = thread_of(g);
 
-	if (tcb_oldcl_off && rt_cfg.tls_mode == TLS_PER_G && g->tcb)   /* a reused TCB */
+	if (tcb_oldcl_off && rt_tls_per_g() && g->tcb)   /* a reused TCB */
 		*(void **)((char *)g->tcb + tcb_oldcl_off) = NULL;
-	if (!tcb_jmpbuf_off || !cancel_glibc_word(g->tcb) || rt_cfg.tls_mode != TLS_PER_G)
+	if (!tcb_jmpbuf_off || !cancel_glibc_word(g->tcb) || !rt_tls_per_g())
 		return;
 	atomic_store_explicit(tcb_ch(g), 0, memory_order_relaxed);   /* a reused TCB */
 	atomic_store_explicit(&t->base, base, memory_order_seq_cst);

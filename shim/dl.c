@@ -155,7 +155,7 @@ SHIM_EXPORT void *dlopen(const char *file, int mode)
 	}
 	if (!h)
 		h = REAL(dlopen)(file, mode);
-	if (h && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
+	if (h && rt_tls_per_g() && sched_ready())
 		tls_modules_changed();
 	if (h && sched_ready())
 		shim_execstack_check();
@@ -170,7 +170,7 @@ SHIM_EXPORT int dlclose(void *h)
 	int r;
 
 	r = REAL(dlclose)(h);
-	if (r == 0 && rt_cfg.tls_mode == TLS_PER_G && sched_ready())
+	if (r == 0 && rt_tls_per_g() && sched_ready())
 		tls_modules_unloaded();
 	return r;
 }

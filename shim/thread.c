@@ -143,7 +143,7 @@ _Noreturn void thread_exit(g_t *g, void *retval)
 	 * runs no thread_local destructors when the main thread calls
 	 * pthread_exit (nor later at exit(), which runs the exiting
 	 * thread's), and main's TCB is glibc's own, never reused. */
-	if (rt_cfg.tls_mode == TLS_PER_G && !g->is_main)
+	if (rt_tls_per_g() && !g->is_main)
 		tls_exit();
 	g_exit(retval);
 }
@@ -270,7 +270,7 @@ static int create_attr(pthread_t *th, const pthread_attr_t *attr,
 			g_yield();
 		return err;
 	}
-	if (rt_cfg.tls_mode == TLS_PER_G && !tls_new(g)) {
+	if (rt_tls_per_g() && !tls_new(g)) {
 		g_free(g);
 		return EAGAIN;
 	}

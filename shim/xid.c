@@ -28,7 +28,7 @@ static void xid_enter(struct xid_bracket *b)
 	uint64_t block = ~((1ull << (33 - 1)) | (1ull << (SIGCANCEL - 1)));
 
 	b->g = shim_self();
-	if (!b->g || !tls_per_g())
+	if (!b->g || !rt_tls_per_g())
 		return (void)(b->g = NULL);
 	arch_syscall6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&block, (long)&b->mask, 8, 0, 0);
 	b->tp = sched_own_tcb_enter();

@@ -66,8 +66,7 @@
  * and never starts the poller. */
 static inline bool poller_off(g_t *g)
 {
-	return !g || rt_cfg.io_mode == IO_SYSCALL ||
-	       g_live_count() <= 1;
+	return !g || g_live_count() <= 1 || netpoll_mode_peek() == IO_SYSCALL;
 }
 static inline bool fd_nonblock(int fd)
 {
@@ -137,22 +136,22 @@ static inline int iov_advance(struct iovec *v, int cnt, size_t n)
 
 static inline int64_t deadline_ts(const struct timespec *ts)
 {
-	return ts ? os_nanotime() + (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec : -1;
+	return ts ? os_nanotime() + rt_ts_ns(ts) : -1;
 }
 
+/* The poll family's timeouts: NULL (none) or a non-negative timespec
+ * small enough that a deadline built from it cannot overflow. */
 static inline bool ts_valid(const struct timespec *ts)
 {
-	return !ts || (ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 &&
-	               ts->tv_sec < INT64_MAX / 1000000000 / 2);
+	return !ts || (rt_ts_ok(ts) && ts->tv_sec >= 0 &&
+	               ts->tv_sec < INT64_MAX / RT_NS_PER_S / 2);
 }
 
 static inline struct timespec ts_left(int64_t deadline)
 {
 	int64_t left = deadline - os_nanotime();
 
-	if (left < 0)
-		left = 0;
-	return (struct timespec){ left / 1000000000, left % 1000000000 };
+	return rt_ns_ts(left < 0 ? 0 : left);
 }
 
 /* park.c: park g until one of fd[0..n) may be ready for its ev[i];

@@ -103,7 +103,7 @@ static ssize_t plain_rw(bool wr, int fd, const struct iovec *iov, int cnt, off_t
 		.cancel = true, .restart = true,
 	};
 
-	if (!wr && rt_cfg.io_mode == IO_SYSCALL && !(fl & RWF_NOWAIT) && getcurg())
+	if (!wr && !(fl & RWF_NOWAIT) && getcurg() && netpoll_mode_peek() == IO_SYSCALL)
 		return set_err(sc_call_twin(&c));
 	return set_err(sc_call_cp(wr ? SYS_pwritev2 : SYS_preadv2, fd, (long)iov, cnt, (long)off,
 	                          0, fl));
