@@ -176,24 +176,30 @@ static g_t *pick_local(p_t *p, bool yielding)
 	 * the urgent G's at its head first (below), so that a flood of I/O
 	 * events cannot starve preempted or yielded G's either.  61 is Go's
 	 * choice: prime, so it does not fall into step with periodic program
-	 * behaviour.  A yield (sched_yield, preemption) does the same every
-	 * time: the yielder goes behind everything that waits, as under
-	 * Go's Gosched, not just behind this P's ring - two G's yielding to
-	 * each other while new G's wait in the global queue otherwise took
-	 * 61 turns for each one started (threads_100k's wait loops). */
-	if (p->schedtick % 61 == 0 || yielding) {
-		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
-			lock_acquire(&sched.lock);
-			g = globrunq_get_plain();
-			if (!g)
-				g = globrunq_get(p, 1);
-			lock_release(&sched.lock);
-			if (g)
-				return g;
-		}
-		/* Likewise the ring: Go relies on sysmon preempting a pair
-		 * that hands the P back and forth through runnext; without
-		 * preemption, a G at the ring head would wait forever. */
+	 * behaviour.  A yield (sched_yield, preemption) looks there first
+	 * every time: the yielder goes behind everything that waits, as
+	 * under Go's Gosched, not only behind this P's ring - two G's
+	 * yielding to each other while new G's waited in the global queue
+	 * took 61 turns for each one started (threads_100k's wait loops). */
+	bool tick61 = p->schedtick % 61 == 0;
+
+	if ((tick61 || yielding) &&
+	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+		lock_acquire(&sched.lock);
+		g = globrunq_get_plain();
+		if (!g)
+			g = globrunq_get(p, 1);
+		lock_release(&sched.lock);
+		if (g)
+			return g;
+	}
+	/* Likewise the ring on the 61st tick: Go relies on sysmon preempting
+	 * a pair that hands the P back and forth through runnext; without
+	 * preemption, a G at the ring head would wait forever.  (Not for a
+	 * yield: the yielder goes to the ring's tail, and skipping runnext
+	 * each time would starve the G in it - pthread_once's callers, all
+	 * yielding, never let it run.) */
+	if (tick61) {
 		g = runq_get_ring(p);
 		if (g)
 			return g;
