@@ -9,7 +9,7 @@
  * x86_64 (only touched pages cost memory), but mappings are not: the kernel caps a process at vm.max_map_count VMAs (65530 by
  * default), and a stack with a guard page costs two (the PROT_NONE guard
  * and the stack itself).  glibc therefore tops out at ~32k threads with
- * default attributes; gshim must run 100k (ARCHITECTURE.md, hazard 3).
+ * default attributes; gshim must run 100k (docs/design.md, "Hazards").
  *
  * Policy
  * ------

@@ -7,10 +7,10 @@
  * every 61st tick or when the ring is empty) and, if there is one, switches
  * to it directly: one register switch, no detour through the M's g0.  Only
  * when its P has nothing does it switch to g0, which runs find_runnable
- * (stealing, dropping the P, sleeping the M).  TLS.md explains why the
- * direct switch matters: with a TCB per G every switch costs a thread
- * pointer write (3.4 us with arch_prctl here), so G -> g0 -> G would pay
- * twice.
+ * (stealing, dropping the P, sleeping the M).  The direct switch
+ * matters (docs/design.md, "Thread identity"): with a TCB per G every
+ * switch costs a thread pointer write (3.4 us with arch_prctl on a VM
+ * without FSGSBASE), so G -> g0 -> G would pay twice.
  *
  * The G being left cannot publish its own new state (G_WAITING on a wait
  * queue, G_RUNNABLE on a run queue, G_DEAD on a free list) before its

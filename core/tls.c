@@ -4,7 +4,8 @@
  * const __errno_location, &some___thread_var), so a G that blocks on M1
  * and resumes on M2 keeps using M1's TLS while another G uses it there.
  * Only a TLS block per G, with the thread pointer (FS base) switched on
- * every G switch, keeps those addresses right (../shared/design/TLS.md).
+ * every G switch, keeps those addresses right (docs/design.md, "Thread
+ * identity").
  *
  * What a TCB is here.  ld.so's _dl_allocate_tls(NULL) gives a zeroed
  * struct pthread with a DTV and every static TLS block initialised from

@@ -7,7 +7,7 @@
  *
  * The thread-pointer helpers read the runtime's one TLS slot with a fresh
  * %fs-relative load every time, never through a cached address: after a
- * switch the same G may be on another M (see ../shared/design/TLS.md).
+ * switch the same G may be on another M (docs/design.md, "Thread identity").
  */
 #ifndef GSHIM_ARCH_H
 #define GSHIM_ARCH_H
@@ -100,7 +100,8 @@ static inline long arch_syscall6(long n, long a, long b, long c, long d,
  * (%fs:0), which is what glibc keeps there.  arch_set_tp writes it with
  * wrfsbase when the kernel allows it (AT_HWCAP2 & HWCAP2_FSGSBASE; never
  * probe by executing it: on some VMs it runs but the kernel restores its
- * own value later, TLS.md), else with arch_prctl(ARCH_SET_FS). */
+ * own value later: docs/design.md, "Thread identity"), else with
+ * arch_prctl(ARCH_SET_FS). */
 static inline void *arch_tp(void)
 {
 	void *tp;

@@ -1,4 +1,4 @@
-/* Symbol versions (ARCHITECTURE.md hazard 6). Built twice: with
+/* Symbol versions (docs/design.md, "Hazards"). Built twice: with
  * -DSYMVER_OLD the binary references pthread_create@GLIBC_2.2.5, with
  * -DSYMVER_NEW pthread_create@GLIBC_2.34. Prints "gshim" when the call
  * reached gshim, "native" when it reached glibc.
