@@ -3,7 +3,7 @@
  * Purpose.  A G can be asked to stop what it waits for: pthread_cancel
  * (a cancellation request), a signal directed at it (its handler must run,
  * and the call then ends with EINTR or restarts), sysmon evicting it from
- * a call that holds a scarce M (core/sched.c, "Running out of M's").  The
+ * a call that holds a scarce M (core/syscall.c, "Running out of M's").  The
  * waits are the runtime's (gfutex parks, the poller, sleeps) and plain
  * system calls that block an M (syscall_wrap's connect, waitpid, ...).
  * This file is the one mechanism that interrupts them and tells the
@@ -258,7 +258,7 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	/* A sigwait kick (g_signal) for a G that has left its call: the call
 	 * it interrupts now is another G's, which must not take it for a
 	 * handler's EINTR. */
-	/* Likewise an eviction (core/sched.c, m_evict) meant for a G that
+	/* Likewise an eviction (core/syscall.c, m_evict) meant for a G that
 	 * has left its call. */
 	if (si && si->si_code == SI_QUEUE && si->si_errno == SIGCANCEL_EVICT_TAG) {
 		if (si->si_value.sival_ptr != g ||
@@ -274,7 +274,7 @@ static void cancel_signal(int sig, siginfo_t *si, void *uc)
 	 * when a signal was made pending for it (g_signal, shim/signal.c):
 	 * sigwake is only looked at there. */
 	/* ... and out of a call sysmon evicts (no M could be created for
-	 * runnable G's: core/sched.c, "Running out of M's"); the wrapper
+	 * runnable G's: core/syscall.c, "Running out of M's"); the wrapper
 	 * goes on with the call's non-blocking twin. */
 	if (atomic_load_explicit(&g->in_cp, memory_order_relaxed) &&
 	    ((atomic_load_explicit(&g->in_cp, memory_order_relaxed) == 1 && cancel_pending(g)) ||

@@ -197,8 +197,8 @@ void g_ready(g_t *g);
 void g_park(bool (*unlockf)(g_t *, void *), void *arg, enum waitreason why);
 
 /* sysmon: runnable G's wait beside an idle P with no M for it; retry the
- * clone, evict an M from a call with a twin, or report once (sched.c,
- * "Running out of M's").  true while starved. */
+ * clone, evict an M from a call with a twin, or report once
+ * (core/syscall.c, "Running out of M's").  true while starved. */
 bool sched_mstarve(int64_t now);
 #define SCNR_WAIT (-1L)   /* g->scnr of a kernel wait of g_block_enter */
 
@@ -290,7 +290,7 @@ void sig_note_mask(uint64_t mask);   /* a G runs with this mask now */
 void sig_receiver_start(void);
 bool sig_receiver_on(void);
 void sig_fork_child(g_t *self);
-/* si_errno of an eviction's SIGCANCEL (core/sched.c, m_evict); a sigwait
+/* si_errno of an eviction's SIGCANCEL (core/syscall.c, m_evict); a sigwait
  * kick carries its wait round there instead. */
 #define SIGCANCEL_EVICT_TAG 0x45564354
 
@@ -307,7 +307,7 @@ g_t *gfree_get(p_t *p, size_t size, size_t guard);
  * touches P state is bracketed; nesting is fine. */
 void rt_defer_drain(g_t *g);
 uint32_t *rt_defer_pop(g_t *g);
-void g_deliver_deferred(g_t *g);   /* sched.c: raise what sigdefer held back */
+void g_deliver_deferred(g_t *g);   /* signal.c: raise what sigdefer held back */
 void m_reacquire_p(g_t *g);
 
 /* Does this G's M still own its P?  sysmon may have taken it while the G

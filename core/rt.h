@@ -137,7 +137,7 @@ struct g {
 	void *retval;                 /* written before exited = 1 */
 
 	_Atomic uint64_t sigpending;  /* signals to raise when it next runs */
-	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (pio.c's
+	_Atomic uint64_t sigdelivered; /* raised by deliver_pending (syscall_wrap/park.c's
 	                                 EINTR-or-restart decision; owner) */
 	_Atomic uint64_t sigdeliv_handled;   /* of those: a handler was set when
 	                                        raised ... */
@@ -153,7 +153,7 @@ struct g {
 	_Atomic uint32_t sigstray;    /* a kick meant for another G interrupted
 	                                 its call: not a handler (core/cancel.c) */
 
-	/* The call that holds this G's M (sched.c, "Running out of M's"):
+	/* The call that holds this G's M (core/syscall.c, "Running out of M's"):
 	 * written by the owner before the call, read racily by sysmon for
 	 * the thread-exhaustion report.  scnr: the system call number,
 	 * SCNR_WAIT for a kernel wait of g_block_enter, 0 none. */
@@ -180,12 +180,12 @@ struct g {
 	/* Pending signals found while rtdepth > 0 (a G resuming from a park
 	 * inside a runtime section, a kick landing in one): raised when the
 	 * depth drops to 0, so the handler runs as user code - its own
-	 * blocking calls park the G and hand the P on (sched.c,
+	 * blocking calls park the G and hand the P on (core/signal.c,
 	 * deliver_pending).  Owner G only. */
 	_Atomic uint32_t sigdefer;
 	/* Regions where a handler must not run even at rtdepth 0: the G has
 	 * kernel-side state on its stack (a poll request or a file operation
-	 * in flight, netpoll.c) that unwinding out of the handler
+	 * in flight, core/netpoll_wait.c) that unwinding out of the handler
 	 * (cancellation, pthread_exit, longjmp) would skip, leaving the
 	 * kernel to complete into a dead frame.  Delivery waits for the
 	 * region's end (g_sighold_end).  nointr: the region's wait is not
@@ -348,7 +348,7 @@ int sched_gomaxprocs(void);
 void g_block_enter(void);
 void g_block_exit(void);
 
-/* Running out of M's (sched.c).  sched_mshort: an M could not be
+/* Running out of M's (core/syscall.c).  sched_mshort: an M could not be
  * created lately, so calls with a non-blocking twin should use it
  * instead of holding an M (one load while M's are plentiful).
  * sched_mstarve (sysmon): runnable G's wait beside an idle P with no M
@@ -510,7 +510,7 @@ bool gfutex_queued(_Atomic uint32_t *addr);
  * done (all waiters on addr are woken then). */
 void gfutex_wake_async(_Atomic uint32_t *addr);
 
-/* sched.c: unwinding out of a wrapped call (cancellation, pthread_exit
+/* signal.c: unwinding out of a wrapped call (cancellation, pthread_exit
  * from a handler inside it). */
 void g_call_abandon(void);
 
@@ -596,7 +596,7 @@ int cancel_gfutex_wait(g_t *g, _Atomic uint32_t *addr, uint32_t val, int64_t dea
  * cut it short.  g NULL: the plain call. */
 long cancel_syscall(g_t *g, long nr, long a, long b, long c, long d, long e, long f);
 /* The same for a call that is no cancellation point while it blocks
- * (cancel false): only an eviction (core/sched.c, "Running out of M's")
+ * (cancel false): only an eviction (core/syscall.c, "Running out of M's")
  * or a sigwait kick cut it short. */
 long cancel_syscall2(g_t *g, bool cancel, long nr, long a, long b, long c, long d, long e,
                      long f);

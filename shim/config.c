@@ -19,7 +19,7 @@
  *   GSHIM_MAXM        most kernel threads carrying G's (M's), default
  *                     10000 (Go's limit); when reached, the program runs
  *                     on the M's it has, as when the kernel refuses one
- *                     (core/sched.c, "Running out of M's").
+ *                     (core/syscall.c, "Running out of M's").
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2),
  *                     nofsgsbase=1 (switch the thread pointer with

@@ -22,7 +22,7 @@
  * (per-G TLS) or the M's (shared TLS) - the first is unknown to the
  * kernel, the second belongs to an M the holder may leave.  So right
  * after glibc's lock we move the node to one process-wide list in the
- * same format (rt_robust, core/sched.c), which every M registers with
+ * same format (rt_robust, core/m.c), which every M registers with
  * the kernel: when the process dies, each M's walk marks the mutexes
  * whose lock word names it (the word names an M of this process: the one
  * that locked or last fixed the owner).  When a G ends holding some, we

@@ -2,7 +2,7 @@
  *
  * The kernel keeps one signal mask per kernel thread, i.e. per M.  Each G
  * keeps its own (g->sigmask); the scheduler loads a G's mask into its M
- * when they differ (core/sched.c, sigmask_apply), so a process-directed
+ * when they differ (core/sched_int.h, sigmask_apply), so a process-directed
  * signal the kernel gives to an M running a G is one that G accepts, and
  * a G that blocks a signal does not get it while it runs.  What a G
  * accepts while it has no M (parked, or runnable) is taken by the

@@ -6,7 +6,7 @@
  * its kernel thread.  When no M can be created (RLIMIT_NPROC, pids.max,
  * GSHIM_MAXM), those M's may be exactly what the thread that would end
  * the calls needs: the lock's holder, the pipe's writer - runnable, with
- * no M (core/sched.c, "Running out of M's").  So each such call has a
+ * no M (core/syscall.c, "Running out of M's").  So each such call has a
  * twin that never waits:
  *   flock(op)           -> flock(op | LOCK_NB)        EWOULDBLOCK: would wait
  *   fcntl(F_SETLKW)     -> fcntl(F_SETLK)             EAGAIN, EACCES

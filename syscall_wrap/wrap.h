@@ -33,7 +33,7 @@ static inline void sc_exit(g_t *g)
 }
 
 /* sc_enter, naming the call for the thread-exhaustion report
- * (core/sched.c): its number and first argument. */
+ * (core/deadlock.c): its number and first argument. */
 static inline g_t *sc_enter_nr(bool cancel, long nr, long a0)
 {
 	g_t *g = sc_enter(cancel);
