@@ -176,13 +176,20 @@ static g_t *pick_local(p_t *p, bool yielding)
 	 * the urgent G's at its head first (below), so that a flood of I/O
 	 * events cannot starve preempted or yielded G's either.  61 is Go's
 	 * choice: prime, so it does not fall into step with periodic program
-	 * behaviour.  A yield (sched_yield, preemption) looks there first
-	 * every time: the yielder goes behind everything that waits, as
-	 * under Go's Gosched, not only behind this P's ring - two G's
-	 * yielding to each other while new G's waited in the global queue
-	 * took 61 turns for each one started (threads_100k's wait loops). */
+	 * behaviour.
+	 *
+	 * A yield (sched_yield, preemption) goes behind everything that
+	 * waits, as under Go's Gosched, not only behind this P's ring: it
+	 * takes runnext, then the global queue, and only then the ring it
+	 * was queued on.  (Ring first: two G's yielding to each other while
+	 * new G's waited in the global queue took 61 turns for each one
+	 * started - threads_100k's wait loops.  Global before runnext: the G
+	 * in runnext never ran while others yielded and the global queue
+	 * was never empty - mn_tids and pthread_once's callers hung.) */
 	bool tick61 = p->schedtick % 61 == 0;
 
+	if (yielding && !tick61 && (g = runq_get_next(p)) != NULL)
+		return g;
 	if ((tick61 || yielding) &&
 	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
 		lock_acquire(&sched.lock);
@@ -195,10 +202,7 @@ static g_t *pick_local(p_t *p, bool yielding)
 	}
 	/* Likewise the ring on the 61st tick: Go relies on sysmon preempting
 	 * a pair that hands the P back and forth through runnext; without
-	 * preemption, a G at the ring head would wait forever.  (Not for a
-	 * yield: the yielder goes to the ring's tail, and skipping runnext
-	 * each time would starve the G in it - pthread_once's callers, all
-	 * yielding, never let it run.) */
+	 * preemption, a G at the ring head would wait forever. */
 	if (tick61) {
 		g = runq_get_ring(p);
 		if (g)
