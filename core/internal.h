@@ -166,7 +166,6 @@ extern struct sched sched;
 void runq_put(p_t *p, g_t *g, bool next);     /* owner P */
 g_t *runq_get(p_t *p);                        /* owner P */
 g_t *runq_get_ring(p_t *p);                   /* owner P; skips runnext */
-g_t *runq_get_next(p_t *p);          /* runnext only */
 bool runq_empty(p_t *p);                      /* any */
 uint32_t runq_len(p_t *p);                    /* any, racy */
 g_t *runq_steal(p_t *p, p_t *victim, bool steal_runnext);  /* owner of p */

@@ -82,14 +82,6 @@ static bool runq_put_slow(p_t *p, g_t *g, uint32_t h, uint32_t t)
 
 g_t *runq_get(p_t *p)
 {
-	g_t *next = runq_get_next(p);
-
-	return next ? next : runq_get_ring(p);
-}
-
-/* runnext only. */
-g_t *runq_get_next(p_t *p)
-{
 	g_t *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
 
 	/* Only the owner sets runnext to non-NULL, so if the CAS fails a
@@ -97,7 +89,7 @@ g_t *runq_get_next(p_t *p)
 	if (next && atomic_compare_exchange_strong_explicit(&p->runnext, &next,
 	        NULL, memory_order_acquire, memory_order_relaxed))
 		return next;
-	return NULL;
+	return runq_get_ring(p);
 }
 
 /* The ring only, skipping runnext (fairness, see pick_local). */

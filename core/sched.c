@@ -167,7 +167,7 @@ static void reset_spinning(m_t *m)
 
 /* Non-blocking search of the M's own P and the global queue.  Safe on a
  * G's stack: it only takes short locks.  Owner of p. */
-static g_t *pick_local(p_t *p, bool yielding)
+static g_t *pick_local(p_t *p)
 {
 	g_t *g;
 
@@ -176,34 +176,20 @@ static g_t *pick_local(p_t *p, bool yielding)
 	 * the urgent G's at its head first (below), so that a flood of I/O
 	 * events cannot starve preempted or yielded G's either.  61 is Go's
 	 * choice: prime, so it does not fall into step with periodic program
-	 * behaviour.
-	 *
-	 * A yield (sched_yield, preemption) goes behind everything that
-	 * waits, as under Go's Gosched, not only behind this P's ring: it
-	 * takes runnext, then the global queue, and only then the ring it
-	 * was queued on.  (Ring first: two G's yielding to each other while
-	 * new G's waited in the global queue took 61 turns for each one
-	 * started - threads_100k's wait loops.  Global before runnext: the G
-	 * in runnext never ran while others yielded and the global queue
-	 * was never empty - mn_tids and pthread_once's callers hung.) */
-	bool tick61 = p->schedtick % 61 == 0;
-
-	if (yielding && !tick61 && (g = runq_get_next(p)) != NULL)
-		return g;
-	if ((tick61 || yielding) &&
-	    atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
-		lock_acquire(&sched.lock);
-		g = globrunq_get_plain();
-		if (!g)
-			g = globrunq_get(p, 1);
-		lock_release(&sched.lock);
-		if (g)
-			return g;
-	}
-	/* Likewise the ring on the 61st tick: Go relies on sysmon preempting
-	 * a pair that hands the P back and forth through runnext; without
-	 * preemption, a G at the ring head would wait forever. */
-	if (tick61) {
+	 * behaviour. */
+	if (p->schedtick % 61 == 0) {
+		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+			lock_acquire(&sched.lock);
+			g = globrunq_get_plain();
+			if (!g)
+				g = globrunq_get(p, 1);
+			lock_release(&sched.lock);
+			if (g)
+				return g;
+		}
+		/* Likewise the ring: Go relies on sysmon preempting a pair
+		 * that hands the P back and forth through runnext; without
+		 * preemption, a G at the ring head would wait forever. */
 		g = runq_get_ring(p);
 		if (g)
 			return g;
@@ -259,13 +245,13 @@ static g_t *find_runnable(m_t *m)
 
 top:
 	p = m->p;
-	g = pick_local(p, false);
+	g = pick_local(p);
 	if (g)
 		return g;
-	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p, false)) != NULL)
+	if (timer_due() && timer_run_expired() > 0 && (g = pick_local(p)) != NULL)
 		return g;
 	/* I/O events that arrived while we were busy: their G's on our P. */
-	if (netpoll_poll(false) > 0 && (g = pick_local(p, false)) != NULL)
+	if (netpoll_poll(false) > 0 && (g = pick_local(p)) != NULL)
 		return g;
 
 	/* Steal.  Limit spinners to half the busy P's: beyond that they burn
@@ -369,9 +355,22 @@ static void switch_finish(struct switch_req *req)
 			gfutex_interrupt(prev);
 		break;
 	case SW_YIELD:
+		/* Behind everything that waits, as under Go's Gosched: the
+		 * global queue's tail while anything waits there, else this
+		 * P's ring (where it keeps its M, and with per-G TLS its
+		 * thread pointer).  The ring alone let two G's yielding to
+		 * each other take 61 turns (pick_local's global check) for
+		 * each G waiting in the global queue: threads_100k's wait
+		 * loops. */
 		casgstatus(prev, G_RUNNING, G_RUNNABLE);
 		m = getm();
-		runq_put(m->p, prev, false);
+		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+			lock_acquire(&sched.lock);
+			globrunq_put(prev);
+			lock_release(&sched.lock);
+		} else {
+			runq_put(m->p, prev, false);
+		}
 		/* An idle P may take it (a stealing spinner): two G's yielding
 		 * to each other then each keep a P and a TCB of their own, and
 		 * their yields return at once instead of switching (a thread
@@ -430,8 +429,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 	if (m->p && __atomic_load_n(&sched.pwait, __ATOMIC_RELAXED) &&
 	    (req->kind == SW_YIELD || req->kind == SW_PREEMPT || m->p->schedtick % 61 == 0))
 		m->handoff = true;
-	next = m->p && !m->handoff ?
-	       pick_local(m->p, req->kind == SW_YIELD || req->kind == SW_PREEMPT) : NULL;
+	next = m->p && !m->handoff ? pick_local(m->p) : NULL;
 	cur->m = NULL;
 	if (next) {
 		/* From cur's kernel mask straight to next's: what next blocks
