@@ -53,8 +53,7 @@ void *sched_own_tcb_enter(void)
 	if (!rt_tls_per_g() || !m || m == &m0 || m->cur_tp == m->g0.tcb)
 		return NULL;
 	tp = m->cur_tp;
-	arch_set_tp(m->g0.tcb);
-	m->cur_tp = m->g0.tcb;
+	m_set_tp(m, m->g0.tcb);
 	return tp;
 }
 
@@ -62,10 +61,8 @@ void sched_own_tcb_leave(void *tp)
 {
 	m_t *m = getm();
 
-	if (m && tp) {
-		arch_set_tp(tp);
-		m->cur_tp = tp;
-	}
+	if (m && tp)
+		m_set_tp(m, tp);
 }
 
 void sched_fork_prepare(void)

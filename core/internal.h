@@ -60,6 +60,18 @@ typedef struct gwaiter {
 	void *bucket;                 /* bucket lock */
 } gwaiter_t;
 
+/* Per-G TLS: load tp as m's thread pointer, counted (schedtrace prints
+ * the writes beside the switches: the cost that matters on hosts where a
+ * write is arch_prctl).  Owner M only. */
+static inline void m_set_tp(m_t *m, void *tp)
+{
+	arch_set_tp(tp);
+	m->cur_tp = tp;
+	atomic_store_explicit(&m->tpwrites,
+	                      atomic_load_explicit(&m->tpwrites, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
+
 /* The runtime's TLS slot (rt.h's getg): set on every switch. */
 static inline void setg(g_t *g) { ARCH_TLS_STORE(gshim_tls_g, g); }
 

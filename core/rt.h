@@ -268,6 +268,8 @@ struct m {
 	uint64_t rand;                /* owner */
 	void *altstack;               /* sigaltstack for overflow reports */
 	void *cur_tp;                 /* per-g: thread pointer loaded now */
+	_Atomic uint64_t tpwrites;    /* per-g: thread pointer writes (owner
+	                                 stores, schedtrace reads) */
 	void *fork_tp;                /* per-g: the G's, across glibc's fork */
 	void *os_tcb;                 /* glibc's TCB of this kernel thread: the
 	                                 one in its thread lists (M0: the main

@@ -81,10 +81,8 @@ static inline void enter_tls(m_t *m, g_t *g)
 	if (rt_tls_per_g()) {
 		void *tp = g->tcb;
 
-		if (tp != m->cur_tp) {
-			arch_set_tp(tp);
-			m->cur_tp = tp;
-		}
+		if (tp != m->cur_tp)
+			m_set_tp(m, tp);
 	} else {
 		setg(g);
 	}

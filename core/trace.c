@@ -48,6 +48,21 @@ void trace_line(void)
 	len = putn(buf, len, globq);
 	len = put(buf, len, " gs=");
 	len = putn(buf, len, (long long)atomic_load(&sched.ngs));
+	if (rt_tls_per_g()) {
+		/* Thread pointer writes against G runs since start: the
+		 * writes per switch (~3.5 us each where it is arch_prctl). */
+		unsigned long long ticks = 0, writes = 0;
+
+		for (i = 0; i < sched.nprocs; i++)
+			ticks += __atomic_load_n(&sched.allp[i].schedtick, __ATOMIC_RELAXED);
+		for (m_t *m = atomic_load_explicit(&sched.allm, memory_order_acquire); m;
+		     m = m->alllink)
+			writes += atomic_load_explicit(&m->tpwrites, memory_order_relaxed);
+		len = put(buf, len, " schedticks=");
+		len = putn(buf, len, (long long)ticks);
+		len = put(buf, len, " tpwrites=");
+		len = putn(buf, len, (long long)writes);
+	}
 	len = put(buf, len, " [");
 	for (i = 0; i < sched.nprocs && len < sizeof buf - 64; i++) {
 		if (i)
