@@ -13,40 +13,13 @@
  *  - a G woken by a timer (an urgent G at the global queue's head) never
  *    ran beside CPU-bound G's that kept yielding.
  * Scenarios run in a fork()ed child (child.h) with core calls only. */
-#include <criterion/criterion.h>
-#include <errno.h>
-#include <stdatomic.h>
-#include "core/internal.h"
-
-#define MS ((int64_t)1000000)
-#define STK ((size_t)64 << 10)
-#define CHILD_TIMEOUT_S 30
-
-#include "child.h"
+#include "sched_helpers.h"   /* the child harness, spawn and join */
 
 #define YIELD_TEST(name)                                                   \
 	static void name(int procs);                                       \
 	Test(core_yield, name##_p1) { run_child(1, name); }                 \
 	Test(core_yield, name##_p2) { run_child(2, name); }                 \
 	static void name(int procs)
-
-static g_t *spawn(void (*fn)(void *), void *arg)
-{
-	int err = 0;
-	g_t *g = g_alloc(STK, 4096, NULL, &err);
-
-	CHECK(g != NULL, "g_alloc failed: %d", err);
-	g_start_new(g, fn, arg);
-	return g;
-}
-
-static void join(g_t *g)
-{
-	void *ret = NULL;
-	int r = g_join(g, &ret, -1, 0, NULL);
-
-	CHECK(r == 0, "g_join returned %d", r);
-}
 
 /* ---- G's in the global queue are not left behind two yielders ---------- */
 
