@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "core/rt.h"
 
@@ -98,6 +99,46 @@ static void run_child(int procs, void (*scenario)(int procs))
 	cr_assert(WIFEXITED(status));
 	cr_assert_eq(WEXITSTATUS(status), 0, "GOMAXPROCS=%d: %s (last stage: %s)",
 	             procs, sh->msg[0] ? sh->msg : "child failed", sh->stage);
+}
+
+/* ---- helpers every scenario uses (in the child) -------------------------- */
+
+#ifndef STK
+#define STK ((size_t)64 << 10)
+#endif
+
+static __attribute__((unused)) g_t *spawn_opt(void (*fn)(void *), void *arg, bool detached)
+{
+	int err = 0;
+	g_t *g = g_alloc(STK, 4096, NULL, &err);
+
+	CHECK(g != NULL, "g_alloc failed: %d", err);
+	CHECK(atomic_load(&g->status) == G_IDLE, "fresh G status %u", atomic_load(&g->status));
+	if (detached)
+		g_mark_detached(g);
+	g_start_new(g, fn, arg);
+	return g;
+}
+
+static __attribute__((unused)) g_t *spawn(void (*fn)(void *), void *arg)
+{
+	return spawn_opt(fn, arg, false);
+}
+
+static __attribute__((unused)) void *join(g_t *g)
+{
+	void *ret = (void *)0x5a5a;
+	int r = g_join(g, &ret, -1, 0, NULL);
+
+	CHECK(r == 0, "g_join returned %d", r);
+	return ret;
+}
+
+static __attribute__((unused)) void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
 }
 
 #endif

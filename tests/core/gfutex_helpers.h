@@ -1,6 +1,6 @@
 /* tests/core/gfutex_helpers.h - what test_gfutex.c and
  * test_gfutex_signal.c share: the child harness (child.h), GF_TEST and
- * the helpers that run in the child (spawn, join, sleep_ms, wait_parked,
+ * the helpers that run in the child (spawn, join and sleep_ms from child.h; wait_parked,
  * yield_until, xs).  Static, marked unused where a file does not take them all. */
 #ifndef GSHIM_TESTS_GFUTEX_HELPERS_H
 #define GSHIM_TESTS_GFUTEX_HELPERS_H
@@ -35,32 +35,6 @@
 	Test(core_gfutex, name##_p1, ##__VA_ARGS__) { run_child(1, name); } \
 	Test(core_gfutex, name##_p2, ##__VA_ARGS__) { run_child(2, name); } \
 	static void name(int procs)
-
-static __attribute__((unused)) g_t *spawn(void (*fn)(void *), void *arg)
-{
-	int err = 0;
-	g_t *g = g_alloc(STK, 4096, NULL, &err);
-
-	CHECK(g != NULL, "g_alloc failed: %d", err);
-	g_start_new(g, fn, arg);
-	return g;
-}
-
-static __attribute__((unused)) void *join(g_t *g)
-{
-	void *ret = (void *)0x5a5a;
-	int r = g_join(g, &ret, -1, 0, NULL);
-
-	CHECK(r == 0, "g_join returned %d", r);
-	return ret;
-}
-
-static __attribute__((unused)) void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Until g is parked in a gfutex: enqueued under the bucket lock before its
  * status turns G_WAITING (switch_finish). */

@@ -1,6 +1,6 @@
 /* tests/core/sched_helpers.h - what test_sched.c and test_sched_park.c
  * share: the child harness (child.h), the SCHED_TEST macros and the
- * helpers that run in the child (spawn, join, sleeps, waits, the gate,
+ * helpers that run in the child (spawn, join, sleep_ms from child.h; waits, the gate,
  * xs32).  Static, marked unused where a file does not take them all. */
 #ifndef GSHIM_TESTS_SCHED_HELPERS_H
 #define GSHIM_TESTS_SCHED_HELPERS_H
@@ -48,40 +48,6 @@ static __attribute__((unused)) int *(*volatile errno_at)(void) = __errno_locatio
 	static void name(int procs)
 
 /* ---- helpers (in the child) ---------------------------------------------- */
-
-static __attribute__((unused)) g_t *spawn_opt(void (*fn)(void *), void *arg, bool detached)
-{
-	int err = 0;
-	g_t *g = g_alloc(STK, 4096, NULL, &err);
-
-	CHECK(g != NULL, "g_alloc failed: %d", err);
-	CHECK(atomic_load(&g->status) == G_IDLE, "fresh G status %u", atomic_load(&g->status));
-	if (detached)
-		g_mark_detached(g);
-	g_start_new(g, fn, arg);
-	return g;
-}
-
-static __attribute__((unused)) g_t *spawn(void (*fn)(void *), void *arg)
-{
-	return spawn_opt(fn, arg, false);
-}
-
-static __attribute__((unused)) void *join(g_t *g)
-{
-	void *ret = (void *)0x5a5a;
-	int r = g_join(g, &ret, -1, 0, NULL);
-
-	CHECK(r == 0, "g_join returned %d", r);
-	return ret;
-}
-
-static __attribute__((unused)) void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 /* Wait (yielding, then sleeping the M) until *flag != 0. */
 static __attribute__((unused)) void wait_flag(_Atomic int *flag, const char *what)
