@@ -364,14 +364,10 @@ int main(void)
 
 	watchdog(25);
 	signal(SIGPIPE, SIG_IGN);
-	pthread_create(&keep, NULL, keeper, NULL);
+	keep = keeper_start();
 	test_errors();
 	test_direct();
-	pthread_mutex_lock(&keep_mu);
-	keep_done = 1;
-	pthread_cond_signal(&keep_cv);
-	pthread_mutex_unlock(&keep_mu);
-	pthread_join(keep, NULL);
+	keeper_stop(keep);
 	test_progress();
 	note("file_sync: %.0f ms in all", now_ms() - t0);
 	return failures ? 1 : 0;

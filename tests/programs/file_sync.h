@@ -93,7 +93,7 @@ static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t keep_cv = PTHREAD_COND_INITIALIZER;
 static int keep_done;
 
-static __attribute__((unused)) void *keeper(void *arg)
+static void *keeper(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&keep_mu);
@@ -101,6 +101,23 @@ static __attribute__((unused)) void *keeper(void *arg)
 		pthread_cond_wait(&keep_cv, &keep_mu);
 	pthread_mutex_unlock(&keep_mu);
 	return NULL;
+}
+
+static pthread_t keeper_start(void)
+{
+	pthread_t keep;
+
+	pthread_create(&keep, NULL, keeper, NULL);
+	return keep;
+}
+
+static void keeper_stop(pthread_t keep)
+{
+	pthread_mutex_lock(&keep_mu);
+	keep_done = 1;
+	pthread_cond_signal(&keep_cv);
+	pthread_mutex_unlock(&keep_mu);
+	pthread_join(keep, NULL);
 }
 
 #endif

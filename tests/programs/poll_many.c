@@ -350,15 +350,13 @@ int main(void)
 	pthread_t by;
 
 	watchdog(25);
-	mkpipe(bystander_pipe);
-	pthread_create(&by, NULL, bystander, NULL);
+	by = bystander_start();
 	for (enum call c = C_POLL; c <= C_PSELECT; c++)
 		test_second_of_three(c);
 	test_events();
 	test_no_fds();
 	test_over_64();
 	test_bad_args();
-	close(bystander_pipe[1]);
-	pthread_join(by, NULL);
+	bystander_stop(by);
 	return failures ? 1 : 0;
 }

@@ -73,12 +73,27 @@ static const char *const call_name[] = { "poll", "ppoll", "select", "pselect" };
  * thread makes the plain calls, so every call here is made beside it. */
 static int bystander_pipe[2];
 
-static __attribute__((unused)) void *bystander(void *arg)
+static void *bystander(void *arg)
 {
 	char c;
 
 	(void)arg;
 	return (void *)(intptr_t)read(bystander_pipe[0], &c, 1);
+}
+
+static pthread_t bystander_start(void)
+{
+	pthread_t by;
+
+	mkpipe(bystander_pipe);
+	pthread_create(&by, NULL, bystander, NULL);
+	return by;
+}
+
+static void bystander_stop(pthread_t by)
+{
+	close(bystander_pipe[1]);
+	pthread_join(by, NULL);
 }
 
 #endif

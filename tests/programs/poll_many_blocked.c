@@ -310,14 +310,12 @@ int main(void)
 	pthread_t by;
 
 	watchdog(25);
-	mkpipe(bystander_pipe);
-	pthread_create(&by, NULL, bystander, NULL);
+	by = bystander_start();
 	for (enum call c = C_POLL; c <= C_PSELECT; c++)
 		test_eintr(c);
 	test_cancel(C_POLL);
 	test_cancel(C_SELECT);
 	test_many_waiters();
-	close(bystander_pipe[1]);
-	pthread_join(by, NULL);
+	bystander_stop(by);
 	return failures ? 1 : 0;
 }
