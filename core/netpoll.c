@@ -153,13 +153,17 @@ static bool epoll_setup(void)
 	return true;
 }
 
+/* The mode set up (mode >= 0) as it stands now: IO_SYSCALL once lost. */
+static inline int mode_in_effect(int mode)
+{
+	return atomic_load_explicit(&np.dead, memory_order_relaxed) ? IO_SYSCALL : mode;
+}
+
 int netpoll_mode_peek(void)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
 
-	if (mode < 0)
-		return rt_cfg.io_mode;
-	return atomic_load_explicit(&np.dead, memory_order_relaxed) ? IO_SYSCALL : mode;
+	return mode < 0 ? rt_cfg.io_mode : mode_in_effect(mode);
 }
 
 int netpoll_mode(void)
@@ -167,7 +171,7 @@ int netpoll_mode(void)
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire);
 
 	if (__builtin_expect(mode >= 0, 1))
-		return atomic_load_explicit(&np.dead, memory_order_relaxed) ? IO_SYSCALL : mode;
+		return mode_in_effect(mode);
 	lock_acquire(&np.initlock);
 	mode = atomic_load_explicit(&np.mode, memory_order_relaxed);
 	if (mode < 0) {
