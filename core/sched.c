@@ -177,11 +177,26 @@ static g_t *pick_local(p_t *p)
 	 * behaviour. */
 	if (p->schedtick % 61 == 0) {
 		if (atomic_load_explicit(&sched.runqsize, memory_order_relaxed) > 0) {
+			bool plain;
+
 			lock_acquire(&sched.lock);
 			g = globrunq_get_plain();
+			plain = g != NULL;
 			if (!g)
 				g = globrunq_get(p, 1);
 			lock_release(&sched.lock);
+			/* A plain G (preempted, yielded, spawned) joins the
+			 * ring's tail rather than jumping it: the ring's G's
+			 * mostly came from the global queue before it, and
+			 * running it first would hand it a slice out of turn
+			 * each time the 61st tick finds it at the head - with
+			 * CPU-bound G's at GOMAXPROCS=1 that was always the
+			 * same one (4 spinners: one got 4% more slices).  It
+			 * still cannot starve: the ring head runs below. */
+			if (g && plain && !runq_empty(p)) {
+				runq_put(p, g, false);
+				g = NULL;
+			}
 			if (g)
 				return g;
 		}
