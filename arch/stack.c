@@ -124,6 +124,14 @@
  * An overflow writes return addresses and saved registers: not zeros. */
 #define STACK_CANARY_WORD   0ull
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102                  /* Linux 6.13 */
+#endif
+
+/* Guard markers: 1 the kernel installs them (probed once), 0 not known
+ * yet, -1 unsupported or turned off (stack_guard_markers_off). */
+static _Atomic int stack_markers;
+
 /* PROT_EXEC joins once a loaded object asks for an executable stack
  * (stack_make_executable). */
 static _Atomic int stack_map_prot = PROT_READ | PROT_WRITE;
@@ -145,14 +153,16 @@ struct stack_node {
 	uintptr_t pad;           /* keeps hi = node + sizeof 16-byte aligned */
 };
 
-/* One (usable size, guard) class.  All fields: stack_lock. */
+/* One (usable size, guard, chunk) class.  All fields: stack_lock. */
 struct stack_bucket {
 	size_t size;               /* 0: slot unused */
-	size_t guard;              /* > 0: guarded cache; 0: chunk free list */
+	size_t guard;              /* > 0 && !chunk: guarded cache (own mappings);
+	                              > 0 && chunk: chunk slots with guard markers */
+	bool chunk;                /* carved from chunks: never unmapped */
 	struct stack_node *free;   /* LIFO of idle stacks */
 	size_t nfree;
-	uintptr_t carve_lo;        /* guard == 0: unused part of the newest */
-	uintptr_t carve_hi;        /* chunk, [carve_lo, carve_hi), top first */
+	uintptr_t carve_lo;        /* chunk: unused part of the newest chunk, */
+	uintptr_t carve_hi;        /* [carve_lo, carve_hi), top first */
 };
 
 static _Atomic uint32_t stack_lock_word;
@@ -259,6 +269,36 @@ static size_t stack_default_compute(void)
 	return stack_round(sz);
 }
 
+static void stack_init_once(void);
+
+/* Can this kernel put guard markers in an anonymous mapping?  One page
+ * marked in a two-page scratch mapping says. */
+static void stack_markers_probe(void)
+{
+	int want = 0;
+	long p = arch_syscall6(SYS_mmap, 0, (long)(2 * stack_pagesz), PROT_READ | PROT_WRITE,
+	                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	bool ok = p > 0 &&   /* errors are -4095..-1 */
+	          arch_syscall(SYS_madvise, p, (long)stack_pagesz, MADV_GUARD_INSTALL) == 0;
+
+	if (p > 0)
+		arch_syscall(SYS_munmap, p, (long)(2 * stack_pagesz), 0);
+	/* Unless stack_guard_markers_off came first. */
+	atomic_compare_exchange_strong_explicit(&stack_markers, &want, ok ? 1 : -1,
+	                                        memory_order_relaxed, memory_order_relaxed);
+}
+
+void stack_guard_markers_off(void)
+{
+	atomic_store_explicit(&stack_markers, -1, memory_order_relaxed);
+}
+
+bool stack_guard_markers(void)
+{
+	stack_init_once();
+	return atomic_load_explicit(&stack_markers, memory_order_relaxed) > 0;
+}
+
 static void stack_init_once(void)
 {
 	int want = 0;
@@ -287,6 +327,7 @@ static void stack_init_once(void)
 	stack_lock();
 	stack_st.guard_budget = maps / 4;
 	stack_unlock();
+	stack_markers_probe();
 	atomic_store_explicit(&stack_inited, 2, memory_order_release);
 }
 
@@ -323,18 +364,18 @@ void stack_set_default(size_t size)
 		atomic_store_explicit(&stack_default, sz, memory_order_relaxed);
 }
 
-/* Find or create the bucket for (size, guard).  stack_lock must be held.
- * NULL when the table is full (see "Buckets" above). */
-static struct stack_bucket *stack_bucket(size_t size, size_t guard, bool create)
+/* Find or create the bucket for (size, guard, chunk).  stack_lock must be
+ * held.  NULL when the table is full (see "Buckets" above). */
+static struct stack_bucket *stack_bucket(size_t size, size_t guard, bool chunk, bool create)
 {
 	size_t h = (size / stack_pagesz) * 0x9e3779b97f4a7c15ull ^
-	           (guard / stack_pagesz) * 0xc2b2ae3d27d4eb4full;
+	           (guard / stack_pagesz + chunk) * 0xc2b2ae3d27d4eb4full;
 	size_t i = (h ^ (h >> 29)) & (STACK_NBUCKET - 1);
 
 	/* Terminates: at most half the slots are ever used. */
 	for (;; i = (i + 1) & (STACK_NBUCKET - 1)) {
 		struct stack_bucket *b = &stack_buckets[i];
-		if (b->size == size && b->guard == guard)
+		if (b->size == size && b->guard == guard && b->chunk == chunk)
 			return b;
 		if (b->size == 0) {
 			if (!create || stack_nbuckets >= STACK_NBUCKET / 2)
@@ -342,33 +383,46 @@ static struct stack_bucket *stack_bucket(size_t size, size_t guard, bool create)
 			stack_nbuckets++;
 			b->size = size;
 			b->guard = guard;
+			b->chunk = chunk;
 			return b;
 		}
 	}
 }
 
-/* Pop an idle stack.  stack_lock must be held.  O(1). */
-static bool stack_bucket_pop(struct stack_bucket *b, gstack_t *s)
+/* A chunk stack's guard: markers (MADV_GUARD_INSTALL) on the `guard` bytes
+ * below lo.  Called once per slot, when it is first carved, without
+ * stack_lock; the slot has never been touched. */
+static bool stack_mark(const gstack_t *s)
+{
+	return arch_syscall(SYS_madvise, (long)(s->lo - s->guard), (long)s->guard,
+	                    MADV_GUARD_INSTALL) == 0;
+}
+
+/* Pop an idle stack.  stack_lock must be held.  O(1).  *fresh: a slot
+ * never handed out before (its guard markers are still to be installed). */
+static bool stack_bucket_pop(struct stack_bucket *b, gstack_t *s, bool *fresh)
 {
 	struct stack_node *n = b->free;
 	uintptr_t hi;
 
+	*fresh = false;
 	if (n) {
 		b->free = n->next;
 		b->nfree--;
 		hi = (uintptr_t)(n + 1);
 	} else if (b->carve_hi > b->carve_lo) {
 		hi = b->carve_hi;
-		b->carve_hi -= b->size;
+		b->carve_hi -= b->size + b->guard;
+		*fresh = true;
 	} else {
 		return false;
 	}
 	s->hi = hi;
 	s->lo = hi - b->size;
 	s->guard = b->guard;
-	s->flags = STACK_OWNED | (b->guard ? STACK_GUARDED : STACK_CHUNK);
+	s->flags = STACK_OWNED | (b->chunk ? STACK_CHUNK : 0) | (b->guard ? STACK_GUARDED : 0);
 	stack_st.cached--;
-	if (b->guard) {
+	if (b->guard && !b->chunk) {
 		stack_cached_guarded--;
 		stack_cached_guarded_bytes -= b->size + b->guard;
 	}
@@ -384,7 +438,7 @@ static void stack_bucket_push(struct stack_bucket *b, const gstack_t *s)
 	b->free = n;
 	b->nfree++;
 	stack_st.cached++;
-	if (b->guard) {
+	if (b->guard && !b->chunk) {
 		stack_cached_guarded++;
 		stack_cached_guarded_bytes += b->size + b->guard;
 	}
@@ -429,38 +483,40 @@ static int stack_alloc_guarded(gstack_t *s, size_t size, size_t guard)
 	return EAGAIN;
 }
 
-/* Slow path: map a chunk for bucket b's size and take its top stack.
- * Called without stack_lock; b may be NULL (table full): then a single,
- * unchunked stack that stack_free will unmap. */
+/* Slow path: map a chunk for bucket b's size (slots of b->size +
+ * b->guard bytes) and take its top stack.  Called without stack_lock; b
+ * may be NULL (table full): then a single, unchunked stack without guard
+ * that stack_free will unmap. */
 static int stack_alloc_chunk(gstack_t *s, struct stack_bucket *b, size_t size)
 {
+	size_t guard = b ? b->guard : 0, slot = size + guard;   /* no overflow: stack_alloc */
 	size_t n = STACK_CHUNK_MIN, len;
 	char *p = NULL;
 
-	if (b && size < STACK_CHUNK_BYTES / STACK_CHUNK_MIN)
-		n = (STACK_CHUNK_BYTES + size - 1) / size;
-	if (!b || __builtin_mul_overflow(n, size, &len))
+	if (b && slot < STACK_CHUNK_BYTES / STACK_CHUNK_MIN)
+		n = (STACK_CHUNK_BYTES + slot - 1) / slot;
+	if (!b || __builtin_mul_overflow(n, slot, &len))
 		n = 1;
 	if (n > 1) {
-		len = n * size;
+		len = n * slot;
 		p = stack_mmap(len);
 	}
 	if (!p) {
 		/* Maybe only the chunk did not fit (RLIMIT_AS, a huge size):
 		 * the thread asked for one stack, try for one. */
 		n = 1;
-		p = stack_mmap(size);
+		p = stack_mmap(slot);
 	}
 	if (!p)
 		return EAGAIN;
 
-	uintptr_t lo = (uintptr_t)p, hi = lo + n * size;
+	uintptr_t lo = (uintptr_t)p, hi = lo + n * slot;
 	uintptr_t old_lo = 0, old_hi = 0;
 
 	s->hi = hi;
 	s->lo = hi - size;
-	s->guard = 0;
-	s->flags = STACK_OWNED | (b ? STACK_CHUNK : 0);
+	s->guard = guard;
+	s->flags = STACK_OWNED | (b ? STACK_CHUNK : 0) | (guard ? STACK_GUARDED : 0);
 	stack_lock();
 	stack_st.mapped += n;
 	if (b) {
@@ -468,17 +524,17 @@ static int stack_alloc_chunk(gstack_t *s, struct stack_bucket *b, size_t size)
 		 * ours: keep whichever has more left, unmap the other's
 		 * untouched remainder (never handed out, so no one holds it). */
 		size_t ours = n - 1;
-		size_t theirs = (b->carve_hi - b->carve_lo) / size;
+		size_t theirs = (b->carve_hi - b->carve_lo) / slot;
 		if (theirs < ours) {
 			old_lo = b->carve_lo;
 			old_hi = b->carve_hi;
 			b->carve_lo = lo;
-			b->carve_hi = s->lo;
+			b->carve_hi = s->lo - guard;
 			stack_st.cached += ours - theirs;
 			stack_st.mapped -= theirs;
 		} else {
 			old_lo = lo;
-			old_hi = s->lo;
+			old_hi = s->lo - guard;
 			stack_st.mapped -= ours;
 		}
 	}
@@ -493,6 +549,7 @@ static int stack_alloc_chunk(gstack_t *s, struct stack_bucket *b, size_t size)
 int stack_alloc(gstack_t *s, size_t size, size_t guard)
 {
 	struct stack_bucket *b;
+	bool fresh;
 
 	stack_init_once();
 	if (size == 0)
@@ -508,8 +565,8 @@ int stack_alloc(gstack_t *s, size_t size, size_t guard)
 	stack_lock();
 	if (guard) {
 		/* Fast path: a cached guarded stack of this class. */
-		b = stack_bucket(size, guard, false);
-		if (b && stack_bucket_pop(b, s)) {
+		b = stack_bucket(size, guard, false, false);
+		if (b && stack_bucket_pop(b, s, &fresh)) {
 			stack_unlock();
 			return 0;
 		}
@@ -521,13 +578,34 @@ int stack_alloc(gstack_t *s, size_t size, size_t guard)
 				return 0;
 			stack_lock();
 		}
+		/* Past the budget: a chunk slot whose guard is markers. */
+		if (atomic_load_explicit(&stack_markers, memory_order_relaxed) > 0 &&
+		    (b = stack_bucket(size, guard, true, true))) {
+			if (stack_bucket_pop(b, s, &fresh)) {
+				stack_unlock();
+			} else {
+				stack_unlock();
+				if (stack_alloc_chunk(s, b, size))
+					return EAGAIN;
+				fresh = true;
+			}
+			if (!fresh || stack_mark(s))
+				return 0;
+			/* No markers after all (out of memory for page
+			 * tables): this one lives on with the canary, in the
+			 * unguarded class it now belongs to; its guard bytes
+			 * stay unused. */
+			s->guard = 0;
+			s->flags = STACK_OWNED | STACK_CHUNK | STACK_CANARY;
+			return 0;
+		}
 	}
 	/* Degraded or unguarded: a chunk stack.  Only a degraded one gets
 	 * the canary check: a program that asked for no guard may keep its
 	 * own guard zone at the bottom (the JVM mprotects one there), and
 	 * reading it would fault. */
-	b = stack_bucket(size, 0, true);
-	if (b && stack_bucket_pop(b, s)) {
+	b = stack_bucket(size, 0, true, true);
+	if (b && stack_bucket_pop(b, s, &fresh)) {
 		stack_unlock();
 		if (guard)
 			s->flags |= STACK_CANARY;
@@ -556,7 +634,7 @@ void stack_free(gstack_t *s)
 		return;
 	stack_lock();
 	if (s->flags & STACK_CHUNK) {
-		b = stack_bucket(size, 0, false);
+		b = stack_bucket(size, s->guard, true, false);
 		if (!b) {
 			stack_unlock();
 			STACK_FATAL("stack_free: chunk stack of unknown size");
@@ -567,7 +645,7 @@ void stack_free(gstack_t *s)
 		b = NULL;
 		if (stack_cached_guarded < STACK_CACHE_MAX &&
 		    stack_cached_guarded_bytes + size + s->guard <= STACK_CACHE_BYTES)
-			b = stack_bucket(size, s->guard, true);
+			b = stack_bucket(size, s->guard, false, true);
 		if (b) {
 			stack_bucket_push(b, s);
 			stack_unlock();

@@ -20,7 +20,8 @@
 
 enum {
 	STACK_OWNED   = 1u << 0,   /* gshim mapped it and may cache/unmap it */
-	STACK_GUARDED = 1u << 1,   /* has its own PROT_NONE guard mapping */
+	STACK_GUARDED = 1u << 1,   /* has a guard: its own PROT_NONE mapping, or
+	                              (with STACK_CHUNK) guard markers */
 	STACK_CHUNK   = 1u << 2,   /* carved from a shared chunk mapping */
 	STACK_CANARY  = 1u << 3,   /* a guard was asked for but not given:
 	                              the zero canary stands in for it */
@@ -42,6 +43,13 @@ void stack_sys_init(void);
  * Returns 0, or EAGAIN when the memory cannot be had (what pthread_create
  * returns).  May degrade `guard` to 0 once the guard budget is spent. */
 int stack_alloc(gstack_t *s, size_t size, size_t guard);
+
+/* Guard markers (MADV_GUARD_INSTALL, Linux 6.13): guarded stacks past the
+ * guard budget are chunk slots with a real guard instead of a canary.
+ * stack_guard_markers: in use; stack_guard_markers_off: never use them
+ * (GSHIM_DEBUG=noguardmarkers=1; call before the first stack_alloc). */
+bool stack_guard_markers(void);
+void stack_guard_markers_off(void);
 
 /* Give back a stack from stack_alloc (to the cache, or unmap). */
 void stack_free(gstack_t *s);

@@ -23,7 +23,10 @@
  *   GSHIM_DEBUG       comma-separated: schedtrace=<ms>, scheddetail=1,
  *                     deadlock=1 (report "all threads are asleep", exit 2),
  *                     nofsgsbase=1 (switch the thread pointer with
- *                     arch_prctl even where wrfsbase is allowed).
+ *                     arch_prctl even where wrfsbase is allowed),
+ *                     noguardmarkers=1 (stacks past the guard budget get
+ *                     a canary instead of guard markers, as on kernels
+ *                     before 6.13).
  *
  * A bad value gets one line on stderr naming the variable and what is
  * used instead; it never stops the program (a typo in the environment
@@ -186,7 +189,10 @@ static void load_debug(void)
 			rt_cfg.deadlock = (int)v;
 		else if (strcmp(tok, "nofsgsbase") == 0)
 			rt_cfg.nofsgsbase = (int)v;
-		else
+		else if (strcmp(tok, "noguardmarkers") == 0) {
+			if (v)
+				stack_guard_markers_off();
+		} else
 			warn3("GSHIM_DEBUG: unknown setting \"", tok, "\"");
 	}
 }

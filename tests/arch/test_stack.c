@@ -383,8 +383,14 @@ Test(stack_budget, twenty_thousand_guarded_requests_degrade_to_chunks)
 		cr_assert_eq(stack_alloc(&s[i], 64 * KiB, page()), 0,
 		             "allocation %zu failed", i);
 		cr_assert_eq(s[i].hi - s[i].lo, 64 * KiB);
-		if (s[i].flags & STACK_GUARDED) {
+		if (!(s[i].flags & STACK_CHUNK)) {
 			guarded++;
+			cr_assert_eq(s[i].flags, STACK_OWNED | STACK_GUARDED);
+			cr_assert_eq(s[i].guard, page());
+		} else if (stack_guard_markers()) {
+			/* past the budget: a chunk slot, guard markers */
+			chunk++;
+			cr_assert_eq(s[i].flags, STACK_OWNED | STACK_CHUNK | STACK_GUARDED);
 			cr_assert_eq(s[i].guard, page());
 		} else {
 			chunk++;
@@ -407,6 +413,91 @@ Test(stack_budget, twenty_thousand_guarded_requests_degrade_to_chunks)
 	for (size_t i = 0; i < N; i++)
 		cr_assert_eq(((volatile uintptr_t *)s[i].hi)[-1], i);
 	check_disjoint(s, N);
+}
+
+/* Past the budget, where the kernel has guard markers (6.13), a guarded
+ * request still gets a real guard: a chunk slot whose guard bytes fault,
+ * with no mapping of their own and no canary to read. */
+static gstack_t *past_budget(size_t *n_out)
+{
+	struct stack_stats st;
+	size_t n;
+	gstack_t *s;
+
+	stack_sys_init();
+	stack_get_stats(&st);
+	n = st.guard_budget + 8;
+	s = calloc(n, sizeof *s);
+	cr_assert(s);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(stack_alloc(&s[i], 16 * KiB, page()), 0, "allocation %zu failed", i);
+	*n_out = n;
+	return s;
+}
+
+Test(stack_budget, past_the_budget_guard_markers_fault)
+{
+	size_t n, maps0, maps1;
+	gstack_t *s, extra[64];
+	int status;
+
+	stack_sys_init();
+	if (!stack_guard_markers())
+		cr_skip_test("no guard markers on this kernel (before 6.13)");
+	s = past_budget(&n);
+	gstack_t *last = &s[n - 1];
+	cr_assert_eq(last->flags, STACK_OWNED | STACK_CHUNK | STACK_GUARDED);
+	cr_assert_eq(last->guard, page());
+	cr_assert(stack_in_guard(last, last->lo - 1));
+	/* usable end to end */
+	memset((void *)last->lo, 0x5a, last->hi - last->lo);
+	/* 64 more cost no mapping each: they share chunks */
+	maps0 = count_maps();
+	for (int i = 0; i < 64; i++)
+		cr_assert_eq(stack_alloc(&extra[i], 16 * KiB, page()), 0);
+	maps1 = count_maps();
+	cr_assert_leq(maps1, maps0 + 2, "%zu mappings before, %zu after", maps0, maps1);
+	for (int i = 0; i < 64; i++) {
+		pid_t pid = fork();
+		cr_assert(pid >= 0);
+		if (pid == 0) {
+			signal(SIGSEGV, SIG_DFL);
+			((volatile char *)extra[i].lo)[-1] = 1;   /* into the guard */
+			_exit(0);
+		}
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV,
+		          "stack %d: a write below lo did not fault (status %#x)", i, status);
+	}
+	/* freed and handed out again, the guard is still there */
+	uintptr_t freed = extra[0].lo;
+	stack_free(&extra[0]);
+	gstack_t again;
+	cr_assert_eq(stack_alloc(&again, 16 * KiB, page()), 0);
+	cr_assert_eq(again.lo, freed, "LIFO reuse of the freed slot");
+	cr_assert_eq(again.flags, STACK_OWNED | STACK_CHUNK | STACK_GUARDED);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);
+		((volatile char *)again.lo)[-(long)page()] = 1;
+		_exit(0);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+}
+
+/* Without markers (an older kernel, or GSHIM_DEBUG=noguardmarkers=1) the
+ * canary stands in for the guard past the budget. */
+Test(stack_budget, past_the_budget_without_markers_the_canary)
+{
+	size_t n;
+	gstack_t *s;
+
+	stack_guard_markers_off();
+	cr_assert(!stack_guard_markers());
+	s = past_budget(&n);
+	cr_assert_eq(s[n - 1].flags, STACK_OWNED | STACK_CHUNK | STACK_CANARY);
+	cr_assert_eq(s[n - 1].guard, 0);
 }
 
 Test(stack_budget, hundred_thousand_default_size_stacks)
