@@ -33,6 +33,24 @@
  * fresh chunk are handed out by bumping a cursor (bucket.carve_*), so
  * mapping a chunk touches none of its pages.
  *
+ * Guard markers.  Since Linux 6.13, madvise(MADV_GUARD_INSTALL) turns
+ * pages of an anonymous mapping into guard pages without splitting it:
+ * an access faults with SIGSEGV, as in a PROT_NONE page, but the VMA is
+ * not split.  stack_init_once probes for it.  Where it works, a guarded
+ * request past the budget gets a chunk slot of guard + size bytes whose
+ * guard is marked when the slot is first carved (one madvise per slot,
+ * kept while the slot is cached and reused; STACK_CHUNK|STACK_GUARDED,
+ * in a (size, guard) chunk bucket of its own).  So past 16k threads a
+ * program still gets real guards, and no canary: the canary is read at
+ * every switch, and reading the bottom page of an 8 MiB stack maps it
+ * (a fault, and a page-table page of its own: stacks in a chunk are 2 MiB
+ * aligned, so the top of one and the bottom of the next never share one).
+ * With 60,000 threads on a condvar that read was half the faults, 40% of
+ * the page tables and most of the wake-up time on a host where faults are
+ * dear.  Slots of guard + size bytes also put each guard beside the
+ * previous stack's top page, mostly inside the same page-table page.
+ * GSHIM_DEBUG=noguardmarkers=1 turns markers off (the canary as before).
+ *
  * Unguarded stacks overflow silently into their neighbour.  The canary
  * (STACK_CANARY_BYTES of a fixed pattern at lo, checked by the scheduler
  * when a G switches out) turns that into a fatal error at the next switch
