@@ -452,9 +452,8 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		 * next narrows it to its own once it runs (sigmask_apply). */
 		if (__builtin_expect(next->sigmask & ~m->cur_mask, 0)) {
 			uint64_t both = m->cur_mask | next->sigmask;
-			uint64_t k = both & ~preempt_kmask_clear();
 
-			arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+			m_setmask(m, both & ~preempt_kmask_clear());
 			m->cur_mask = both;
 		}
 		execute_prep(m, next);

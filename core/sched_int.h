@@ -129,6 +129,17 @@ static inline m_t *midle_get(void)
 	return m;
 }
 
+/* Load kernel mask k into the calling M (which must be m).  The buffer the
+ * kernel reads is m's: a G's first rt_sigprocmask from a local on its
+ * fresh stack made the kernel touch that page first - on a host with
+ * shadow page tables (a PVM guest) a fault of its own, a fifth of the
+ * time of creating 30,000 threads. */
+static inline void m_setmask(m_t *m, uint64_t k)
+{
+	m->kmask = k;
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m->kmask, 0, 8, 0, 0);
+}
+
 /* Signal masks are per G (pthread_sigmask), but the kernel knows only the
  * M's.  Each G carries its mask; a G that starts or resumes on an M whose
  * kernel mask differs loads its own (one rt_sigprocmask).  G's of a program
@@ -140,9 +151,7 @@ static inline void sigmask_apply(g_t *g)
 	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
 		/* The kick/preemption signal stays deliverable (preempt.c);
 		 * SIGCANCEL never enters a G's mask (shim/signal.c). */
-		uint64_t k = g->sigmask & ~preempt_kmask_clear();
-
-		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+		m_setmask(m, g->sigmask & ~preempt_kmask_clear());
 		m->cur_mask = g->sigmask;
 	}
 }
@@ -157,9 +166,7 @@ static inline void sigmask_apply(g_t *g)
 static inline void m_mask_idle(m_t *m)
 {
 	if (m->cur_mask != ~0ull && sig_receiver_on()) {
-		uint64_t k = ~SIG_INTERNAL;
-
-		arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+		m_setmask(m, ~SIG_INTERNAL);
 		m->cur_mask = ~0ull;
 	}
 }

@@ -473,7 +473,6 @@ void g_deliver_deferred(g_t *g)
 void g_call_abandon(void)
 {
 	g_t *g = getcurg();
-	uint64_t k;
 
 	if (!g)
 		return;
@@ -488,8 +487,7 @@ void g_call_abandon(void)
 	 * Natively that mask dies with the thread; here the M goes on to
 	 * run other G's, which would never get those signals (m->cur_mask
 	 * would not even know).  Load the G's own mask again. */
-	k = g->sigmask & ~preempt_kmask_clear();
-	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
+	m_setmask(g->m, g->sigmask & ~preempt_kmask_clear());
 	g->m->cur_mask = g->sigmask;
 }
 
