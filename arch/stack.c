@@ -640,8 +640,13 @@ static int stack_alloc_slot(gstack_t *s, size_t size, size_t guard, bool *fresh)
 				return 0;
 			/* No markers after all (out of memory for page
 			 * tables): this one lives on with the canary, in the
-			 * unguarded class it now belongs to; its guard bytes
-			 * stay unused. */
+			 * unguarded class it now belongs to (stack_free finds
+			 * that bucket); its guard bytes stay unused. */
+			stack_lock();
+			b = stack_bucket(size, 0, true, true);
+			stack_unlock();
+			if (!b)
+				return EAGAIN;   /* the table is full: the slot is lost */
 			s->guard = 0;
 			s->flags = STACK_OWNED | STACK_CHUNK | STACK_CANARY;
 			return 0;
