@@ -238,8 +238,21 @@ int mutex_relock(pthread_mutex_t *m)
 SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 {
 	g_t *g = getcurg();
+	uint32_t c = 0;
 	int r;
 
+	/* Fast path: a free default mutex (__kind 0: normal, private, not
+	 * robust, no priority protocol, no elision) taken by a G - what
+	 * mutex_lock would do for it, without the checks that cannot apply
+	 * (a relock by the owner finds the word taken and goes the slow
+	 * way, where it deadlocks as POSIX says). */
+	if (__builtin_expect(g != NULL && kind_of(m) == 0, 1) &&
+	    atomic_compare_exchange_strong_explicit(lockword(m), &c, 1,
+	        memory_order_acquire, memory_order_relaxed)) {
+		__atomic_store_n(&MX(m)->__owner, g_fake_tid(g), __ATOMIC_RELAXED);
+		MX(m)->__count = 1;
+		return 0;
+	}
 	if (!g || !cancel_async_enabled(g))
 		return mutex_relock(m);
 	thread_of(g)->lock_cancellable = true;
@@ -277,6 +290,14 @@ int mutex_unlock(pthread_mutex_t *m)
 	g_t *g;
 	int kind = kind_of(m), type = kind & MX_TYPE_MASK, id;
 
+	if (kind == 0) {
+		/* Default mutex: no owner check (glibc makes none), and the
+		 * owner id is not even computed. */
+		__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
+		MX(m)->__count = 0;
+		release_word(m, 1);
+		return 0;
+	}
 	if (kind & MX_PSHARED)
 		return pshared_unlock(m);
 	if (!kind_valid(kind))
