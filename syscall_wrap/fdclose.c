@@ -24,11 +24,6 @@
  * runtime's descriptor away first.  See the essay there.  Each also
  * forgets what fd_hint knew about the numbers. */
 
-static void hints_forget(unsigned lo, unsigned hi)
-{
-	for (unsigned fd = lo; fd <= hi && fd < HINT_FDS; fd++)
-		pio_fd_new((int)fd);
-}
 
 /* close(2), -errno or 0.  cp: as a cancellation point (close itself),
  * acted on while it blocks too (NFS flush, SO_LINGER, a tty draining);
@@ -57,7 +52,7 @@ long pio_close_range(unsigned lo, unsigned hi, unsigned fl)
 	long r = rtfd_close_range(lo, hi, fl);
 
 	if (lo <= hi)
-		hints_forget(lo, hi);
+		pio_fd_range_freed(lo, hi);
 	return r;
 }
 

@@ -201,6 +201,7 @@ static inline int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool
  * freed one (close) or a socket whose timeouts change (setsockopt):
  * fd_hint forgets what it knew about it. */
 void pio_fd_new(int fd);
+void pio_fd_range_freed(unsigned lo, unsigned hi);   /* close_range */
 
 /* rw.c: sock_timeout, answered from fd_hint when it has "a socket with
  * no timeout for opt" noted (*cached true), else asked and noted. */

@@ -65,6 +65,18 @@ void pio_fd_new(int fd)
 		;
 }
 
+/* close_range/closefrom: the numbers lo..hi are free.  Only those with a
+ * note are bumped: a probe racing the close of its own descriptor is the
+ * program's race, and the number's next interposed creation bumps it
+ * anyway; a close of every number up to HINT_FDS then touches no memory
+ * it need not (the table's pages are mostly never written). */
+void pio_fd_range_freed(unsigned lo, unsigned hi)
+{
+	for (unsigned fd = lo; fd <= hi && fd < HINT_FDS; fd++)
+		if (atomic_load_explicit(&fd_hint[fd], memory_order_relaxed) & (HINT_GEN - 1))
+			pio_fd_new((int)fd);
+}
+
 /* The socket timeout of fd for opt as a deadline (park.h's sock_timeout),
  * from the note when it says "a socket, no timeout" (*cached true), else
  * asked (getsockopt) and noted when that is the answer.  The note is
