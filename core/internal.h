@@ -251,6 +251,12 @@ void netpoll_block(void);
 int netpoll_block_done(void);
 void netpoll_block_abandon(void);
 void netpoll_break(void);
+/* Deferred submission (core/netpoll_wait.c): sysmon, before each sleep,
+ * says whether the sleep ends within NETPOLL_NS (false first, then the
+ * answer, around its look at netpoll_sq_pending); queued SQEs shorten
+ * its round to NETPOLL_NS and its reap submits them. */
+void netpoll_sysmon_soon(bool soon);
+bool netpoll_sq_pending(void);
 
 /* In a transition (core/rtfd.c), before a program's dup2/dup3 replaces
  * fd, one of the poller's: move it to another number. */

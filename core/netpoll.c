@@ -44,6 +44,8 @@
  * itself on the idle list, so a break can only be issued for a blocker
  * that exists.
  *
+ * Reaping also submits what the waits left queued in the ring (deferred
+ * POLL_ADDs: core/netpoll_wait.c says who and why it cannot hang).
  * The waits themselves - the slot table that names a waiter to the
  * kernel, submission to the ring, parking, file operations - are in
  * core/netpoll_wait.c, with their protocol and invariants; the poller's
@@ -279,6 +281,8 @@ int netpoll_poll(bool sysmon)
 {
 	int mode = atomic_load_explicit(&np.mode, memory_order_acquire), n = 0;
 
+	if (mode == IO_URING)
+		sq_flush();   /* deferred POLL_ADDs (core/netpoll_wait.c) */
 	if (atomic_load_explicit(&np.refire, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&np.refire, 0, memory_order_acquire))
 		n = refire();
@@ -348,7 +352,13 @@ bool netpoll_block_begin(void)
  * while the M sleeps on it: a move breaks the sleep and waits. */
 void netpoll_block(void)
 {
-	unsigned e = use_begin();
+	unsigned e;
+
+	/* Deferred POLL_ADDs first, outside the use (a move takes sqlock
+	 * and waits for the uses to end). */
+	if (atomic_load_explicit(&np.mode, memory_order_acquire) == IO_URING)
+		sq_flush();
+	e = use_begin();
 
 	if (dead()) {
 		use_end(e);
@@ -444,6 +454,8 @@ void netpoll_fork_child(void)
 	np.epfd = np.brkfd = -1;
 	np.nev = 0;
 	atomic_store(&np.nwait, 0);
+	atomic_store(&np.sqpend, 0);
+	atomic_store(&np.sysmon_soon, 0);
 	atomic_store(&np.cqbusy, 0);
 	atomic_store(&np.blocker, 0);
 	atomic_store(&np.dead, 0);

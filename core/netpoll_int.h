@@ -34,6 +34,10 @@ struct netpoll {
 	lock_t initlock;
 	struct io_uring ring;
 	lock_t sqlock;                /* SQ of the ring */
+	_Atomic uint32_t sqpend;      /* SQEs queued, not yet taken by the
+	                               * kernel (written under sqlock) */
+	_Atomic int sysmon_soon;      /* sysmon's sleep ends within NETPOLL_NS
+	                               * and it flushes then (deferral allowed) */
 	_Atomic int cqbusy;           /* someone is consuming the CQ */
 	_Atomic int blocker;          /* an idle M sleeps in the ring / epoll */
 	_Atomic int dead;             /* lost: given up (see lost()) */
@@ -106,6 +110,7 @@ long brk_arm(int epfd, int brkfd);
 /* netpoll_wait.c: the slot table and the ring's submission queue */
 void slot_fire(uint64_t tok, int32_t res);
 int uring_submit_locked(void);
+void sq_flush(void);
 struct io_uring_sqe *sqe_get(void);
 int submit(const struct req *q, uint64_t tok);
 

@@ -21,6 +21,46 @@
  * not interruptible (a native read from disk is not) and always wait for
  * their completion.
  *
+ * Deferred submission.  A readiness wait's POLL_ADD (netpoll_wait, ring
+ * mode) is queued in the SQ without io_uring_enter when the waiting G's P
+ * has other G's to run (its M would not look for events now anyway) and
+ * sysmon has promised to flush soon; the next io_uring_enter anyone makes
+ * submits the batch.  Echo's G's each wait once per round trip: at
+ * GOMAXPROCS=1 that was one io_uring_enter per wait, now about one per
+ * ten.  Who flushes (sq_flush, or any submission, which takes the whole
+ * SQ): find_runnable's and stopm_sleep's non-blocking reap (netpoll_poll)
+ * - so an M whose local queue runs dry submits before it steals or
+ * sleeps; the blocker, before it sleeps in the ring (netpoll_block); any
+ * other request (a cancel, a file operation, a break); sqe_get when the
+ * SQ is full; and sysmon's reap, every round.  The invariant: an SQE is
+ * never left queued while its G waits and nobody will enter the ring.
+ * Proof: the deferral is allowed only when sysmon_soon, read after the
+ * SQE is queued and sqpend stored (both seq_cst, under sqlock), says
+ * sysmon's current sleep ends within NETPOLL_NS; otherwise the submitter
+ * submits at once, as before.  sysmon stores sysmon_soon = false, then
+ * reads sqpend (round_ns: queued SQEs cap the round at NETPOLL_NS), then
+ * stores whether its sleep is that short.  A deferrer that read true
+ * read it from a store made after sysmon's look at sqpend of round i;
+ * sysmon's round i sleep is short and its reap flushes; if that reap's
+ * look came before this SQE's sqpend store, then round i+1's false store
+ * comes after the deferrer's load (it read round i's true), so round
+ * i+1's look at sqpend sees it (store sqpend < load soon < store false <
+ * load sqpend) and that round is short too and flushes.  So every queued
+ * SQE is submitted within NETPOLL_NS plus one sysmon round's work,
+ * whatever the M's do (a G that spins for ever, a P stuck in a blocking
+ * call, every M asleep).  sysmon not running (it could not be started,
+ * or after fork before it is): sysmon_soon is false, nothing is deferred.
+ * A failed submission leaves sqpend > 0 (the entries stay in the SQ):
+ * sysmon retries every round.  After a loss (dead) queued entries are
+ * dropped with sqpend, and refire wakes their G's as it wakes every
+ * readiness waiter.  A cancel (timeout, signal) submits the SQ, its
+ * POLL_ADD first.  The SQ lock: deferral and flush take sqlock as every
+ * submission does; the blocker flushes before it takes its use of the
+ * ring's number (a move holds sqlock while it waits for uses to end).
+ * Only single POLL_ADDs are deferred: poll/select's many (their cancels
+ * follow at once), file operations and the break are submitted at once.
+ * epoll mode is unchanged (epoll_ctl is the wait's only call).
+ *
  * Rejected: a waiter allocated per wait (malloc may not be usable from
  * every caller, and freeing it could race a late completion: the slot's
  * generation makes a late event harmless instead); a slot table that
@@ -149,6 +189,8 @@ void slot_fire(uint64_t tok, int32_t res)
 
 /* ---- waiting --------------------------------------------------------------- */
 
+/* Submit everything queued in the SQ (deferred POLL_ADDs too); sqlock
+ * held.  sqpend: what the kernel has not taken (0 unless it failed). */
 int uring_submit_locked(void)
 {
 	int r;
@@ -156,7 +198,51 @@ int uring_submit_locked(void)
 	do
 		r = io_uring_submit(&np.ring);
 	while (r == -EINTR);
+	atomic_store_explicit(&np.sqpend, io_uring_sq_ready(&np.ring), memory_order_seq_cst);
 	return r;
+}
+
+/* Submit the deferred SQEs, if any (see the essay: who flushes).  Any
+ * thread, no G needed; not while holding a use (netpoll_block). */
+void sq_flush(void)
+{
+	g_t *g;
+	int r = 0;
+
+	if (__builtin_expect(!atomic_load_explicit(&np.sqpend, memory_order_seq_cst), 1))
+		return;
+	g = rt_enter();
+	lock_acquire(&np.sqlock);
+	if (dead())
+		atomic_store_explicit(&np.sqpend, 0, memory_order_relaxed);   /* refire wakes them */
+	else if (atomic_load_explicit(&np.sqpend, memory_order_relaxed))
+		r = uring_submit_locked();
+	lock_release(&np.sqlock);
+	rt_exit(g);
+	if (fd_gone(r))
+		lost(true);
+}
+
+bool netpoll_sq_pending(void)
+{
+	return atomic_load_explicit(&np.sqpend, memory_order_seq_cst) != 0;
+}
+
+void netpoll_sysmon_soon(bool soon)
+{
+	atomic_store_explicit(&np.sysmon_soon, soon, memory_order_seq_cst);
+}
+
+/* Worth deferring: the waiting G's P has other G's to run, so its M
+ * will not look for events (and flush) at once anyway. */
+static bool defer_worth(void)
+{
+	g_t *g = getcurg();
+	m_t *m = g ? g->m : NULL;
+	p_t *p = m ? m->p : NULL;
+
+	return p && !runq_empty(p) &&
+	       atomic_load_explicit(&np.sysmon_soon, memory_order_relaxed);
 }
 
 struct io_uring_sqe *sqe_get(void)
@@ -192,8 +278,10 @@ static void prep(struct io_uring_sqe *sqe, const struct req *q, uint64_t tok)
 
 /* n requests, tok[i] naming q[i], in one system call when they fit.
  * <0: the ring is unusable now (the caller blocks instead); requests
- * already handed to the kernel then complete as stale tokens. */
-static int submit_n(const struct req *q, const uint64_t *tok, int n)
+ * already handed to the kernel then complete as stale tokens.  defer:
+ * queue them without the system call if sysmon promises to flush within
+ * NETPOLL_NS (the essay's invariant) - else submitted now. */
+static int submit_n(const struct req *q, const uint64_t *tok, int n, bool defer)
 {
 	/* Inside the runtime while the lock is held: a G must not be
 	 * preempted or lose its P in the middle (the lock would be held
@@ -213,7 +301,13 @@ static int submit_n(const struct req *q, const uint64_t *tok, int n)
 		}
 		prep(sqe, &q[i], tok[i]);
 	}
-	if (r >= 0)
+	if (r >= 0 && defer) {
+		/* seq_cst, store sqpend then load sysmon_soon; sysmon stores
+		 * sysmon_soon = false then loads sqpend (the essay's proof). */
+		atomic_store_explicit(&np.sqpend, io_uring_sq_ready(&np.ring), memory_order_seq_cst);
+		defer = atomic_load_explicit(&np.sysmon_soon, memory_order_seq_cst);
+	}
+	if (r >= 0 && !defer)
 		r = uring_submit_locked();
 	lock_release(&np.sqlock);
 	rt_exit(g);
@@ -224,7 +318,7 @@ static int submit_n(const struct req *q, const uint64_t *tok, int n)
 
 int submit(const struct req *q, uint64_t tok)
 {
-	return submit_n(q, &tok, 1);
+	return submit_n(q, &tok, 1, false);
 }
 
 
@@ -325,7 +419,7 @@ static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t dead
 		}
 		q[i] = (struct req){ .op = IORING_OP_POLL_ADD, .fd = fd[i], .events = ev[i] };
 	}
-	if (submit_n(q, tok, n) < 0) {
+	if (submit_n(q, tok, n, false) < 0) {
 		for (int i = 0; i < n; i++)
 			slot_put(tok[i]);
 		return -ENOSYS;
@@ -337,7 +431,7 @@ static int wait_many_held(const int *fd, const uint32_t *ev, int n, int64_t dead
 	if (k) {
 		uint64_t zero[NETPOLL_MANY] = { 0 };
 
-		submit_n(q, zero, k);
+		submit_n(q, zero, k, false);
 	}
 	/* One may have fired after the wait ended and before its slot was
 	 * freed: ready, as park() says too. */
@@ -359,7 +453,7 @@ static int wait_one_held(int fd, uint32_t events, int64_t deadline, _Atomic uint
 	if (mode == IO_URING) {
 		struct req q = { .op = IORING_OP_POLL_ADD, .fd = fd, .events = events };
 
-		if (submit(&q, tok) < 0) {
+		if (submit_n(&q, &tok, 1, defer_worth()) < 0) {
 			slot_put(tok);
 			return -ENOSYS;
 		}

@@ -35,6 +35,11 @@
  * I/O with no M sleeping in the poller, rounds are at most NETPOLL_NS
  * apart (Go's sysmon polls once 10 ms
  * have passed; its G's then wait for the next 10 ms slice besides).
+ * Each round also submits the POLL_ADDs that waits left queued in the
+ * ring: before each sleep sysmon says whether it ends within NETPOLL_NS
+ * (netpoll_sysmon_soon: false, then a look at the queue, which caps the
+ * round, then the answer), and a wait defers only while it does - the
+ * proof is in core/netpoll_wait.c.
  *
  * Running out of M's: while runnable G's wait beside an idle P and no M
  * can be created, every round (STARVE_NS apart) retries the clone when
@@ -181,7 +186,8 @@ void sysmon_kick(void)
  * behind a running one (their slices are shorter than 10 ms). */
 static int64_t round_ns(int64_t delay)
 {
-	if (delay > NETPOLL_NS && (netpoll_unwatched() || preempt_async_pending()))
+	if (delay > NETPOLL_NS && (netpoll_unwatched() || preempt_async_pending() ||
+	                           netpoll_sq_pending()))
 		delay = NETPOLL_NS;
 	if (delay > QUEUED_NS)
 		for (int i = 0; i < sched.nprocs; i++) {
@@ -216,6 +222,7 @@ static void *sysmon(void *arg)
 	prctl(PR_SET_NAME, "gshim-sysmon", 0, 0, 0);   /* visible in ps -L, top -H */
 	for (;;) {
 		uint32_t k = atomic_load_explicit(&kick, memory_order_acquire);
+		int64_t wait;
 
 		/* Urgent G's wait: look often enough to give one the CPU about
 		 * URGENT_NS after it was readied (sysmon_kick wakes us for the
@@ -225,7 +232,13 @@ static void *sysmon(void *arg)
 			delay = URGENT_NS / 10;
 			idle = 0;
 		}
-		os_futex_wait((uint32_t *)&kick, k, timers_ns(round_ns(delay)));
+		/* Deferred POLL_ADDs (core/netpoll_wait.c): queued while
+		 * sysmon_soon says this sleep ends within NETPOLL_NS, else
+		 * submitted at once; round_ns looks at them after the false. */
+		netpoll_sysmon_soon(false);
+		wait = timers_ns(round_ns(delay));
+		netpoll_sysmon_soon(wait <= NETPOLL_NS);
+		os_futex_wait((uint32_t *)&kick, k, wait);
 		if (__builtin_expect(timer_unserved(), 0))
 			timer_run_expired();
 		netpoll_poll(true);

@@ -1,9 +1,10 @@
-/* syscall_wrap/fdclose.c - close, close_range, closefrom, dup2, dup3
- * (and the same numbers through syscall(), io_var.c).
+/* syscall_wrap/fdclose.c - close, close_range, closefrom, dup, dup2,
+ * dup3 (and the same numbers through syscall(), io_var.c).
  *
  * The protocol: not the poller's - these go through core/rtfd.c, so
  * the runtime's own descriptors are never closed or replaced under it,
- * and each resets fd_hint (rw.c) for the numbers it frees or fills.
+ * and each resets fd_hint (rw.c) for the numbers it frees or fills
+ * (dup only does that: its new number cannot be one of the runtime's).
  * close is a cancellation point, also while it blocks.
  */
 #undef _FILE_OFFSET_BITS
@@ -23,11 +24,6 @@
  * runtime's descriptor away first.  See the essay there.  Each also
  * forgets what fd_hint knew about the numbers. */
 
-static void hints_forget(unsigned lo, unsigned hi)
-{
-	for (unsigned fd = lo; fd <= hi && fd < HINT_FDS; fd++)
-		pio_fd_new((int)fd);
-}
 
 /* close(2), -errno or 0.  cp: as a cancellation point (close itself),
  * acted on while it blocks too (NFS flush, SO_LINGER, a tty draining);
@@ -56,7 +52,7 @@ long pio_close_range(unsigned lo, unsigned hi, unsigned fl)
 	long r = rtfd_close_range(lo, hi, fl);
 
 	if (lo <= hi)
-		hints_forget(lo, hi);
+		pio_fd_range_freed(lo, hi);
 	return r;
 }
 
@@ -105,6 +101,16 @@ WRAP_EXPORT void closefrom(int lo)
 	for (unsigned fd = from; fd < rl.rlim_cur; fd++)
 		if (arch_syscall(SYS_fcntl, (long)fd, F_GETFD, 0) >= 0)
 			pio_close((int)fd, false);
+}
+
+/* dup: a new number (not one of the runtime's, which are open): a thin
+ * pass-through for fd_hint. */
+WRAP_EXPORT int dup(int old)
+{
+	long r = arch_syscall(SYS_dup, old, 0, 0);
+
+	pio_fd_new((int)r);
+	return (int)set_err(r);
 }
 
 WRAP_EXPORT int dup2(int old, int new)

@@ -2,7 +2,9 @@
  * lock-waiting commands block), open/openat/creat (a FIFO open blocks
  * until the other end opens: a cancellation point while it blocks), and the generic syscall() entry for the
  * numbers that block (programs and runtimes such as Rust's std issue
- * futex waits through it).  Same contract as io.c. */
+ * futex waits through it).  Same contract as io.c.  open & co. and
+ * fcntl F_DUPFD(_CLOEXEC) reset fd_hint for the number they return, and
+ * setsockopt through syscall() for its socket (park.h). */
 #undef _FILE_OFFSET_BITS   /* define open and open64 both (see io.c) */
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -10,7 +12,7 @@
 #include <sys/syscall.h>
 #include <errno.h>
 #include <unistd.h>
-#include "wrap.h"
+#include "park.h"
 
 static bool fcntl_blocks(int cmd)
 {
@@ -30,6 +32,12 @@ static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 		.again2 = EACCES, .cancel = true, .restart = true,
 	};
 
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		int r = real(fd, cmd, arg);
+
+		pio_fd_new(r);   /* a new number: fd_hint (park.h) */
+		return r;
+	}
 	if (!fcntl_blocks(cmd) || !getcurg())
 		return real(fd, cmd, arg);
 	return (int)set_err(sc_call_twin(&c));
@@ -100,7 +108,10 @@ WRAP_EXPORT int fcntl64(int fd, int cmd, ...)
  * adds O_LARGEFILE itself; the mode is passed as given. */
 static int open_cp(int dfd, const char *path, int flags, mode_t mode)
 {
-	return (int)set_err(sc_call_cp(SYS_openat, dfd, (long)path, flags, mode, 0, 0));
+	long r = sc_call_cp(SYS_openat, dfd, (long)path, flags, mode, 0, 0);
+
+	pio_fd_new((int)r);   /* a new number: fd_hint (park.h) */
+	return (int)set_err(r);
 }
 
 WRAP_EXPORT int open(const char *path, int flags, ...)
@@ -178,6 +189,10 @@ WRAP_EXPORT long syscall(long n, ...)
 	case SYS_close_range: return set_err(pio_close_range((unsigned)a1, (unsigned)a2, (unsigned)a3));
 	case SYS_dup2: return set_err(pio_dup3((int)a1, (int)a2, 0, true));
 	case SYS_dup3: return set_err(pio_dup3((int)a1, (int)a2, (int)a3, false));
+	case SYS_setsockopt:   /* fd_hint (park.h): after the kernel has it */
+		r = REAL(syscall)(n, a1, a2, a3, a4, a5, a6);
+		pio_fd_new((int)a1);
+		return r;
 	}
 	if (!syscall_blocks(n, n == SYS_futex ? a2 : 0))
 		return REAL(syscall)(n, a1, a2, a3, a4, a5, a6);

@@ -33,6 +33,37 @@
  * was closed inside libc and reused) only costs the parking: the plain
  * call is right for every kind of descriptor.
  *
+ * fd_hint also notes "a socket whose SO_RCVTIMEO (SO_SNDTIMEO) is zero"
+ * when the probe finds one, so that the next wait on that number skips
+ * the getsockopt (one system call per wait; echo's round trip is a read
+ * and a write).  Only that answer is noted - a socket with a timeout is
+ * asked every time, so a noted deadline is never wrong while the note is
+ * current.  It is forgotten (the number's generation bumped) by every
+ * interposed call that frees, fills or replaces the number: close,
+ * close_range, closefrom, dup, dup2, dup3, fcntl F_DUPFD(_CLOEXEC),
+ * accept/accept4, socket, socketpair, open/openat/creat (and close,
+ * close_range, dup2, dup3, setsockopt through syscall()); and by
+ * setsockopt at SOL_SOCKET, after the kernel has the new value - a probe
+ * that asked before compares-and-swaps against the old generation and
+ * writes nothing.  Numbers created by calls not interposed (pipe,
+ * eventfd, epoll_create, ...) take the lowest free number, which an
+ * interposed close freed and forgot; only a number both closed and
+ * reused where gshim cannot see (inside libc: fclose/fopen, or a raw
+ * system call) can carry a stale note, and that is harmless for every
+ * kind but one: a wait parks until the poller says ready, and a second
+ * EAGAIN after that drops the note and asks the kernel (a regular file
+ * is always "ready": without the re-probe its read would go round for
+ * ever; a pipe, FIFO or tty waits as it would have; anything else gets
+ * its plain call after the re-probe).  The one case a stale note gets
+ * wrong: the new descriptor is a socket whose timeout was also set where
+ * gshim cannot see (created, given SO_RCVTIMEO and its number reused all
+ * inside libc or by raw system calls) - its read then waits for data
+ * without the timeout.  O_NONBLOCK is not noted: it belongs to the open
+ * file description and changes under fcntl(F_SETFL), ioctl(FIONBIO),
+ * SOCK_NONBLOCK, accept4, in another process sharing the description,
+ * or on a number gshim never saw created; F_GETFL after each EAGAIN is
+ * the only exact answer, so every wait still asks it.
+ *
  * What the program sees is what the kernel would have given it: partial
  * reads; full writes on blocking descriptors (the rest is written after
  * each wait, as the kernel does), partial only when a signal or a timeout
@@ -41,9 +72,11 @@
  * one the kernel never restarts (timed socket calls, epoll_wait); the
  * restart otherwise.  Cancellation acts while parked, as in glibc.
  *
- * close, close_range, closefrom, dup2 and dup3 are a family too
+ * close, close_range, closefrom, dup, dup2 and dup3 are a family too
  * (fdclose.c): they must not close or replace the poller's own descriptors
- * (core/rtfd.c), and they reset fd_hint for the numbers they free.
+ * (core/rtfd.c), and they reset fd_hint for the numbers they free or
+ * fill; socket, socketpair and setsockopt (socket.c) and open & co.,
+ * fcntl F_DUPFD (io_var.c) are thin pass-throughs that reset it too.
  */
 #ifndef GSHIM_SYSCALL_WRAP_PARK_H
 #define GSHIM_SYSCALL_WRAP_PARK_H
@@ -164,8 +197,14 @@ static inline int wait_ready(g_t *g, int fd, uint32_t ev, int64_t deadline, bool
 	return wait_fds(g, &fd, &ev, 1, deadline, restartable);
 }
 
-/* rw.c: a new descriptor number (accept, dup2/dup3) or a freed one
- * (close): fd_hint forgets what it knew about it. */
+/* rw.c: a new descriptor number (accept, socket, open, dup & co.), a
+ * freed one (close) or a socket whose timeouts change (setsockopt):
+ * fd_hint forgets what it knew about it. */
 void pio_fd_new(int fd);
+void pio_fd_range_freed(unsigned lo, unsigned hi);   /* close_range */
+
+/* rw.c: sock_timeout, answered from fd_hint when it has "a socket with
+ * no timeout for opt" noted (*cached true), else asked and noted. */
+bool sock_timeout_noted(int fd, int opt, int64_t *deadline, bool *cached);
 
 #endif

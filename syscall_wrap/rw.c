@@ -3,8 +3,11 @@
  * (park.h: the shape every family follows).
  *
  * The protocol: the call once with RWF_NOWAIT (one system call when it
- * need not wait); if it would, fstat says what the descriptor is: a
- * socket, pipe, FIFO or tty parks until ready and tries again, a file
+ * need not wait); if it would, the probe says what the descriptor is
+ * (getsockopt for its timeout, fstat when not a socket; nothing when
+ * fd_hint has "a socket, no timeout" noted - see park.h for why a stale
+ * note is harmless): a socket, pipe, FIFO or tty parks until ready and
+ * tries again, a file
  * goes through io_uring, anything else (or a descriptor that refuses
  * RWF_NOWAIT, remembered in fd_hint) gets the plain call under
  * entersyscall.  Reads of files are completed to what a blocking read
@@ -23,16 +26,27 @@
 #include <unistd.h>
 #include "park.h"
 
-enum { HINT_PLAIN_READ = 1, HINT_PLAIN_WRITE = 2 };
-static _Atomic uint8_t fd_hint[HINT_FDS];
+/* fd_hint: what the calls learnt about a descriptor number.  The low
+ * byte holds the notes, the rest a generation that every forgetting
+ * (pio_fd_new) bumps: a probe that began before the number changed
+ * meaning (a close, a setsockopt of its timeouts) cannot write its
+ * stale answer after the forgetting (sock_note's compare-and-swap). */
+enum {
+	HINT_PLAIN_READ = 1, HINT_PLAIN_WRITE = 2,
+	HINT_SOCK_RCV0 = 4,    /* a socket, SO_RCVTIMEO zero */
+	HINT_SOCK_SND0 = 8,    /* a socket, SO_SNDTIMEO zero */
+	HINT_SOCK = HINT_SOCK_RCV0 | HINT_SOCK_SND0,
+	HINT_GEN = 256,
+};
+static _Atomic uint32_t fd_hint[HINT_FDS];
 
-static inline uint8_t hint_get(int fd)
+static inline uint32_t hint_get(int fd)
 {
 	return fd >= 0 && fd < HINT_FDS ?
-	       atomic_load_explicit(&fd_hint[fd], memory_order_relaxed) : 0;
+	       atomic_load_explicit(&fd_hint[fd], memory_order_acquire) : 0;
 }
 
-static inline void hint_set(int fd, uint8_t bit)
+static inline void hint_set(int fd, uint32_t bit)
 {
 	if (fd >= 0 && fd < HINT_FDS)
 		atomic_fetch_or_explicit(&fd_hint[fd], bit, memory_order_relaxed);
@@ -40,8 +54,59 @@ static inline void hint_set(int fd, uint8_t bit)
 
 void pio_fd_new(int fd)
 {
+	uint32_t v;
+
+	if (fd < 0 || fd >= HINT_FDS)
+		return;
+	v = atomic_load_explicit(&fd_hint[fd], memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&fd_hint[fd], &v,
+	                                              (v & ~(uint32_t)(HINT_GEN - 1)) + HINT_GEN,
+	                                              memory_order_seq_cst, memory_order_relaxed))
+		;
+}
+
+/* close_range/closefrom: the numbers lo..hi are free.  Only those with a
+ * note are bumped: a probe racing the close of its own descriptor is the
+ * program's race, and the number's next interposed creation bumps it
+ * anyway; a close of every number up to HINT_FDS then touches no memory
+ * it need not (the table's pages are mostly never written). */
+void pio_fd_range_freed(unsigned lo, unsigned hi)
+{
+	for (unsigned fd = lo; fd <= hi && fd < HINT_FDS; fd++)
+		if (atomic_load_explicit(&fd_hint[fd], memory_order_relaxed) & (HINT_GEN - 1))
+			pio_fd_new((int)fd);
+}
+
+/* The socket timeout of fd for opt as a deadline (park.h's sock_timeout),
+ * from the note when it says "a socket, no timeout" (*cached true), else
+ * asked (getsockopt) and noted when that is the answer.  The note is
+ * written only if the number's hint did not change since before the
+ * question (pio_fd_new: a close, a new descriptor, a setsockopt). */
+bool sock_timeout_noted(int fd, int opt, int64_t *deadline, bool *cached)
+{
+	uint32_t bit = opt == SO_RCVTIMEO ? HINT_SOCK_RCV0 : HINT_SOCK_SND0;
+	uint32_t v = hint_get(fd);
+
+	*cached = false;
+	if (v & bit) {
+		*deadline = -1;
+		*cached = true;
+		return true;
+	}
+	if (!sock_timeout(fd, opt, deadline))
+		return false;
+	if (*deadline < 0 && fd >= 0 && fd < HINT_FDS)
+		atomic_compare_exchange_strong_explicit(&fd_hint[fd], &v, v | bit,
+		                                        memory_order_seq_cst, memory_order_relaxed);
+	return true;
+}
+
+/* A "socket" note that proved wrong (EAGAIN again after the poller said
+ * ready: the number was reused behind our back): forget it. */
+static void sock_forget(int fd)
+{
 	if (fd >= 0 && fd < HINT_FDS)
-		atomic_store_explicit(&fd_hint[fd], 0, memory_order_relaxed);
+		atomic_fetch_and_explicit(&fd_hint[fd], ~(uint32_t)HINT_SOCK, memory_order_relaxed);
 }
 
 enum fdkind { FD_UNKNOWN = -1, FD_OTHER, FD_POLL, FD_FILE, FD_SOCK };
@@ -73,12 +138,26 @@ static enum fdkind fd_kind_once(int fd, enum fdkind *kind)
 
 /* What fd is and its timeout for opt as a deadline, once per call: the
  * socket option first - it answers both for a socket, the common case,
- * in one system call - and fstat only when fd is not one. */
-static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadline)
+ * in one system call, or none when fd_hint has it noted (*cached) - and
+ * fstat only when fd is not one. */
+static enum fdkind kind_probe(int fd, int opt, enum fdkind *kind, int64_t *deadline,
+                              bool *cached)
 {
 	if (*kind == FD_UNKNOWN)
-		*kind = sock_timeout(fd, opt, deadline) ? FD_SOCK : fd_kind(fd);
+		*kind = sock_timeout_noted(fd, opt, deadline, cached) ? FD_SOCK : fd_kind(fd);
 	return *kind;
+}
+
+/* EAGAIN again after a wait on a kind taken from the note: the note may
+ * be stale (a regular file is always "ready" and would go round for
+ * ever).  Forget it; the next kind_probe asks the kernel. */
+static void kind_recheck(int fd, enum fdkind *kind, bool *cached)
+{
+	if (*cached) {
+		sock_forget(fd);
+		*kind = FD_UNKNOWN;
+		*cached = false;
+	}
 }
 
 /* ---- reads and writes ------------------------------------------------------ */
@@ -176,6 +255,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 	g_t *g = getcurg();
 	int64_t deadline = -2;   /* not looked up yet */
 	enum fdkind kind = FD_UNKNOWN;
+	bool cached = false, waited = false;
 	ssize_t r;
 
 	if (poller_off(g) || (fl & RWF_NOWAIT) ||
@@ -190,13 +270,15 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 			return read_rest(fd, iov, cnt, off, fl, r);
 		if (r >= 0 || (r != -EAGAIN && r != -EOPNOTSUPP))
 			return set_err(r);
+		if (waited || r == -EOPNOTSUPP)
+			kind_recheck(fd, &kind, &cached);
 		if (r == -EOPNOTSUPP) {
 			if (fd_kind_once(fd, &kind) == FD_POLL)
 				return ready_then_plain(g, false, fd, iov, cnt, off, fl);
 			hint_set(fd, HINT_PLAIN_READ);
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		}
-		if (kind_probe(fd, SO_RCVTIMEO, &kind, &deadline) == FD_FILE) {
+		if (kind_probe(fd, SO_RCVTIMEO, &kind, &deadline, &cached) == FD_FILE) {
 			r = netpoll_rw(false, fd, iov, cnt, off);
 			if (r == -ENOSYS)
 				return plain_rw(false, fd, iov, cnt, off, fl);
@@ -211,6 +293,7 @@ static ssize_t do_read(int fd, const struct iovec *iov, int cnt, off_t off, int 
 			return plain_rw(false, fd, iov, cnt, off, fl);
 		if (w < 0)
 			return set_err(w);
+		waited = true;
 	}
 }
 
@@ -222,6 +305,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 	ssize_t total = 0, want, r;
 	int64_t deadline = -2;   /* not looked up yet */
 	enum fdkind kind = FD_UNKNOWN;
+	bool cached = false, waited = false;
 
 	if (poller_off(g) || (fl & RWF_NOWAIT) ||
 	    (hint_get(fd) & HINT_PLAIN_WRITE) || cnt > 64 || cnt < 0)
@@ -233,6 +317,8 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 		int w;
 
 		r = sys_rw2(true, fd, v, cnt, off, fl | RWF_NOWAIT);
+		if ((waited && r == -EAGAIN) || r == -EOPNOTSUPP)
+			kind_recheck(fd, &kind, &cached);
 		if (r == -EOPNOTSUPP && total == 0) {
 			if (fd_kind_once(fd, &kind) == FD_POLL)
 				return ready_then_plain(g, true, fd, v, cnt, off, fl);
@@ -250,7 +336,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 			return total ? total : set_err(r);
 		}
 		/* Would block (or wrote part): wait for room. */
-		kind_probe(fd, SO_SNDTIMEO, &kind, &deadline);
+		kind_probe(fd, SO_SNDTIMEO, &kind, &deadline, &cached);
 		if (kind == FD_FILE && r == -EAGAIN) {
 			/* The file system would have to wait (allocation,
 			 * writeback throttling, O_DIRECT): io_uring writes
@@ -283,6 +369,7 @@ static ssize_t do_write(int fd, const struct iovec *iov0, int cnt, off_t off, in
 		}
 		if (w < 0)
 			return total ? total : set_err(w);
+		waited = true;
 	}
 }
 

@@ -7,7 +7,9 @@
  * program did not ask for O_NONBLOCK or MSG_DONTWAIT, park until the
  * socket is ready or SO_RCVTIMEO/SO_SNDTIMEO passes (EAGAIN), then
  * again.  MSG_WAITALL and stream sends go on until done, as natively.
- * Not a socket (ENOTSOCK): the plain call.
+ * Not a socket (ENOTSOCK): the plain call.  The timeouts come from
+ * fd_hint when it has "no timeout" noted (park.h).  socket, socketpair
+ * and setsockopt are here too, as pass-throughs that keep fd_hint true.
  */
 #undef _FILE_OFFSET_BITS
 #include <errno.h>
@@ -25,8 +27,9 @@
 static int64_t sock_deadline(int fd, int opt)
 {
 	int64_t deadline;
+	bool cached;
 
-	sock_timeout(fd, opt, &deadline);
+	sock_timeout_noted(fd, opt, &deadline, &cached);
 	return deadline;
 }
 
@@ -244,4 +247,40 @@ WRAP_EXPORT int accept4(int fd, struct sockaddr *a, socklen_t *al, int fl)
 WRAP_EXPORT int accept(int fd, struct sockaddr *a, socklen_t *al)
 {
 	return accept4(fd, a, al, 0);
+}
+
+/* ---- numbers that change meaning ----------------------------------------------
+ *
+ * Thin pass-throughs, for fd_hint (rw.c) only: a new socket's number
+ * forgets what was noted about it, and so does a socket whose
+ * SO_RCVTIMEO or SO_SNDTIMEO is set (after the kernel has it, so that a
+ * probe racing the change cannot note the old value: park.h). */
+
+WRAP_EXPORT int socket(int dom, int type, int proto)
+{
+	long r = arch_syscall(SYS_socket, dom, type, proto);
+
+	if (r >= 0)
+		pio_fd_new((int)r);
+	return (int)set_err(r);
+}
+
+WRAP_EXPORT int socketpair(int dom, int type, int proto, int sv[2])
+{
+	long r = arch_syscall6(SYS_socketpair, dom, type, proto, (long)sv, 0, 0);
+
+	if (r == 0) {
+		pio_fd_new(sv[0]);
+		pio_fd_new(sv[1]);
+	}
+	return (int)set_err(r);
+}
+
+WRAP_EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+	long r = arch_syscall6(SYS_setsockopt, fd, level, opt, (long)val, len, 0);
+
+	if (level == SOL_SOCKET)
+		pio_fd_new(fd);
+	return (int)set_err(r);
 }
