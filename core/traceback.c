@@ -82,13 +82,20 @@ static struct {
 	int (*getcontext)(ucontext_t *);
 } unw;
 
-/* fatal: no dlopen (the loader's lock may be held by the failing code) */
+/* Loaded at the first dump.  On a fatal error's, only with 32 KiB of
+ * stack left (a stack overflow is reported on the M's 64 KiB alternate
+ * stack), and knowing that the loader's and malloc's locks, when the
+ * failing code holds them, would hang the report: it is dying anyway. */
 static void unw_load(bool fatal)
 {
 	void *h, *as;
 	int (*policy)(void *, int);
+	m_t *m = getm();
 
-	if (atomic_load(&unw.state) != 0 || fatal)
+	if (atomic_load(&unw.state) != 0)
+		return;
+	if (fatal && m && m->altstack && arch_sp() >= (uintptr_t)m->altstack &&
+	    arch_sp() < (uintptr_t)m->altstack + 32 * 1024)
 		return;
 	h = REAL(dlopen) ? REAL(dlopen)(ARCH_UNW_LIB, RTLD_LOCAL | RTLD_NOW) : NULL;
 	if (!h) {
@@ -108,6 +115,8 @@ static void unw_load(bool fatal)
 		return;
 	}
 	policy(*(void **)as, 0 /* UNW_CACHE_NONE */);
+	if (!fatal)
+		tls_modules_changed();   /* its TLS block, for per-G TCBs (shim/dl.c) */
 	atomic_store(&unw.state, 1);
 }
 
@@ -532,10 +541,12 @@ static void dump_g(g_t *g, void *arg)
 	}
 	if (g == r->self && stack) {
 		if (r->uc) {
+			/* not bounded by the G's stack: the handler may run on
+			 * the M's alternate stack (a stack overflow's report) */
 			memcpy(&uc, r->uc, sizeof uc);
-			backtrace_uc(&uc, true, lo, hi);
+			backtrace_uc(&uc, true, 0, 0);
 		} else if (atomic_load(&unw.state) == 1 && unw.getcontext(&uc) == 0) {
-			backtrace_uc(&uc, false, lo, hi);
+			backtrace_uc(&uc, false, 0, 0);
 		} else {
 			uintptr_t pc = (uintptr_t)__builtin_return_address(0);
 			uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
