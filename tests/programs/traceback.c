@@ -6,13 +6,15 @@
  *                    (tb-pipe) - then kill(getpid(), SIGUSR2): with
  *                    GSHIM_DEBUG=dumpsignal=SIGUSR2 gshim prints the dump
  *                    and the program goes on, releases everybody and
- *                    prints "done"
+ *                    prints "done" once the dump is on stderr (a file);
+ *                    "usr2 quiet": no dump is expected, just go on
  *   traceback quit   the same set-up, then kill(getpid(), SIGQUIT): the
  *                    dump, then death by SIGQUIT
  * traceback.sh runs it and checks stderr (and the JSON of GSHIM_DUMP).
  * The blocking calls are followed by work so that the compiler cannot
  * turn them into tail calls: each start function must be in its stack.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -91,6 +93,29 @@ __attribute__((noinline)) void *tb_pipe_reader(void *a)
 	return n == 1 ? a : NULL;
 }
 
+/* The dump is made by gshim's signal thread while we go on: wait until
+ * its last line is on stderr (a file: traceback.sh redirects it), so
+ * that exiting does not cut it short. */
+static void wait_dump(void)
+{
+	static char buf[1 << 16];
+	int i;
+
+	for (i = 0; i < 1000; i++) {
+		int fd = open("/proc/self/fd/2", O_RDONLY);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+
+		if (fd >= 0)
+			close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			if (strstr(buf, "\nSCHED ") || strstr(buf, "traceback written to"))
+				return;
+		}
+		sleep_ms(10);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	pthread_t t[5];
@@ -111,7 +136,10 @@ int main(int argc, char **argv)
 		sleep_ms(10);
 	sleep_ms(300);   /* all of them blocked by now */
 	kill(getpid(), sig);
-	sleep_ms(300);   /* the dump is made by gshim's signal thread */
+	if (argc > 2 && strcmp(argv[2], "quiet") == 0)
+		sleep_ms(500);   /* nothing is printed (GSHIM_TRACEBACK=none) */
+	else
+		wait_dump();
 
 	pthread_mutex_unlock(&mu);
 	pthread_mutex_lock(&cmu);

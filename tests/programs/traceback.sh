@@ -19,12 +19,15 @@ trap 'rm -rf "$work"' EXIT
 ulimit -c 0 2>/dev/null || true
 fail=0
 
-run() {   # run <procs> <arg> [env...]: status in $st, stderr in $work/err
-    local p=$1 a=$2
+# run <procs> <arg> [env...] [-- more args]: status in $st, stderr in $work/err
+run() {
+    local p=$1 a=$2 envs=() more=()
     shift 2
+    while (($#)) && [[ $1 != -- ]]; do envs+=("$1"); shift; done
+    (($#)) && shift && more=("$@")
     st=0
-    timeout -s KILL "$timeout_s" env GOMAXPROCS="$p" LD_PRELOAD="$lib" "$@" \
-        "$exe" "$a" >"$work/out" 2>"$work/err" || st=$?
+    timeout -s KILL "$timeout_s" env GOMAXPROCS="$p" LD_PRELOAD="$lib" "${envs[@]}" \
+        "$exe" "$a" "${more[@]}" >"$work/out" 2>"$work/err" || st=$?
 }
 
 bad() {
@@ -115,7 +118,7 @@ for p in 1 2; do
     else
         echo "none, SIGQUIT: ok"
     fi
-    run "$p" usr2 GSHIM_TRACEBACK=none GSHIM_DEBUG=dumpsignal=USR2
+    run "$p" usr2 GSHIM_TRACEBACK=none GSHIM_DEBUG=dumpsignal=USR2 -- quiet
     if [[ $st != 0 ]] || [[ -s $work/err ]]; then
         bad "GSHIM_TRACEBACK=none, dump signal: status $st, stderr not empty?"
     else
