@@ -27,7 +27,6 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t cmu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static int go_cond;
-static volatile int stop_sleep;
 static int pfd[2];
 static pthread_t t_cond;
 static volatile int ready;
@@ -73,8 +72,9 @@ __attribute__((noinline)) void *tb_sleeper(void *a)
 {
 	pthread_setname_np(pthread_self(), "tb-sleep");
 	__atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-	while (!stop_sleep) {
-		struct timespec d = { 0, 100 * 1000 * 1000 };
+	for (;;) {
+		/* one long sleep: main ends it with pthread_cancel */
+		struct timespec d = { 60, 0 };
 		nanosleep(&d, NULL);
 		KEEP();
 	}
@@ -146,7 +146,7 @@ int main(int argc, char **argv)
 	go_cond = 1;
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&cmu);
-	stop_sleep = 1;
+	pthread_cancel(t[3]);
 	if (write(pfd[1], "x", 1) != 1)
 		return 1;
 	pthread_join(t[0], NULL);
