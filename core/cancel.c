@@ -444,7 +444,10 @@ int64_t cancel_sleep_until(g_t *g, int64_t deadline)
 	cancel_point(g);
 	g_sig_outcome_reset(g);
 	while ((now = os_nanotime()) < deadline) {
-		int r = cancel_gfutex_wait(g, &nothing, 0, deadline);
+		int r;
+
+		g_wait_note(g, WK_SLEEP, 0);
+		r = cancel_gfutex_wait(g, &nothing, 0, deadline);
 
 		if (r == -ECANCELED)
 			cancel_point(g);

@@ -96,7 +96,7 @@ void deadlock_check(void)
 }
 
 /* Names of the calls gshim makes while holding an M, for the report. */
-static const char *sc_name(long nr)
+const char *deadlock_sc_name(long nr)
 {
 	switch (nr) {
 	case SCNR_WAIT: return "a kernel wait (process-shared object or sigwait)";
@@ -149,7 +149,7 @@ static void starve_print_g(g_t *g, void *arg)
 	char buf[200];
 	size_t len;
 	long nr = __atomic_load_n(&g->scnr, __ATOMIC_RELAXED);
-	const char *name = sc_name(nr);
+	const char *name = deadlock_sc_name(nr);
 
 	(void)arg;
 	if (atomic_load(&g->status) != G_SYSCALL)

@@ -3,7 +3,9 @@
  * A broken invariant must never turn into silent corruption: the runtime
  * prints one line and aborts.  Everything here writes with the raw write
  * syscall from a stack buffer, so it works with the heap corrupted, inside
- * a signal handler, or with any runtime lock held.
+ * a signal handler, or with any runtime lock held.  Then the traceback
+ * (core/traceback.c; GSHIM_TRACEBACK, by default the failing thread's),
+ * written the same way.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -46,12 +48,14 @@ _Noreturn static void die(void)
 _Noreturn void rt_fatal(const char *msg)
 {
 	write_line("gshim: fatal: ", msg, false, 0);
+	traceback_fatal();
 	die();
 }
 
 _Noreturn void rt_fatal_num(const char *msg, unsigned long long n)
 {
 	write_line("gshim: fatal: ", msg, true, n);
+	traceback_fatal();
 	die();
 }
 

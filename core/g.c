@@ -428,6 +428,7 @@ int g_join(g_t *g, void **retval, int64_t deadline_ns, unsigned flags,
 
 		if (try_only)
 			goto busy;
+		g_wait_note(getcurg(), WK_JOIN, (uintptr_t)g);
 		r = intr ? gfutex_wait_intr(&g->exited, 0, deadline_ns, intr) :
 		           gfutex_wait(&g->exited, 0, deadline_ns);
 		if (atomic_load_explicit(&g->exited, memory_order_acquire))
@@ -476,6 +477,28 @@ void g_foreach(void (*fn)(g_t *, void *), void *arg)
 		}
 	}
 	lock_release(&reg.lock);
+}
+
+void g_foreach_nolock(void (*fn)(g_t *, void *), void *arg)
+{
+	int n = atomic_load_explicit(&reg.nslabs, memory_order_acquire), i;
+	size_t gs = reg.gsize;
+
+	if (!gs)
+		return;
+	for (i = 0; i < n; i++) {
+		/* reg.next only grows inside the newest slab; a racy read may
+		 * miss a G allocated meanwhile, never point past mapped memory */
+		uintptr_t a, end = i == n - 1 ? __atomic_load_n(&reg.next, __ATOMIC_RELAXED)
+		                              : reg.hi[i];
+		if (end < reg.lo[i] || end > reg.hi[i])
+			end = reg.hi[i];
+		for (a = reg.lo[i]; a + gs <= end; a += gs) {
+			g_t *g = (g_t *)a;
+			if (atomic_load_explicit(&g->gen, memory_order_acquire) & 1)
+				fn(g, arg);
+		}
+	}
 }
 
 /* An execstack object was loaded: make the stacks of every G executable,

@@ -231,6 +231,8 @@ int gfutex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t deadline)
 	g_t *g = rt_enter();
 	int r = wait_common(addr, val, deadline, NULL);
 
+	if (g)
+		g->waitkind = WK_NONE;   /* tracebacks: the wait is over */
 	rt_exit(g);
 	return r;
 }
@@ -246,8 +248,10 @@ int gfutex_wait_intr(_Atomic uint32_t *addr, uint32_t val, int64_t deadline,
 	if (cur)
 		atomic_store_explicit(&cur->waitaddr, (uint32_t *)addr, memory_order_seq_cst);
 	r = wait_common(addr, val, deadline, intr);
-	if (cur)
+	if (cur) {
 		atomic_store_explicit(&cur->waitaddr, NULL, memory_order_relaxed);
+		cur->waitkind = WK_NONE;   /* tracebacks: the wait is over */
+	}
 	if (r != -EINTR && intr && atomic_load_explicit(intr, memory_order_acquire))
 		r = -EINTR;
 	rt_exit(g);

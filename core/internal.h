@@ -441,6 +441,23 @@ const char *tls_layout_find(struct tls_layout *l);
 /* ---- trace.c ---------------------------------------------------------- */
 void trace_start(void);           /* schedtrace thread if configured */
 void trace_line(void);
+#define TRACE_BUF 4096
+size_t trace_fmt(char *buf);      /* trace_line's text, TRACE_BUF bytes */
+
+/* ---- traceback.c ------------------------------------------------------ */
+/* The handler of SIGQUIT and of the dump signal (the receiver of
+ * process-directed signals calls it itself: core/signal.c); a fault on
+ * the thread that dumps ends the dump of that G (core/segv.c calls
+ * traceback_fault first; it returns only when the fault is not the
+ * dump's); rt_fatal's dump. */
+void traceback_sighandler(int sig, siginfo_t *si, void *uc);
+void traceback_fault(void);
+void traceback_fatal(void);
+/* G's of every slab, without the registry lock (a dump may interrupt
+ * its holder): racy, never stale memory (slabs are never unmapped). */
+void g_foreach_nolock(void (*fn)(g_t *, void *), void *arg);
+/* deadlock.c: the name of a system call a G blocks in, or NULL. */
+const char *deadlock_sc_name(long nr);
 
 /* Random numbers for victim choice (xorshift), owner M. */
 static inline uint32_t m_rand(m_t *m)

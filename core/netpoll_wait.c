@@ -329,10 +329,14 @@ static int park_wait(_Atomic uint32_t *done, int64_t deadline, _Atomic uint32_t 
                      bool interruptible)
 {
 	int r = 0;
+	g_t *g = getcurg();
+	uint32_t kind = g ? g->waitkind : WK_NONE;   /* the caller's note */
 
 	for (;;) {
 		if (atomic_load_explicit(done, memory_order_acquire))
 			return 0;
+		if (g)
+			g->waitkind = kind;   /* each gfutex_wait clears it */
 		if (!interruptible) {
 			gfutex_wait(done, 0, -1);
 			continue;
@@ -378,6 +382,7 @@ int netpoll_wait_many(const int *fd, const uint32_t *ev, int n, int64_t deadline
 
 	if (!g)
 		return -ENOSYS;
+	g_wait_note(g, WK_POLL, (uintptr_t)n);
 	g_sighold_begin(g, false);
 	r = wait_many_held(fd, ev, n, deadline, intr);
 	g_sighold_end(g, false);
@@ -391,6 +396,8 @@ int netpoll_wait(int fd, uint32_t events, int64_t deadline, _Atomic uint32_t *in
 
 	if (!g)
 		return -ENOSYS;
+	g_wait_note(g, fd < 0 ? WK_SLEEP : (events & POLLOUT) && !(events & POLLIN) ?
+	               WK_IO_WRITE : WK_IO_READ, (uintptr_t)fd);
 	g_sighold_begin(g, false);
 	r = wait_one_held(fd, events, deadline, intr);
 	g_sighold_end(g, false);
@@ -524,6 +531,8 @@ static ssize_t file_op(const struct req *q)
 
 	if (netpoll_mode() != IO_URING || !getcurg())
 		return -ENOSYS;
+	g_wait_note(getcurg(), q->op == IORING_OP_WRITEV ? WK_IO_WRITE : WK_IO_READ,
+	            (uintptr_t)q->fd);
 	tok = slot_get(&done, &res, true);
 	if (!tok)
 		return -ENOSYS;

@@ -116,6 +116,12 @@ struct g {
 	arch_ctx_t ctx;               /* owner M; saved context when not running */
 	_Atomic uint32_t status;      /* enum gstatus; transitions by CAS (g.c) */
 	uint32_t waitreason;          /* set by the parking G before g_park */
+	/* What the G waits for, for tracebacks (core/traceback.c): a kind
+	 * (enum waitkind) and an object, stored by the caller of a wait
+	 * before it (g_wait_note) and cleared by gfutex_wait on its way out.
+	 * Owner writes, dumps read racily. */
+	uint32_t waitkind;
+	uintptr_t waitobj;
 	m_t *m;                       /* M running it, NULL when not running */
 	g_t *schedlink;               /* global runq or free list link */
 	uint64_t goid;                /* unique, never reused; 1 = main */
@@ -227,6 +233,33 @@ struct g {
 
 static inline void *g_ext(g_t *g) { return (char *)g + sizeof(g_t); }
 
+/* What a G is about to wait for (g->waitkind/waitobj): only read by
+ * tracebacks, so two plain stores on the wait's slow path and nothing
+ * on the fast one.  gfutex_wait clears the kind when it returns. */
+enum waitkind {
+	WK_NONE = 0,
+	WK_MUTEX,       /* obj: the pthread_mutex_t */
+	WK_COND,        /* obj: the pthread_cond_t */
+	WK_RWLOCK,      /* obj: the pthread_rwlock_t */
+	WK_SEM,         /* obj: the sem_t */
+	WK_BARRIER,     /* obj: the pthread_barrier_t */
+	WK_ONCE,        /* obj: the pthread_once_t */
+	WK_JOIN,        /* obj: the g_t joined */
+	WK_SLEEP,       /* obj: unused */
+	WK_IO_READ,     /* obj: the descriptor */
+	WK_IO_WRITE,    /* obj: the descriptor */
+	WK_POLL,        /* obj: number of descriptors */
+	WK_MAX
+};
+
+static inline void g_wait_note(g_t *g, enum waitkind kind, uintptr_t obj)
+{
+	if (g) {
+		g->waitobj = obj;
+		g->waitkind = kind;
+	}
+}
+
 /* Before a wait that a signal may cut short: forget what earlier handlers
  * did (g_sig_outcome reads what ran during this wait). */
 static inline void g_sig_outcome_reset(g_t *g)
@@ -299,6 +332,15 @@ struct rt_cfg {
 	int preempt;                  /* GSHIM_PREEMPT: async preemption on */
 	int io_mode;                  /* GSHIM_IO: IO_URING, IO_EPOLL, IO_SYSCALL */
 	int maxm;                     /* GSHIM_MAXM: most M's (0: no limit) */
+	/* Tracebacks (core/traceback.c): GSHIM_TRACEBACK (TB_UNSET: each
+	 * trigger's default), GSHIM_DEBUG=dumpsignal=<sig> (0 none), and
+	 * GSHIM_DUMP=json:<path> ("" for text on stderr). */
+	int traceback;
+	int dumpsig;
+	char dump_json[256];
+	/* The name pthread_setname_np gave g ("" or NULL: none); no locks,
+	 * no allocation (a dump may call it from a signal handler). */
+	const char *(*g_name)(g_t *g);
 	/* Act on a cancellation of the calling G (core/cancel.c decided it
 	 * is one, its flags say so): the shim runs the cleanup handlers and
 	 * ends the thread.  Does not return. */
@@ -313,6 +355,12 @@ static inline bool rt_tls_per_g(void)
 {
 	return rt_cfg.tls_mode == TLS_PER_G;
 }
+
+/* ---- traceback.c: a report of every G (Go's GOTRACEBACK) --------------- */
+enum { TB_UNSET = -1, TB_NONE = 0, TB_SINGLE, TB_ALL, TB_CRASH };
+/* Start-up, after config: the SIGQUIT handler (when SIGQUIT is at its
+ * default action) and the dump signal's (when it is). */
+void traceback_init(void);
 
 /* ---- sched.c ---------------------------------------------------------- */
 

@@ -67,7 +67,7 @@
 __thread void *gshim_tls_g __attribute__((tls_model("initial-exec")));
 
 struct sched sched = { .lock = LOCK_INIT(RANK_SCHED), .gflock = LOCK_INIT(RANK_GFREE) };
-struct rt_cfg rt_cfg = { .gomaxprocs = 0 };
+struct rt_cfg rt_cfg = { .gomaxprocs = 0, .traceback = TB_UNSET };
 
 /* ---- small helpers --------------------------------------------------- */
 

@@ -41,6 +41,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 	uintptr_t addr = (uintptr_t)si->si_addr;
 	struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
 
+	traceback_fault();   /* a dump unwinding garbage: back to it */
 	if (g && stack_in_guard(&g->stack, addr))
 		rt_fatal_num("stack overflow in thread ", g->goid);
 	if (g && g->is_g0 && stack_in_guard(&g->stack, addr))

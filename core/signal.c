@@ -322,6 +322,12 @@ static void sig_forward(int sig, siginfo_t *info)
 	}
 	if (h == (void *)SIG_IGN || (h == (void *)SIG_DFL && default_ignored(sig)))
 		return;
+	if (h == (void *)traceback_sighandler) {
+		/* SIGQUIT or the dump signal: report from here, a thread
+		 * that interrupts no G and needs no P (core/traceback.c) */
+		traceback_sighandler(sig, info, NULL);
+		return;
+	}
 	if (h == (void *)SIG_DFL) {
 		default_action(sig);
 		return;

@@ -25,9 +25,11 @@ static size_t putn(char *buf, size_t len, long long n)
 	return len + os_fmt_u64(buf + len, (unsigned long long)n);
 }
 
-void trace_line(void)
+/* The schedtrace line (and scheddetail's per-P lines) into buf, which
+ * holds 4096 bytes; returns the length.  Also the last line of a
+ * traceback (core/traceback.c): reads only, no locks. */
+size_t trace_fmt(char *buf)
 {
-	char buf[4096];
 	size_t len = 0;
 	int idlep, threads, spinning, idlem, globq, i;
 
@@ -64,14 +66,14 @@ void trace_line(void)
 		len = putn(buf, len, (long long)writes);
 	}
 	len = put(buf, len, " [");
-	for (i = 0; i < sched.nprocs && len < sizeof buf - 64; i++) {
+	for (i = 0; i < sched.nprocs && len < TRACE_BUF - 64; i++) {
 		if (i)
 			buf[len++] = ' ';
 		len = putn(buf, len, runq_len(&sched.allp[i]));
 	}
 	len = put(buf, len, "]\n");
 	if (rt_cfg.scheddetail) {
-		for (i = 0; i < sched.nprocs && len < sizeof buf - 128; i++) {
+		for (i = 0; i < sched.nprocs && len < TRACE_BUF - 128; i++) {
 			p_t *p = &sched.allp[i];
 			m_t *m = p->m;
 			len = put(buf, len, "  P");
@@ -89,7 +91,14 @@ void trace_line(void)
 			buf[len++] = '\n';
 		}
 	}
-	os_write_all(2, buf, len);
+	return len;
+}
+
+void trace_line(void)
+{
+	char buf[TRACE_BUF];
+
+	os_write_all(2, buf, trace_fmt(buf));
 }
 
 static void *trace_thread(void *arg)

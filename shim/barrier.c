@@ -143,6 +143,7 @@ static void bar_await(struct bar *bar, uint32_t r)
 
 		if ((int32_t)(cur - r) >= 0)
 			return;
+		g_wait_note(getcurg(), WK_BARRIER, (uintptr_t)bar);
 		gfutex_wait(&bar->half.round, cur, -1);
 	}
 }
@@ -204,6 +205,7 @@ SHIM_EXPORT int pthread_barrier_destroy(pthread_barrier_t *b)
 
 		if (l == 0)
 			return 0;
+		g_wait_note(getcurg(), WK_BARRIER, (uintptr_t)bar);
 		gfutex_wait(&bar->leaving, l, -1);
 	}
 }

@@ -142,9 +142,10 @@ static int cond_wait(pthread_cond_t *c, pthread_mutex_t *m, int64_t deadline)
 	 * again.  glibc's futex wait restarts after a handler, so its
 	 * condvar never wakes spuriously for one (tst-eintr5), and programs
 	 * that forgot the predicate loop rely on that. */
-	do
+	do {
+		g_wait_note(g, WK_COND, (uintptr_t)c);
 		r = cancel_gfutex_wait(g, &cv->seq, seq, deadline);
-	while (r == 0 && atomic_load_explicit(&cv->seq, memory_order_acquire) == seq);
+	} while (r == 0 && atomic_load_explicit(&cv->seq, memory_order_acquire) == seq);
 	/* Release: pairs with destroy's acquire load of waiters. */
 	atomic_fetch_sub_explicit(&cv->waiters, 1, memory_order_release);
 	err = mutex_relock(m);

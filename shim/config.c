@@ -26,7 +26,15 @@
  *                     arch_prctl even where wrfsbase is allowed),
  *                     noguardmarkers=1 (stacks past the guard budget get
  *                     a canary instead of guard markers, as on kernels
- *                     before 6.13).
+ *                     before 6.13), dumpsignal=<SIGNAME or number> (that
+ *                     signal prints the traceback of every thread and the
+ *                     program goes on; only over its default action).
+ *   GSHIM_TRACEBACK   none, single, all, crash (Go's GOTRACEBACK): what
+ *                     SIGQUIT, the dump signal and fatal errors print
+ *                     (core/traceback.c); default all for the signals,
+ *                     single for fatal errors.
+ *   GSHIM_DUMP        json:<path>: the signals' tracebacks go to <path>
+ *                     as JSON instead of stderr.
  *
  * A bad value gets one line on stderr naming the variable and what is
  * used instead; it never stops the program (a typo in the environment
@@ -34,6 +42,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "shim.h"
@@ -162,6 +171,37 @@ static void load_stack(void)
 	stack_env = true;
 }
 
+/* A signal by name (SIGUSR2, USR2) or number; 0 when neither. */
+static int parse_signal(const char *s)
+{
+	static const struct { const char *n; int sig; } names[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
+		{ "ALRM", SIGALRM }, { "WINCH", SIGWINCH }, { "PWR", SIGPWR },
+		{ "TTIN", SIGTTIN }, { "TTOU", SIGTTOU }, { "PROF", SIGPROF },
+		{ "VTALRM", SIGVTALRM }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+	};
+	char *end;
+	unsigned long v;
+	size_t i;
+
+	if (strncmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcmp(s, names[i].n) == 0)
+			return names[i].sig;
+	if (strncmp(s, "RTMIN+", 6) == 0) {
+		v = strtoul(s + 6, &end, 10);
+		return *end || SIGRTMIN + (long)v > SIGRTMAX ? 0 : SIGRTMIN + (int)v;
+	}
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < 1 || v > 64 || v == SIGKILL || v == SIGSTOP ||
+	    v == SIGSEGV || v == SIGBUS || v == SIGURG || v == 32 || v == 33)
+		return 0;
+	return (int)v;
+}
+
 static void load_debug(void)
 {
 	const char *s = getenv("GSHIM_DEBUG");
@@ -175,6 +215,13 @@ static void load_debug(void)
 		char *eq = strchr(tok, '=');
 		unsigned long long v;
 
+		if (eq && strncmp(tok, "dumpsignal=", 11) == 0) {
+			rt_cfg.dumpsig = parse_signal(eq + 1);
+			if (!rt_cfg.dumpsig)
+				warn3("GSHIM_DEBUG: ignoring \"", tok,
+				      "\" (expected a signal name such as SIGUSR2, or a number)");
+			continue;
+		}
 		if (!eq || !parse_size(eq + 1, &v) || strpbrk(eq + 1, "kKmMgGbB") ||
 		    v > INT_MAX) {
 			warn3("GSHIM_DEBUG: ignoring \"", tok, "\" (expected name=number)");
@@ -240,6 +287,31 @@ static void load_io(void)
 		warn3("GSHIM_IO must be uring, epoll or syscall; using uring", "", "");
 }
 
+static void load_traceback(void)
+{
+	static const char *const levels[] = { "none", "single", "all", "crash" };
+	const char *s = getenv("GSHIM_TRACEBACK");
+	int i;
+
+	rt_cfg.traceback = TB_UNSET;
+	if (s && *s) {
+		for (i = 0; i < 4; i++)
+			if (strcmp(s, levels[i]) == 0)
+				rt_cfg.traceback = TB_NONE + i;
+		if (rt_cfg.traceback == TB_UNSET)
+			warn3("GSHIM_TRACEBACK must be none, single, all or crash; ignoring \"", s,
+			      "\"");
+	}
+	s = getenv("GSHIM_DUMP");
+	if (s && *s) {
+		if (strncmp(s, "json:", 5) == 0 && s[5] && strlen(s + 5) < sizeof rt_cfg.dump_json)
+			strcpy(rt_cfg.dump_json, s + 5);
+		else
+			warn3("GSHIM_DUMP must be json:<path>; ignoring \"", s,
+			      "\" (tracebacks go to stderr)");
+	}
+}
+
 void config_load(void)
 {
 	load_preempt();
@@ -250,6 +322,7 @@ void config_load(void)
 	load_maxm();
 	load_stack();
 	load_debug();
+	load_traceback();
 	default_stack = stack_default_size();
 	default_guard = stack_page_size();
 	/* GSHIM_STACK_SIZE is the default of glibc's default attributes too,

@@ -59,6 +59,7 @@ bool shim_init(void)
 	config_load();
 	rt_cfg.g_ext_size = sizeof(struct thread);
 	rt_cfg.cancel_exit = shim_cancel_exit;
+	rt_cfg.g_name = shim_g_name;
 	/* A new thread's name is its creator's comm at creation time; take
 	 * the process name as the default. */
 	prctl(PR_GET_NAME, shim_default_name, 0, 0, 0);
@@ -78,6 +79,7 @@ bool shim_init(void)
 	atomic_store_explicit(&init_tid, 0, memory_order_relaxed);
 	cancel_init();
 	shim_cancel_init();
+	traceback_init();
 	shim_execstack_check();   /* the program or a dependency asked for it */
 	/* First child handler registered: the scheduler is reset before any
 	 * handler of the program runs (and may create threads). */

@@ -14,6 +14,14 @@
 
 /* ---- names ------------------------------------------------------------ */
 
+/* For tracebacks (rt_cfg.g_name): the name, or NULL.  Racy, no locks. */
+const char *shim_g_name(g_t *g)
+{
+	struct thread *th = thread_of(g);
+
+	return __atomic_load_n(&th->named, __ATOMIC_RELAXED) ? th->name : NULL;
+}
+
 SHIM_EXPORT int pthread_setname_np(pthread_t t, const char *name)
 {
 	struct thread *th;

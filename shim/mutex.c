@@ -137,6 +137,7 @@ static int acquire_word(pthread_mutex_t *m, int64_t deadline, bool try_only,
 		g_t *g = getcurg();
 		int r;
 
+		g_wait_note(g, WK_MUTEX, (uintptr_t)m);
 		if (g && thread_of(g)->lock_cancellable) {
 			/* Asynchronous cancellation (pthread_mutex_lock below):
 			 * the wait is where glibc's signal would stop it. */

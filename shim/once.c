@@ -111,6 +111,7 @@ SHIM_EXPORT int pthread_once(pthread_once_t *once, void (*fn)(void))
 		    !atomic_compare_exchange_strong_explicit(st, &v, ONCE_WAITERS,
 		        memory_order_relaxed, memory_order_relaxed))
 			continue;
+		g_wait_note(getcurg(), WK_ONCE, (uintptr_t)st);
 		gfutex_wait(st, ONCE_WAITERS, -1);
 	}
 }

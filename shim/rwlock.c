@@ -250,6 +250,7 @@ static int rd_slow(struct rw *rw, bool pw, int64_t deadline)
 		}
 		/* Sleeps only while lo is what we saw; any transition that lets
 		 * readers in clears RWAIT (essay), so it cannot slip past. */
+		g_wait_note(getcurg(), WK_RWLOCK, (uintptr_t)rw);
 		if (gfutex_wait(&rw->half.lo, (uint32_t)s, deadline) == -ETIMEDOUT)
 			return ETIMEDOUT;
 	}
@@ -317,6 +318,7 @@ static int wr_slow(struct rw *rw, bool pw, int id, int64_t deadline)
 		}
 		/* hi == 0 is the whole entry condition, so sleeping while hi
 		 * is unchanged cannot miss it. */
+		g_wait_note(getcurg(), WK_RWLOCK, (uintptr_t)rw);
 		if (gfutex_wait(&rw->half.hi, (uint32_t)(s >> 32), deadline) == -ETIMEDOUT) {
 			wr_unqueue(rw, pw);
 			return ETIMEDOUT;

@@ -227,6 +227,7 @@ static int sem_wait_slow(struct gsem *s, g_t *g, int64_t deadline)
 			        d - 1 - SEM_NWAITER, memory_order_acquire,
 			        memory_order_relaxed))
 				return 0;
+		g_wait_note(g, WK_SEM, (uintptr_t)s);
 		r = cancel_gfutex_wait(g, sem_word(s), 0, deadline);
 		if (r == -ETIMEDOUT) {
 			sem_unregister(s);

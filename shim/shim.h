@@ -164,6 +164,7 @@ size_t config_default_stack(void);
 size_t config_default_guard(void);
 void config_set_default_attr(size_t stacksize, size_t guard);
 extern char shim_default_name[16];
+const char *shim_g_name(g_t *g);     /* misc.c: rt_cfg.g_name */
 
 /* key.c */
 void key_run_destructors(struct thread *t);

@@ -30,6 +30,24 @@ void *arch_switch(arch_ctx_t *from, arch_ctx_t *to, void *arg);
 void arch_ctx_make(arch_ctx_t *ctx, uintptr_t top,
                    void (*entry)(void *from_switch, void *data), void *data);
 
+/* Tracebacks (unwind.c): the frame arch_switch leaves on a stack at
+ * ctx->sp is ARCH_CTX_FRAME bytes (return address included);
+ * arch_ctx_ucontext builds the registers it holds into *uc (libunwind's
+ * unw_context_t on this CPU); arch_uc_regs reads pc, sp and the frame
+ * pointer of a ucontext; arch_fp_step walks one frame-pointer link
+ * inside [lo, hi).  libunwind's names on this CPU: ARCH_UNW_* */
+#include <stdbool.h>
+#define ARCH_CTX_FRAME 72
+#define ARCH_UNW_LIB "libunwind.so.8"
+#define ARCH_UNW_PFX "_ULx86_64_"
+#define ARCH_UNW_GETCONTEXT "_Ux86_64_getcontext"
+#define ARCH_UNW_REG_IP 16
+#define ARCH_UNW_REG_SP 7
+#define ARCH_UNW_CURSOR_WORDS 127
+void arch_ctx_ucontext(uintptr_t sp, ucontext_t *uc);
+void arch_uc_regs(const ucontext_t *uc, uintptr_t *pc, uintptr_t *sp, uintptr_t *fp);
+bool arch_fp_step(uintptr_t *pc, uintptr_t *fp, uintptr_t lo, uintptr_t hi);
+
 /* A system call pthread_cancel can interrupt (cp.S): flag is read first
  * (nonzero: not made, ARCH_CP_CANCELED); the PC helpers let the cancel
  * signal's handler move a thread out of it. */
