@@ -31,18 +31,26 @@ static void write_line(const char *prefix, const char *msg, bool num,
 	os_write_all(2, buf, len);
 }
 
+/* Die of sig's default action (SIGABRT: core; SIGQUIT after a traceback,
+ * core/traceback.c).  The program may handle sig (and gshim may interpose
+ * sigaction), so reset it to the default with raw syscalls, unblock it
+ * and send it to this thread; should it still return, SIGKILL. */
+_Noreturn void rt_die_of(int sig)
+{
+	struct os_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
+	uint64_t unblock = 1ull << (sig - 1);
+	long pid = arch_syscall(SYS_getpid, 0, 0, 0), tid = arch_syscall(SYS_gettid, 0, 0, 0);
+
+	arch_syscall6(SYS_rt_sigaction, sig, (long)&ksa, 0, 8, 0, 0);
+	arch_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
+	arch_syscall(SYS_tgkill, pid, tid, sig);
+	for (;;)
+		arch_syscall(SYS_tgkill, pid, tid, SIGKILL);
+}
+
 _Noreturn static void die(void)
 {
-	/* The program may handle SIGABRT (and gshim may interpose sigaction),
-	 * so reset it to the default action with raw syscalls and raise it. */
-	struct os_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
-	uint64_t unblock = 1ull << (SIGABRT - 1);
-
-	arch_syscall6(SYS_rt_sigaction, SIGABRT, (long)&ksa, 0, 8, 0, 0);
-	arch_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
-	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0),
-	             arch_syscall(SYS_gettid, 0, 0, 0), SIGABRT);
-	abort();
+	rt_die_of(SIGABRT);
 }
 
 _Noreturn void rt_fatal(const char *msg)

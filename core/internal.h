@@ -450,6 +450,7 @@ size_t trace_fmt(char *buf);      /* trace_line's text, TRACE_BUF bytes */
  * the thread that dumps ends the dump of that G (core/segv.c calls
  * traceback_fault first; it returns only when the fault is not the
  * dump's); rt_fatal's dump. */
+_Noreturn void rt_die_of(int sig);   /* fatal.c: sig's default action, now */
 void traceback_sighandler(int sig, siginfo_t *si, void *uc);
 void traceback_fault(void);
 void traceback_fatal(void);

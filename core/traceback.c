@@ -659,22 +659,6 @@ static int level_for(int dflt)
 	return rt_cfg.traceback == TB_UNSET ? dflt : rt_cfg.traceback;
 }
 
-/* The process dies as the signal's default action would kill it
- * (SIGQUIT: core), or of SIGABRT for GSHIM_TRACEBACK=crash. */
-_Noreturn static void die_of(int sig)
-{
-	struct os_ksigaction ksa = { SIG_DFL, 0, NULL, 0 };
-	uint64_t unblock = 1ull << (sig - 1);
-
-	arch_syscall6(SYS_rt_sigaction, sig, (long)&ksa, 0, 8, 0, 0);
-	arch_syscall6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&unblock, 0, 8, 0, 0);
-	arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0),
-	             arch_syscall(SYS_gettid, 0, 0, 0), sig);
-	for (;;)
-		arch_syscall(SYS_tgkill, arch_syscall(SYS_getpid, 0, 0, 0),
-		             arch_syscall(SYS_gettid, 0, 0, 0), SIGKILL);
-}
-
 void traceback_sighandler(int sig, siginfo_t *si, void *uc)
 {
 	int saved = *errno_loc();
@@ -695,9 +679,9 @@ void traceback_sighandler(int sig, siginfo_t *si, void *uc)
 		tb_end();
 	}
 	if (level == TB_CRASH)
-		die_of(SIGABRT);
+		rt_die_of(SIGABRT);   /* GSHIM_TRACEBACK=crash: a core */
 	if (sig == SIGQUIT)
-		die_of(SIGQUIT);
+		rt_die_of(SIGQUIT);
 	*errno_loc() = saved;
 }
 

@@ -14,10 +14,7 @@ import (
 //	gobench condvar [ops=50000]
 //	prints: RESULT name=condvar ops=N ns_per_op=X chan_ns_per_op=Y
 func benchCondvar(args []string) {
-	ops := argInt(args, 0, 50000)
-	if ops < 1 {
-		ops = 1
-	}
+	ops := argCount(args, 0, 50000)
 
 	var m sync.Mutex
 	c := sync.NewCond(&m)

@@ -52,6 +52,14 @@ func argInt(args []string, i int, def int64) int64 {
 	return n
 }
 
+// argCount is argInt for a count: at least 1, as the C programs clamp it.
+func argCount(args []string, i int, def int64) int64 {
+	if n := argInt(args, i, def); n >= 1 {
+		return n
+	}
+	return 1
+}
+
 // argFloat is argInt for atof.
 func argFloat(args []string, i int, def float64) float64 {
 	if i >= len(args) {

@@ -9,10 +9,7 @@ import "fmt"
 //	gobench spawn [ops=20000]
 //	prints: RESULT name=spawn ops=N ns_per_op=X
 func benchSpawn(args []string) {
-	ops := argInt(args, 0, 20000)
-	if ops < 1 {
-		ops = 1
-	}
+	ops := argCount(args, 0, 20000)
 	done := make(chan int64) // unbuffered: the receive is the join
 	noop := func(i int64) { done <- i }
 	for i := int64(0); i < 100; i++ { // warm up

@@ -17,10 +17,7 @@ import (
 //	prints: RESULT name=threads-100k requested=N created=K complete=0|1
 //	        wall_ms=X maxrss_kib=Y kib_per_thread=Z
 func bench100k(args []string) {
-	n := argInt(args, 0, 100000)
-	if n < 1 {
-		n = 1
-	}
+	n := argCount(args, 0, 100000)
 	done := make([]chan struct{}, n) // closed when goroutine i has its result
 	result := make([]int64, n)       // written before done[i] is closed
 	for i := range done {

@@ -18,10 +18,7 @@ import (
 // wall_ms: first go statement to the last exit; wake_ms: broadcast to the
 // last exit.
 func bench100kCond(args []string) {
-	n := argInt(args, 0, 100000)
-	if n < 1 {
-		n = 1
-	}
+	n := argCount(args, 0, 100000)
 	var m sync.Mutex
 	crowd := sync.NewCond(&m) // the crowd waits here
 	allIn := sync.NewCond(&m) // main waits here

@@ -13,10 +13,7 @@ import (
 //	gobench yield [ops=100000]
 //	prints: RESULT name=yield ops=N ns_per_op=X
 func benchYield(args []string) {
-	ops := argInt(args, 0, 100000)
-	if ops < 1 {
-		ops = 1
-	}
+	ops := argCount(args, 0, 100000)
 	var turn int32 // 0: main's turn, 1: the other goroutine's
 	done := make(chan struct{})
 	go func() {
