@@ -42,7 +42,16 @@
  * start core/syscall.c records already.
  *
  * Backtraces come from libunwind (the project's unwinder), reached with
- * dlopen(RTLD_LOCAL) at the first dump, never linked: linked in, its
+ * dlopen(RTLD_LOCAL) at the first dump caused by a signal (a
+ * process-directed one is dumped on the signal receiver's thread, which
+ * holds no lock of the program's), never linked.  Never at a fatal error:
+ * dlopen takes the loader's lock and mallocs, and the code that failed
+ * may hold malloc's lock (a program's own allocator calls
+ * pthread_mutex_lock), so loading there could turn an abort into a hang;
+ * a fatal error's dump uses libunwind only if an earlier dump loaded it,
+ * else the frame-pointer walk.  Left: a thread-directed SIGQUIT that
+ * interrupts malloc on an M, with libunwind not yet loaded, could block
+ * in dlopen.  Linked in, its
  * _Unwind_* would interpose on libgcc_s's (meson.build).  Its caching is
  * turned off (the global cache takes a lock; the per-thread one uses TLS
  * that a G's TCB may lack).  Without libunwind, a frame-pointer walk
@@ -82,20 +91,18 @@ static struct {
 	int (*getcontext)(ucontext_t *);
 } unw;
 
-/* Loaded at the first dump.  On a fatal error's, only with 32 KiB of
- * stack left (a stack overflow is reported on the M's 64 KiB alternate
- * stack), and knowing that the loader's and malloc's locks, when the
- * failing code holds them, would hang the report: it is dying anyway. */
+/* Loaded at the first dump a signal causes; never at a fatal error's
+ * (the essay: the failing code may hold malloc's lock). */
 static void unw_load(bool fatal)
 {
 	void *h, *as;
 	int (*policy)(void *, int);
-	m_t *m = getm();
 
 	if (atomic_load(&unw.state) != 0)
 		return;
-	if (fatal && m && m->altstack && arch_sp() >= (uintptr_t)m->altstack &&
-	    arch_sp() < (uintptr_t)m->altstack + 32 * 1024)
+	/* Not at a fatal error: the code that failed may hold malloc's lock
+	 * (the essay). */
+	if (fatal)
 		return;
 	h = REAL(dlopen) ? REAL(dlopen)(ARCH_UNW_LIB, RTLD_LOCAL | RTLD_NOW) : NULL;
 	if (!h) {
