@@ -136,8 +136,16 @@ static inline m_t *midle_get(void)
  * time of creating 30,000 threads. */
 static inline void m_setmask(m_t *m, uint64_t k)
 {
-	m->kmask = k;
-	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m->kmask, 0, 8, 0, 0);
+	/* A handler that runs between the store and the call, on this M,
+	 * and changes the mask itself uses the next buffer, not ours. */
+	uint32_t d = m->kmask_depth;
+
+	m->kmask_depth = d + 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	m->kmask[d & 3] = k;
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m->kmask[d & 3], 0, 8, 0, 0);
+	atomic_signal_fence(memory_order_seq_cst);
+	m->kmask_depth = d;
 }
 
 /* Signal masks are per G (pthread_sigmask), but the kernel knows only the
