@@ -308,11 +308,6 @@ struct m {
 	                                 one in its thread lists (M0: the main
 	                                 thread's, which the main G runs on) */
 	uint64_t cur_mask;            /* signal mask of the kernel thread now */
-	uint64_t kmask[4];            /* m_setmask's buffers for the kernel: in
-	                                 the M's memory, not on a G's fresh
-	                                 stack; one per nesting level (a signal
-	                                 handler's pthread_sigmask inside one) */
-	uint32_t kmask_depth;
 	_Atomic uint32_t preempt;     /* sysmon asked for a yield (preempt.c) */
 	uint32_t locks_held;          /* debug lock rank stack depth */
 	uint8_t lock_ranks[16];

@@ -129,23 +129,15 @@ static inline m_t *midle_get(void)
 	return m;
 }
 
-/* Load kernel mask k into the calling M (which must be m).  The buffer the
- * kernel reads is m's: a G's first rt_sigprocmask from a local on its
- * fresh stack made the kernel touch that page first - on a host with
- * shadow page tables (a PVM guest) a fault of its own, a fifth of the
- * time of creating 30,000 threads. */
+/* Load kernel mask k into the calling M (which must be m).  k is the
+ * caller's own copy: a signal handler that changes the mask between here
+ * and the call, or a G that leaves this M inside a handler, cannot change
+ * what this call loads (a buffer in the M tried in the fourth session made
+ * sig_churn hang once at GOMAXPROCS=1). */
 static inline void m_setmask(m_t *m, uint64_t k)
 {
-	/* A handler that runs between the store and the call, on this M,
-	 * and changes the mask itself uses the next buffer, not ours. */
-	uint32_t d = m->kmask_depth;
-
-	m->kmask_depth = d + 1;
-	atomic_signal_fence(memory_order_seq_cst);
-	m->kmask[d & 3] = k;
-	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m->kmask[d & 3], 0, 8, 0, 0);
-	atomic_signal_fence(memory_order_seq_cst);
-	m->kmask_depth = d;
+	(void)m;
+	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
 }
 
 /* Signal masks are per G (pthread_sigmask), but the kernel knows only the
