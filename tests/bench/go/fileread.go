@@ -103,17 +103,11 @@ func frPhase(name string, f *os.File, nblocks int64, nthreads int, random bool, 
 }
 
 func benchFileRead(args []string) {
-	mib := argInt(args, 0, 64)
-	nthreads := int(argInt(args, 1, 16))
+	mib := argCount(args, 0, 64)
+	nthreads := int(argCount(args, 1, 16))
 	mode := argStr(args, 2, "seq")
 	warmTotal := argInt(args, 3, 4096)
 	directMiB := argInt(args, 4, 256)
-	if mib < 1 {
-		mib = 1
-	}
-	if nthreads < 1 {
-		nthreads = 1
-	}
 	if mode != "seq" && mode != "rand" {
 		fail("file-read", fmt.Errorf("mode must be seq or rand"))
 	}

@@ -60,6 +60,14 @@ func argCount(args []string, i int, def int64) int64 {
 	return 1
 }
 
+// boolInt is 1 for true, 0 for false (the RESULT lines' complete=).
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // argFloat is argInt for atof.
 func argFloat(args []string, i int, def float64) float64 {
 	if i >= len(args) {

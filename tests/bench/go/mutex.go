@@ -20,14 +20,8 @@ import (
 // starting together; the counter is checked; ns_per_op = wall time / ops;
 // prints: RESULT name=mutex-contended threads=T ops=N ns_per_op=X
 func benchMutex(args []string) {
-	ops := argInt(args, 0, 10000000)
-	threads := argInt(args, 1, 1)
-	if ops < 1 {
-		ops = 1
-	}
-	if threads < 1 {
-		threads = 1
-	}
+	ops := argCount(args, 0, 10000000)
+	threads := argCount(args, 1, 1)
 	var m sync.Mutex
 	var counter int64
 

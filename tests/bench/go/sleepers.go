@@ -36,10 +36,7 @@ func benchSleepers(args []string) {
 	wg.Wait()
 	wall := nowMs() - t0
 	rss := maxRSSKiB()
-	complete := 0
-	if made == n {
-		complete = 1
-	}
+	complete := boolInt(made == n)
 	perThread := 0.0
 	if made > 0 {
 		perThread = float64(rss) / float64(made)

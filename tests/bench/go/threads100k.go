@@ -47,11 +47,7 @@ func bench100k(args []string) {
 	if want := created * (created - 1) / 2; result[created-1] != want {
 		fail("threads-100k", fmt.Errorf("wrong checksum %d, want %d", result[created-1], want))
 	}
-	rss := maxRSSKiB()
-	complete := 0
-	if created == n {
-		complete = 1
-	}
+	rss, complete := maxRSSKiB(), boolInt(created == n)
 	fmt.Printf("RESULT name=threads-100k requested=%d created=%d complete=%d wall_ms=%.1f "+
 		"maxrss_kib=%d kib_per_thread=%.2f\n",
 		n, created, complete, wall, rss, float64(rss)/float64(created))

@@ -60,11 +60,7 @@ func bench100kCond(args []string) {
 	if woke != created {
 		fail("threads-100k-cond", fmt.Errorf("%d goroutines woke, want %d", woke, created))
 	}
-	rss := maxRSSKiB()
-	complete := 0
-	if created == n {
-		complete = 1
-	}
+	rss, complete := maxRSSKiB(), boolInt(created == n)
 	fmt.Printf("RESULT name=threads-100k-cond requested=%d created=%d complete=%d wall_ms=%.1f "+
 		"wake_ms=%.1f maxrss_kib=%d kib_per_thread=%.2f\n",
 		n, created, complete, end-start, end-bcast, rss, float64(rss)/float64(created))
