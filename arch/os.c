@@ -165,6 +165,18 @@ size_t os_fmt_u64(char *buf, unsigned long long n)
 	return len;
 }
 
+size_t os_fmt_hex(char *buf, unsigned long long v, int digits)
+{
+	int i = 60;
+	size_t len = 0;
+
+	while (i > 0 && i >= 4 * digits && !((v >> i) & 15))
+		i -= 4;
+	for (; i >= 0; i -= 4)
+		buf[len++] = "0123456789abcdef"[(v >> i) & 15];
+	return len;
+}
+
 char os_thread_state(pid_t tid)
 {
 	char path[64], buf[512], *p;

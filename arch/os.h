@@ -26,6 +26,9 @@ void os_sched_yield(void);            /* the real syscall */
 char os_thread_state(pid_t tid);
 /* Decimal n into buf (no NUL); returns the length.  Allocation-free. */
 size_t os_fmt_u64(char *buf, unsigned long long n);
+/* v in lower-case hex into buf, at least `digits` digits (zero-padded,
+ * 1 to 16), no "0x", no NUL; returns the length.  Allocation-free. */
+size_t os_fmt_hex(char *buf, unsigned long long v, int digits);
 /* The kernel's struct sigaction (rt_sigaction), and a raw query of the
  * action installed for sig (false if the kernel refuses). */
 struct os_ksigaction {

@@ -56,7 +56,6 @@ static void dl_print_g(g_t *g, void *arg)
 	size_t len = 0;
 	uint32_t st = atomic_load(&g->status);
 	uintptr_t addr = (uintptr_t)atomic_load(&g->waitaddr);
-	int i;
 
 	(void)arg;
 	if (st != G_WAITING)
@@ -73,8 +72,7 @@ static void dl_print_g(g_t *g, void *arg)
 	}
 	memcpy(buf + len, "] on 0x", 7);
 	len += 7;
-	for (i = 60; i >= 0; i -= 4)
-		buf[len++] = "0123456789abcdef"[(addr >> i) & 15];
+	len += os_fmt_hex(buf + len, addr, 16);
 	buf[len++] = '\n';
 	os_write_all(2, buf, len);
 }

@@ -453,7 +453,7 @@ static void switch_out(g_t *cur, struct switch_req *req)
 		if (__builtin_expect(next->sigmask & ~m->cur_mask, 0)) {
 			uint64_t both = m->cur_mask | next->sigmask;
 
-			m_setmask(m, both & ~preempt_kmask_clear());
+			m_setmask(both & ~preempt_kmask_clear());
 			m->cur_mask = both;
 		}
 		execute_prep(m, next);

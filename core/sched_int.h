@@ -129,14 +129,13 @@ static inline m_t *midle_get(void)
 	return m;
 }
 
-/* Load kernel mask k into the calling M (which must be m).  k is the
- * caller's own copy: a signal handler that changes the mask between here
- * and the call, or a G that leaves this M inside a handler, cannot change
- * what this call loads (a buffer in the M tried in the fourth session made
+/* Load kernel mask k into the calling kernel thread.  k is the caller's
+ * own copy: a signal handler that changes the mask between here and the
+ * call, or a G that leaves this M inside a handler, cannot change what
+ * this call loads (a buffer in the M tried in the fourth session made
  * sig_churn hang once at GOMAXPROCS=1). */
-static inline void m_setmask(m_t *m, uint64_t k)
+static inline void m_setmask(uint64_t k)
 {
-	(void)m;
 	arch_syscall6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&k, 0, 8, 0, 0);
 }
 
@@ -151,7 +150,7 @@ static inline void sigmask_apply(g_t *g)
 	if (__builtin_expect(g->sigmask != m->cur_mask, 0)) {
 		/* The kick/preemption signal stays deliverable (preempt.c);
 		 * SIGCANCEL never enters a G's mask (shim/signal.c). */
-		m_setmask(m, g->sigmask & ~preempt_kmask_clear());
+		m_setmask(g->sigmask & ~preempt_kmask_clear());
 		m->cur_mask = g->sigmask;
 	}
 }
@@ -166,7 +165,7 @@ static inline void sigmask_apply(g_t *g)
 static inline void m_mask_idle(m_t *m)
 {
 	if (m->cur_mask != ~0ull && sig_receiver_on()) {
-		m_setmask(m, ~SIG_INTERNAL);
+		m_setmask(~SIG_INTERNAL);
 		m->cur_mask = ~0ull;
 	}
 }

@@ -493,7 +493,7 @@ void g_call_abandon(void)
 	 * Natively that mask dies with the thread; here the M goes on to
 	 * run other G's, which would never get those signals (m->cur_mask
 	 * would not even know).  Load the G's own mask again. */
-	m_setmask(g->m, g->sigmask & ~preempt_kmask_clear());
+	m_setmask(g->sigmask & ~preempt_kmask_clear());
 	g->m->cur_mask = g->sigmask;
 }
 

@@ -172,16 +172,9 @@ static void w_u64(unsigned long long n)
 
 static void w_hex(uintptr_t v)
 {
-	char b[20];
-	int i, n = 0;
+	char b[20] = { '0', 'x' };
 
-	b[n++] = '0';
-	b[n++] = 'x';
-	for (i = 60; i > 0 && !((v >> i) & 15); i -= 4)
-		;
-	for (; i >= 0; i -= 4)
-		b[n++] = "0123456789abcdef"[(v >> i) & 15];
-	w_mem(b, (size_t)n);
+	w_mem(b, 2 + os_fmt_hex(b + 2, v, 1));
 }
 
 /* A JSON string (quoted, escaped), or the text as it is. */
@@ -201,9 +194,9 @@ static void w_jstr(const char *s, size_t max)
 			char e[2] = { '\\', (char)c };
 			w_mem(e, 2);
 		} else if (c < 0x20 || c >= 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', "0123456789abcdef"[c >> 4],
-			              "0123456789abcdef"[c & 15] };
-			w_mem(e, 6);
+			char e[6] = { '\\', 'u', '0', '0' };
+
+			w_mem(e, 4 + os_fmt_hex(e + 4, c, 2));
 		} else {
 			w_mem((const char *)&c, 1);
 		}

@@ -85,6 +85,21 @@ static void release_word(pthread_mutex_t *m, int nwake)
 		gfutex_wake(lockword(m), nwake);
 }
 
+/* The lock word is ours: record the holder as glibc does. */
+static inline void owner_set(pthread_mutex_t *m, int id)
+{
+	__atomic_store_n(&MX(m)->__owner, id, __ATOMIC_RELAXED);
+	MX(m)->__count = 1;
+}
+
+/* Forget the holder and release the word, waking one waiter. */
+static inline void owner_clear_release(pthread_mutex_t *m)
+{
+	__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
+	MX(m)->__count = 0;
+	release_word(m, 1);
+}
+
 /* A thread exits holding robust mutexes: mark each, release it. */
 void mutex_robust_exit(struct thread *t)
 {
@@ -93,9 +108,7 @@ void mutex_robust_exit(struct thread *t)
 
 		robust_remove(t, m);
 		__atomic_or_fetch(&MX(m)->__nusers, MX_INCONSISTENT, __ATOMIC_RELAXED);
-		MX(m)->__count = 0;
-		__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
-		release_word(m, 1);
+		owner_clear_release(m);
 	}
 }
 
@@ -204,16 +217,14 @@ static int mutex_lock(pthread_mutex_t *m, bool try_only,
 			release_word(m, INT32_MAX);
 			return ENOTRECOVERABLE;
 		}
-		__atomic_store_n(&MX(m)->__owner, id, __ATOMIC_RELAXED);
-		MX(m)->__count = 1;
+		owner_set(m, id);
 		if (g)
 			robust_push(thread_of(g), m);
 		if (__atomic_load_n(&MX(m)->__nusers, __ATOMIC_RELAXED) & MX_INCONSISTENT)
 			return EOWNERDEAD;
 		return 0;
 	}
-	__atomic_store_n(&MX(m)->__owner, id, __ATOMIC_RELAXED);
-	MX(m)->__count = 1;
+	owner_set(m, id);
 	return 0;
 }
 
@@ -250,8 +261,7 @@ SHIM_EXPORT int pthread_mutex_lock(pthread_mutex_t *m)
 	if (__builtin_expect(g != NULL && kind_of(m) == 0, 1) &&
 	    atomic_compare_exchange_strong_explicit(lockword(m), &c, 1,
 	        memory_order_acquire, memory_order_relaxed)) {
-		__atomic_store_n(&MX(m)->__owner, g_fake_tid(g), __ATOMIC_RELAXED);
-		MX(m)->__count = 1;
+		owner_set(m, g_fake_tid(g));
 		return 0;
 	}
 	if (!g || !cancel_async_enabled(g))
@@ -294,9 +304,7 @@ int mutex_unlock(pthread_mutex_t *m)
 	if (kind == 0) {
 		/* Default mutex: no owner check (glibc makes none), and the
 		 * owner id is not even computed. */
-		__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
-		MX(m)->__count = 0;
-		release_word(m, 1);
+		owner_clear_release(m);
 		return 0;
 	}
 	if (kind & MX_PSHARED)
@@ -326,9 +334,7 @@ int mutex_unlock(pthread_mutex_t *m)
 			return 0;
 		}
 	}
-	__atomic_store_n(&MX(m)->__owner, 0, __ATOMIC_RELAXED);
-	MX(m)->__count = 0;
-	release_word(m, 1);
+	owner_clear_release(m);
 	return 0;
 }
 
